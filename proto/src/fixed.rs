@@ -1,0 +1,98 @@
+//! [`Fixed6`]: a non-negative decimal carried as integer millionths.
+//!
+//! Genesis hyper-parameters such as the learning rate are written by people as decimals
+//! (`learning_rate = 0.05`) but enter the chain id as integers, so no float formatting or
+//! rounding mode can ever split two nodes. Human-readable formats read and write the decimal;
+//! the binary encoding carries the `u64` count of millionths.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A non-negative decimal with six fractional digits, stored as millionths.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Fixed6(pub u64);
+
+impl Fixed6 {
+    /// Millionths in one unit.
+    pub const SCALE: u64 = 1_000_000;
+
+    /// Converts from a float, rounding to the nearest millionth. Refuses negatives, NaN and
+    /// values beyond 10^12.
+    pub fn from_f64(v: f64) -> Result<Self, String> {
+        if !v.is_finite() || v < 0.0 || v > 1e12 {
+            return Err(format!("{v} is not a non-negative decimal below 10^12"));
+        }
+        Ok(Fixed6((v * Self::SCALE as f64).round() as u64))
+    }
+
+    /// The value as a float (for local training only).
+    pub fn to_f64(self) -> f64 {
+        self.0 as f64 / Self::SCALE as f64
+    }
+}
+
+impl fmt::Debug for Fixed6 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Fixed6 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let int = self.0 / Self::SCALE;
+        let frac = self.0 % Self::SCALE;
+        if frac == 0 {
+            write!(f, "{int}")
+        } else {
+            let s = format!("{frac:06}");
+            write!(f, "{int}.{}", s.trim_end_matches('0'))
+        }
+    }
+}
+
+impl Serialize for Fixed6 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_f64(self.to_f64())
+        } else {
+            s.serialize_u64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Fixed6 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            #[derive(Deserialize)]
+            #[serde(untagged)]
+            enum Num {
+                I(u64),
+                F(f64),
+            }
+            match Num::deserialize(d)? {
+                Num::I(i) => i
+                    .checked_mul(Self::SCALE)
+                    .map(Fixed6)
+                    .ok_or_else(|| serde::de::Error::custom("value too large")),
+                Num::F(f) => Fixed6::from_f64(f).map_err(serde::de::Error::custom),
+            }
+        } else {
+            Ok(Fixed6(u64::deserialize(d)?))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_and_parse() {
+        assert_eq!(Fixed6::from_f64(0.05).map(|f| f.0), Ok(50_000));
+        assert_eq!(Fixed6(1_250_000).to_string(), "1.25");
+        assert_eq!(Fixed6(3_000_000).to_string(), "3");
+        assert!(Fixed6::from_f64(-1.0).is_err());
+        assert!(Fixed6::from_f64(f64::NAN).is_err());
+    }
+}

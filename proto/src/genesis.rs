@@ -1,0 +1,410 @@
+//! The genesis: every protocol parameter of a chain, written as a TOML file a person can read
+//! and edit, and hashed canonically into the chain id.
+//!
+//! A genesis is loaded with [`Genesis::from_toml_str`], which parses *and* validates it:
+//! anything that would make the chain impossible to run (a quorum above the member count, a
+//! model larger than the size limits allow, an initial target above the PoW limit, …) is
+//! refused with a message naming the field. Unknown fields are refused too, so a typo cannot
+//! silently fall back to a default.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::block::empty_body_root;
+use crate::encoding::{self, MAX_MESSAGE_BYTES};
+use crate::fixed::Fixed6;
+use crate::hash::{Hash32, TAG_CHAIN_ID, TaggedHasher, model_hash};
+use crate::header::{HEADER_VERSION, Header};
+pub use crate::model::{Architecture, ModelSpec};
+
+/// Hard ceiling on submissions in one block, whatever a genesis asks for.
+pub const MAX_SUBMISSIONS_HARD: u32 = 1024;
+/// Hard ceiling on model parameters.
+pub const MAX_MODEL_PARAMS_HARD: u64 = 4_000_000;
+/// Bytes of a submission besides its update vector (ids, round, counts, auth), rounded up.
+pub const SUBMISSION_OVERHEAD_BYTES: u64 = 512;
+
+/// How the accepted updates of a block are combined. A consensus rule: every validator
+/// recomputes it from the block body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AggregationRule {
+    /// Coordinate-wise arithmetic mean (FedAvg with equal weights), rounded half away from
+    /// zero.
+    Mean,
+}
+
+/// Hyper-parameters of local training. They shape what honest data sources do; validators
+/// do not re-run training.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingParams {
+    /// SGD step size.
+    pub learning_rate: Fixed6,
+    /// Local SGD steps per round.
+    pub local_steps: u32,
+    /// Examples per step.
+    pub batch_size: u32,
+    /// L2 weight decay.
+    #[serde(default)]
+    pub weight_decay: Fixed6,
+}
+
+/// Rules for what a block may contain and how updates combine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusParams {
+    /// Submissions a miner waits for before building a block (it may build with fewer, at
+    /// least one, once `round_timeout_ms` has passed since the head arrived).
+    pub quorum: u32,
+    /// Most submissions one block may carry.
+    pub max_submissions: u32,
+    /// Round timeout in milliseconds.
+    pub round_timeout_ms: u64,
+    /// The aggregation rule.
+    pub aggregation: AggregationRule,
+    /// Largest absolute value of any coordinate of a quantized update.
+    pub max_update_abs: i32,
+}
+
+/// Proof-of-work parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowParams {
+    /// Target of block 1 (256-bit big-endian; a hash must be ≤ it).
+    pub initial_target: Hash32,
+    /// The easiest target ever allowed (the difficulty floor).
+    pub pow_limit: Hash32,
+    /// Block interval the retarget steers toward, in milliseconds.
+    pub block_interval_ms: u64,
+    /// Smoothing window N of the per-block EMA retarget (see `learnchain-chain`'s
+    /// `difficulty` module).
+    pub retarget_window: u32,
+    /// How far ahead of local time a block timestamp may be, in milliseconds.
+    #[serde(default = "default_max_future_ms")]
+    pub max_future_ms: u64,
+    /// How many ancestors the median-time-past rule looks at.
+    #[serde(default = "default_median_time_span")]
+    pub median_time_span: u32,
+}
+
+fn default_max_future_ms() -> u64 {
+    15_000
+}
+
+fn default_median_time_span() -> u32 {
+    11
+}
+
+/// Size limits of messages on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest encoded block.
+    pub max_block_bytes: u64,
+    /// Largest encoded submission.
+    pub max_submission_bytes: u64,
+    /// Largest sync response.
+    pub max_sync_response_bytes: u64,
+    /// Most blocks one sync request may ask for.
+    pub max_blocks_per_request: u32,
+}
+
+/// Every protocol parameter of a chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    /// A name for people; part of the chain id.
+    pub name: String,
+    /// Timestamp of the genesis block, milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// The global model.
+    pub model: ModelSpec,
+    /// Local training.
+    pub training: TrainingParams,
+    /// Block contents and aggregation.
+    pub consensus: ConsensusParams,
+    /// Proof of work.
+    pub pow: PowParams,
+    /// Message size limits.
+    pub limits: Limits,
+    /// Ed25519 public keys of the data sources allowed to submit.
+    pub members: Vec<Hash32>,
+}
+
+/// Why a genesis was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum GenesisError {
+    /// The TOML did not parse into a genesis.
+    #[error("genesis is not valid TOML for a learnchain genesis: {0}")]
+    Parse(String),
+    /// A field has a value the protocol cannot run with.
+    #[error("genesis field `{field}` is invalid: {reason}")]
+    Invalid {
+        /// Dotted path of the field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> GenesisError {
+    GenesisError::Invalid { field, reason: reason.into() }
+}
+
+impl Genesis {
+    /// Parses and validates a genesis TOML document.
+    pub fn from_toml_str(s: &str) -> Result<Self, GenesisError> {
+        let g: Genesis = toml::from_str(s).map_err(|e| GenesisError::Parse(e.to_string()))?;
+        g.validate()?;
+        Ok(g)
+    }
+
+    /// The genesis as TOML.
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The chain id: the tagged hash of the canonical encoding.
+    pub fn chain_id(&self) -> Hash32 {
+        TaggedHasher::new(TAG_CHAIN_ID).update(encoding::encode(self)).finish()
+    }
+
+    /// Number of model parameters (valid after [`Genesis::validate`]).
+    pub fn param_count(&self) -> usize {
+        usize::try_from(self.model.param_count()).unwrap_or(usize::MAX)
+    }
+
+    /// The genesis block's header (height 0, no parent, initial model).
+    pub fn header(&self) -> Header {
+        Header {
+            version: HEADER_VERSION,
+            chain_id: self.chain_id(),
+            height: 0,
+            parent: Hash32::ZERO,
+            timestamp_ms: self.timestamp_ms,
+            target: self.pow.initial_target,
+            miner: Hash32::ZERO,
+            body_root: empty_body_root(),
+            model_hash: model_hash(&self.model.initial_weights()),
+            nonce: 0,
+        }
+    }
+
+    /// Checks every rule a runnable chain needs.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        if self.name.is_empty() || self.name.len() > 64 {
+            return Err(invalid("name", "must be 1 to 64 characters"));
+        }
+        let m = &self.model;
+        if !(4..=24).contains(&m.frac_bits) {
+            return Err(invalid("model.frac_bits", "must be between 4 and 24"));
+        }
+        if m.features == 0 || m.features > 100_000 {
+            return Err(invalid("model.features", "must be between 1 and 100000"));
+        }
+        if m.classes < 2 || m.classes > 10_000 {
+            return Err(invalid("model.classes", "must be between 2 and 10000"));
+        }
+        match m.architecture {
+            Architecture::Softmax if m.hidden != 0 => {
+                return Err(invalid("model.hidden", "must be 0 for a softmax model"));
+            }
+            Architecture::Mlp if m.hidden == 0 || m.hidden > 100_000 => {
+                return Err(invalid("model.hidden", "an MLP needs 1 to 100000 hidden units"));
+            }
+            _ => {}
+        }
+        let params = m.param_count();
+        if params > MAX_MODEL_PARAMS_HARD {
+            return Err(invalid(
+                "model",
+                format!("{params} parameters exceed the limit of {MAX_MODEL_PARAMS_HARD}"),
+            ));
+        }
+        let t = &self.training;
+        if t.learning_rate.0 == 0 {
+            return Err(invalid("training.learning_rate", "must be positive"));
+        }
+        if t.local_steps == 0 || t.local_steps > 100_000 {
+            return Err(invalid("training.local_steps", "must be between 1 and 100000"));
+        }
+        if t.batch_size == 0 {
+            return Err(invalid("training.batch_size", "must be positive"));
+        }
+        let c = &self.consensus;
+        if c.quorum == 0 {
+            return Err(invalid("consensus.quorum", "must be at least 1"));
+        }
+        if c.max_submissions < c.quorum || c.max_submissions > MAX_SUBMISSIONS_HARD {
+            return Err(invalid(
+                "consensus.max_submissions",
+                format!("must be between quorum ({}) and {MAX_SUBMISSIONS_HARD}", c.quorum),
+            ));
+        }
+        if c.round_timeout_ms == 0 {
+            return Err(invalid("consensus.round_timeout_ms", "must be positive"));
+        }
+        if c.max_update_abs <= 0 {
+            return Err(invalid("consensus.max_update_abs", "must be positive"));
+        }
+        let p = &self.pow;
+        if p.pow_limit == Hash32::ZERO {
+            return Err(invalid("pow.pow_limit", "must be non-zero"));
+        }
+        if p.initial_target == Hash32::ZERO || p.initial_target > p.pow_limit {
+            return Err(invalid("pow.initial_target", "must be non-zero and at most pow.pow_limit"));
+        }
+        if p.block_interval_ms == 0 {
+            return Err(invalid("pow.block_interval_ms", "must be positive"));
+        }
+        if p.retarget_window == 0 || p.retarget_window > 10_000 {
+            return Err(invalid("pow.retarget_window", "must be between 1 and 10000"));
+        }
+        if p.median_time_span == 0 || p.median_time_span > 101 {
+            return Err(invalid("pow.median_time_span", "must be between 1 and 101"));
+        }
+        let l = &self.limits;
+        let min_submission = 4 * params + SUBMISSION_OVERHEAD_BYTES;
+        if l.max_submission_bytes < min_submission {
+            return Err(invalid(
+                "limits.max_submission_bytes",
+                format!("must be at least {min_submission} to carry one update of this model"),
+            ));
+        }
+        let min_block = 1024 + u64::from(c.quorum) * min_submission;
+        if l.max_block_bytes < min_block {
+            return Err(invalid(
+                "limits.max_block_bytes",
+                format!("must be at least {min_block} to carry a quorum of updates"),
+            ));
+        }
+        if l.max_block_bytes > MAX_MESSAGE_BYTES as u64 {
+            return Err(invalid("limits.max_block_bytes", "exceeds the 64 MiB message ceiling"));
+        }
+        if l.max_sync_response_bytes < l.max_block_bytes + 64
+            || l.max_sync_response_bytes > MAX_MESSAGE_BYTES as u64
+        {
+            return Err(invalid(
+                "limits.max_sync_response_bytes",
+                "must hold at least one block and stay within 64 MiB",
+            ));
+        }
+        if l.max_blocks_per_request == 0 || l.max_blocks_per_request > 1024 {
+            return Err(invalid("limits.max_blocks_per_request", "must be between 1 and 1024"));
+        }
+        if self.members.len() < c.quorum as usize {
+            return Err(invalid(
+                "members",
+                format!("{} members cannot meet a quorum of {}", self.members.len(), c.quorum),
+            ));
+        }
+        let mut sorted = self.members.clone();
+        sorted.sort();
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            return Err(invalid("members", "lists the same key twice"));
+        }
+        Ok(())
+    }
+
+    /// A genesis for a softmax model over `features` inputs and `classes` classes with the
+    /// given members and sensible defaults for a local network: near-trivial proof of work,
+    /// two-second blocks, FedAvg. Callers adjust fields before use.
+    pub fn template(name: &str, features: u32, classes: u32, members: Vec<Hash32>) -> Self {
+        let quorum = (members.len() as u32).clamp(1, 4);
+        // Easy target: about 1 in 2^12 hashes succeed, so blocks come in milliseconds on a
+        // laptop and the retarget takes it from there.
+        let mut initial = [0xffu8; 32];
+        initial[0] = 0x00;
+        initial[1] = 0x0f;
+        let mut limit = [0xffu8; 32];
+        limit[0] = 0x0f;
+        let model = ModelSpec {
+            architecture: Architecture::Softmax,
+            features,
+            classes,
+            hidden: 0,
+            init_seed: 1,
+            frac_bits: 16,
+        };
+        let params = model.param_count();
+        let submission = 4 * params + SUBMISSION_OVERHEAD_BYTES;
+        Genesis {
+            name: name.to_string(),
+            timestamp_ms: 1_764_000_000_000,
+            model,
+            training: TrainingParams {
+                learning_rate: Fixed6(100_000),
+                local_steps: 20,
+                batch_size: 16,
+                weight_decay: Fixed6(0),
+            },
+            consensus: ConsensusParams {
+                quorum,
+                max_submissions: 16,
+                round_timeout_ms: 5_000,
+                aggregation: AggregationRule::Mean,
+                max_update_abs: 1 << 24,
+            },
+            pow: PowParams {
+                initial_target: Hash32(initial),
+                pow_limit: Hash32(limit),
+                block_interval_ms: 2_000,
+                retarget_window: 16,
+                max_future_ms: default_max_future_ms(),
+                median_time_span: default_median_time_span(),
+            },
+            limits: Limits {
+                max_block_bytes: (2048 + 16 * submission).max(1 << 20),
+                max_submission_bytes: submission.max(64 * 1024),
+                max_sync_response_bytes: (2048 + 16 * submission).max(1 << 20) * 8,
+                max_blocks_per_request: 64,
+            },
+            members,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(n: u8) -> Vec<Hash32> {
+        (1..=n).map(|i| Hash32([i; 32])).collect()
+    }
+
+    #[test]
+    fn template_is_valid_and_round_trips_through_toml() {
+        let g = Genesis::template("test", 30, 2, members(4));
+        g.validate().expect("template valid");
+        let text = g.to_toml_string();
+        let back = Genesis::from_toml_str(&text).expect("parses");
+        assert_eq!(back, g);
+        assert_eq!(back.chain_id(), g.chain_id());
+    }
+
+    #[test]
+    fn chain_id_changes_with_any_parameter() {
+        let g = Genesis::template("test", 30, 2, members(4));
+        let mut h = g.clone();
+        h.training.learning_rate = Fixed6(100_001);
+        assert_ne!(g.chain_id(), h.chain_id());
+    }
+
+    #[test]
+    fn bad_genesis_is_refused_with_field_name() {
+        let mut g = Genesis::template("test", 30, 2, members(4));
+        g.consensus.quorum = 5;
+        assert!(matches!(g.validate(), Err(GenesisError::Invalid { field: "consensus.max_submissions", .. }) | Err(GenesisError::Invalid { field: "members", .. })));
+        let mut g = Genesis::template("test", 30, 2, members(4));
+        g.pow.initial_target = Hash32([0xff; 32]);
+        assert!(matches!(g.validate(), Err(GenesisError::Invalid { field: "pow.initial_target", .. })));
+        let mut g = Genesis::template("test", 30, 2, members(4));
+        g.members.push(g.members[0]);
+        assert!(matches!(g.validate(), Err(GenesisError::Invalid { field: "members", .. })));
+        assert!(matches!(Genesis::from_toml_str("name = 3"), Err(GenesisError::Parse(_))));
+        let text = Genesis::template("test", 30, 2, members(4)).to_toml_string();
+        let typo = text.replacen("quorum", "quorom", 1);
+        assert!(matches!(Genesis::from_toml_str(&typo), Err(GenesisError::Parse(_))));
+    }
+}

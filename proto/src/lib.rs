@@ -1,0 +1,31 @@
+//! Wire and on-chain types of learnchain.
+//!
+//! This crate owns everything two nodes must agree on byte for byte: the genesis
+//! ([`genesis`]), block headers and their fixed proof-of-work layout ([`header`]), blocks and
+//! their body root ([`block`]), model-update submissions ([`submission`]), the sync protocol's
+//! messages ([`sync`]), gossip topic names ([`topics`]), the canonical encoding with its
+//! version byte and size limits ([`encoding`]) and the hashes ([`hash`]). It does no I/O.
+//!
+//! Consensus values are integers: the only floats here are hyper-parameters of *local*
+//! training, and even those are carried as integer millionths ([`fixed::Fixed6`]) so that
+//! the chain id never depends on float formatting.
+
+pub mod block;
+pub mod encoding;
+pub mod fixed;
+pub mod genesis;
+pub mod hash;
+pub mod header;
+pub mod model;
+pub mod submission;
+pub mod sync;
+pub mod topics;
+
+pub use block::Block;
+pub use encoding::{DecodeError, decode, encode};
+pub use fixed::Fixed6;
+pub use genesis::{AggregationRule, Architecture, Genesis, GenesisError};
+pub use hash::Hash32;
+pub use header::{HEADER_LEN, Header};
+pub use submission::{Signature64, Submission, SubmissionAuth};
+pub use sync::{StatusMessage, SyncRequest, SyncResponse};
