@@ -20,7 +20,7 @@ impl Fixed6 {
     /// Converts from a float, rounding to the nearest millionth. Refuses negatives, NaN and
     /// values beyond 10^12.
     pub fn from_f64(v: f64) -> Result<Self, String> {
-        if !v.is_finite() || v < 0.0 || v > 1e12 {
+        if !v.is_finite() || !(0.0..=1e12).contains(&v) {
             return Err(format!("{v} is not a non-negative decimal below 10^12"));
         }
         Ok(Fixed6((v * Self::SCALE as f64).round() as u64))

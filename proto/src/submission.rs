@@ -117,8 +117,14 @@ impl Submission {
 
     /// The submission id: tagged hash of the signing digest and the authorisation.
     pub fn id(&self) -> Hash32 {
+        self.id_from_digest(&self.signing_digest())
+    }
+
+    /// The id, given an already computed [`Submission::signing_digest`] (saves hashing the
+    /// update twice).
+    pub fn id_from_digest(&self, digest: &Hash32) -> Hash32 {
         TaggedHasher::new(TAG_SUBMISSION_ID)
-            .update(self.signing_digest().0)
+            .update(digest.0)
             .update(encoding::encode(&self.auth))
             .finish()
     }

@@ -1,1 +1,24 @@
-//! placeholder
+//! learnchain's chain: validation pipeline, proof of work and retarget, fork choice and
+//! reorg over an integer model, the submission pool and the durable block store.
+//!
+//! Data enters as decoded [`learnchain_proto::Block`]s and
+//! [`learnchain_proto::Submission`]s handed in by the node; it leaves as
+//! [`ImportOutcome`]s, heads, models and blocks read back for peers and RPC. Nothing here
+//! does network I/O; disk I/O is confined to [`store`].
+
+pub mod auth;
+pub mod chain;
+pub mod difficulty;
+pub mod error;
+pub mod pool;
+pub mod pow;
+pub mod store;
+pub mod validate;
+
+pub use chain::{BlockTemplate, Chain, ImportOutcome, now_ms};
+pub use error::{BlockError, ChainError, SubmissionError, Verdict};
+pub use pool::SubmissionPool;
+pub use store::BlockMeta;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,272 @@
+//! Validation errors and what each one means for the peer that sent the object.
+//!
+//! Every way a block or submission can fail is a variant here. [`BlockError::verdict`] and
+//! [`SubmissionError::verdict`] are the single place that maps an error to a gossip
+//! [`Verdict`]: `Reject` means the sender broke a rule no honest node breaks (penalise it),
+//! `Ignore` means the object is useless to us now but the sender may be honest (a block
+//! whose parent we lack, a stale submission, a duplicate).
+
+use learnchain_proto::{DecodeError, Hash32};
+use thiserror::Error;
+
+/// What to tell gossip about a message, and so what the sender deserves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid: propagate.
+    Accept,
+    /// Not useful now, not the sender's fault: drop quietly.
+    Ignore,
+    /// Invalid by the rules: drop and penalise the sender.
+    Reject,
+}
+
+/// Why a submission is not acceptable.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SubmissionError {
+    /// Bytes did not decode.
+    #[error("undecodable submission: {0}")]
+    Decode(#[from] DecodeError),
+    /// Made for another chain.
+    #[error("submission for chain {got}, this chain is {expected}")]
+    WrongChain {
+        /// This chain.
+        expected: Hash32,
+        /// The submission's chain.
+        got: Hash32,
+    },
+    /// The update does not have one coordinate per model parameter.
+    #[error("update has {got} coordinates, the model has {expected}")]
+    WrongLength {
+        /// Model parameters.
+        expected: usize,
+        /// Update coordinates.
+        got: usize,
+    },
+    /// A coordinate exceeds the genesis bound.
+    #[error("update coordinate {index} is {value}, beyond the bound ±{bound}")]
+    UpdateTooLarge {
+        /// The coordinate.
+        index: usize,
+        /// Its value.
+        value: i32,
+        /// The genesis bound.
+        bound: i32,
+    },
+    /// The round is not base height + 1.
+    #[error("submission claims round {got} but its base implies round {expected}")]
+    WrongRound {
+        /// Base height + 1.
+        expected: u64,
+        /// Claimed round.
+        got: u64,
+    },
+    /// The signer is not a member.
+    #[error("signer {0} is not a registered member")]
+    UnknownMember(Hash32),
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// The base is not our head (stale, or for a branch we are not on).
+    #[error("base {0} is not the current head")]
+    NotOnHead(Hash32),
+    /// We already hold this submission.
+    #[error("submission already known")]
+    Duplicate,
+    /// The same member already submitted something else this round.
+    #[error("a different submission with round tag {0} is already known this round")]
+    Equivocation(Hash32),
+    /// The pool holds as many as it may.
+    #[error("submission pool is full")]
+    PoolFull,
+}
+
+impl SubmissionError {
+    /// The gossip verdict for this error.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            SubmissionError::NotOnHead(_) | SubmissionError::Duplicate | SubmissionError::PoolFull => {
+                Verdict::Ignore
+            }
+            _ => Verdict::Reject,
+        }
+    }
+}
+
+/// Why a block is not acceptable.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum BlockError {
+    /// Bytes did not decode.
+    #[error("undecodable block: {0}")]
+    Decode(#[from] DecodeError),
+    /// Made for another chain.
+    #[error("block for chain {got}, this chain is {expected}")]
+    WrongChain {
+        /// This chain.
+        expected: Hash32,
+        /// The block's chain.
+        got: Hash32,
+    },
+    /// Unknown header version.
+    #[error("unsupported header version {0}")]
+    Version(u32),
+    /// Already stored.
+    #[error("block already known")]
+    AlreadyKnown,
+    /// The hash does not meet the target.
+    #[error("proof of work does not meet the target")]
+    InsufficientWork,
+    /// The body root does not match the body.
+    #[error("body root does not match the body")]
+    BadBodyRoot,
+    /// No submissions, or more than the genesis allows.
+    #[error("block carries {got} submissions; allowed 1 to {max}")]
+    SubmissionCount {
+        /// Carried.
+        got: usize,
+        /// Genesis maximum.
+        max: u32,
+    },
+    /// Submissions not in strictly ascending id order (or duplicated).
+    #[error("submissions are not sorted by id without duplicates")]
+    Unsorted,
+    /// Two submissions with one round tag.
+    #[error("two submissions share the round tag {0}")]
+    DuplicateRoundTag(Hash32),
+    /// A submission is invalid.
+    #[error("submission {index} is invalid: {error}")]
+    Submission {
+        /// Position in the body.
+        index: usize,
+        /// What is wrong with it.
+        error: SubmissionError,
+    },
+    /// A submission's base is not the block's parent.
+    #[error("submission {index} is based on {base}, not on the parent")]
+    ForeignSubmission {
+        /// Position in the body.
+        index: usize,
+        /// Its base.
+        base: Hash32,
+    },
+    /// Parent not known (yet).
+    #[error("parent {0} is unknown")]
+    UnknownParent(Hash32),
+    /// Height is not parent height + 1.
+    #[error("height {got}, expected {expected}")]
+    Height {
+        /// Parent height + 1.
+        expected: u64,
+        /// Header height.
+        got: u64,
+    },
+    /// The target is not the retarget rule's.
+    #[error("target {got} differs from the required {expected}")]
+    Target {
+        /// Required.
+        expected: Hash32,
+        /// In the header.
+        got: Hash32,
+    },
+    /// Timestamp not after the median time past.
+    #[error("timestamp {got} is not after the median time past {median}")]
+    TimestampTooOld {
+        /// Median time past.
+        median: u64,
+        /// Header timestamp.
+        got: u64,
+    },
+    /// Timestamp too far ahead of our clock.
+    #[error("timestamp {got} is more than {max_ahead_ms} ms ahead of local time {now}")]
+    TimestampInFuture {
+        /// Header timestamp.
+        got: u64,
+        /// Local time.
+        now: u64,
+        /// Allowed drift.
+        max_ahead_ms: u64,
+    },
+    /// Fewer submissions than the quorum before the round timeout elapsed.
+    #[error("{got} submissions is below the quorum {quorum} and the round timeout had not passed")]
+    QuorumNotMet {
+        /// Carried.
+        got: usize,
+        /// Genesis quorum.
+        quorum: u32,
+    },
+    /// The aggregate would overflow the model.
+    #[error("applying the aggregate overflows the model at coordinate {0}")]
+    ModelOverflow(usize),
+    /// The post-state model hash differs from the header's.
+    #[error("model hash {got} differs from the computed {expected}")]
+    ModelHash {
+        /// Computed.
+        expected: Hash32,
+        /// In the header.
+        got: Hash32,
+    },
+    /// A local storage failure (not the sender's fault).
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl BlockError {
+    /// The gossip verdict for this error.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            BlockError::AlreadyKnown
+            | BlockError::UnknownParent(_)
+            | BlockError::TimestampInFuture { .. }
+            | BlockError::Storage(_) => Verdict::Ignore,
+            _ => Verdict::Reject,
+        }
+    }
+}
+
+/// Errors opening or reading the chain.
+#[derive(Debug, Error)]
+pub enum ChainError {
+    /// The database failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// The data directory belongs to another chain.
+    #[error("data directory holds chain {found}, but the genesis defines chain {expected}; use another --data-dir")]
+    WrongChain {
+        /// From the genesis.
+        expected: Hash32,
+        /// In the database.
+        found: Hash32,
+    },
+    /// The stored state is inconsistent.
+    #[error("stored chain state is inconsistent: {0}")]
+    Corrupt(String),
+    /// Not found.
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+impl From<redb::Error> for ChainError {
+    fn from(e: redb::Error) -> Self {
+        ChainError::Storage(e.to_string())
+    }
+}
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ChainError {
+            fn from(e: $t) -> Self { ChainError::Storage(e.to_string()) }
+        }
+    )*};
+}
+storage_from!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+impl From<ChainError> for BlockError {
+    fn from(e: ChainError) -> Self {
+        BlockError::Storage(e.to_string())
+    }
+}

@@ -1,0 +1,143 @@
+//! [`SubmissionPool`]: the checked submissions waiting for the next block.
+//!
+//! The pool holds submissions for one round: those whose base is the current head. It
+//! enforces one submission per round tag (a second, different one from the same member is
+//! equivocation) and a size bound. Submissions whose base is not yet known — the data
+//! source saw a block before we did — wait in a small bounded orphan queue and are offered
+//! again when the head moves ([`SubmissionPool::reset`]).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use learnchain_proto::{Hash32, Submission};
+
+use crate::error::SubmissionError;
+
+/// Checked submissions for the next round, keyed by id.
+pub struct SubmissionPool {
+    base: Hash32,
+    by_id: BTreeMap<Hash32, Submission>,
+    tags: HashMap<Hash32, Hash32>,
+    orphans: VecDeque<Submission>,
+    max: usize,
+    max_orphans: usize,
+}
+
+impl SubmissionPool {
+    /// An empty pool for submissions based on `base`, holding at most `max`.
+    pub fn new(base: Hash32, max: usize) -> Self {
+        SubmissionPool {
+            base,
+            by_id: BTreeMap::new(),
+            tags: HashMap::new(),
+            orphans: VecDeque::new(),
+            max,
+            max_orphans: max.max(16) * 4,
+        }
+    }
+
+    /// The base every pooled submission trains on.
+    pub fn base(&self) -> Hash32 {
+        self.base
+    }
+
+    /// Number of pooled submissions.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether the pool is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Whether a submission with this id is pooled.
+    pub fn contains(&self, id: &Hash32) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// Adds a checked submission for the current base.
+    pub fn insert(&mut self, s: Submission) -> Result<Hash32, SubmissionError> {
+        if s.base != self.base {
+            return Err(SubmissionError::NotOnHead(s.base));
+        }
+        let id = s.id();
+        if self.by_id.contains_key(&id) {
+            return Err(SubmissionError::Duplicate);
+        }
+        let tag = s.round_tag();
+        if self.tags.contains_key(&tag) {
+            return Err(SubmissionError::Equivocation(tag));
+        }
+        if self.by_id.len() >= self.max {
+            return Err(SubmissionError::PoolFull);
+        }
+        self.tags.insert(tag, id);
+        self.by_id.insert(id, s);
+        Ok(id)
+    }
+
+    /// Keeps a submission whose base is unknown for later; the oldest is dropped when full.
+    pub fn hold_orphan(&mut self, s: Submission) {
+        if self.orphans.iter().any(|o| o == &s) {
+            return;
+        }
+        if self.orphans.len() >= self.max_orphans {
+            self.orphans.pop_front();
+        }
+        self.orphans.push_back(s);
+    }
+
+    /// Moves the pool to a new head: drops everything pooled and returns the orphans based
+    /// on `base` for the caller to check and insert again.
+    pub fn reset(&mut self, base: Hash32) -> Vec<Submission> {
+        self.base = base;
+        self.by_id.clear();
+        self.tags.clear();
+        let (ready, rest): (Vec<_>, Vec<_>) = self.orphans.drain(..).partition(|s| s.base == base);
+        self.orphans = rest.into();
+        ready
+    }
+
+    /// The pooled submissions, sorted by id.
+    pub fn submissions(&self) -> Vec<Submission> {
+        self.by_id.values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use learnchain_proto::{Signature64, SubmissionAuth};
+
+    fn sub(base: u8, member: u8, v: i32) -> Submission {
+        Submission {
+            chain_id: Hash32([1; 32]),
+            base: Hash32([base; 32]),
+            round: 1,
+            num_examples: 1,
+            delta: vec![v],
+            auth: SubmissionAuth::Ed25519 { key: Hash32([member; 32]), signature: Signature64([0; 64]) },
+        }
+    }
+
+    #[test]
+    fn one_per_member_and_round_and_bounded() {
+        let mut p = SubmissionPool::new(Hash32([2; 32]), 2);
+        assert!(p.insert(sub(2, 1, 1)).is_ok());
+        assert_eq!(p.insert(sub(2, 1, 1)), Err(SubmissionError::Duplicate));
+        assert!(matches!(p.insert(sub(2, 1, 2)), Err(SubmissionError::Equivocation(_))));
+        assert!(p.insert(sub(2, 2, 1)).is_ok());
+        assert_eq!(p.insert(sub(2, 3, 1)), Err(SubmissionError::PoolFull));
+        assert!(matches!(p.insert(sub(3, 4, 1)), Err(SubmissionError::NotOnHead(_))));
+    }
+
+    #[test]
+    fn orphans_return_when_their_base_becomes_head() {
+        let mut p = SubmissionPool::new(Hash32([2; 32]), 4);
+        p.hold_orphan(sub(5, 1, 1));
+        p.hold_orphan(sub(6, 1, 1));
+        assert_eq!(p.reset(Hash32([5; 32])).len(), 1);
+        assert_eq!(p.reset(Hash32([6; 32])).len(), 1);
+        assert!(p.reset(Hash32([6; 32])).is_empty());
+    }
+}

@@ -1,0 +1,103 @@
+//! The block validation pipeline, as types.
+//!
+//! A block moves through stages, each a type that can only be built by passing the checks
+//! before it, so an unchecked block can never reach the store:
+//!
+//! 1. [`CheckedBlock`] — context-free checks, cheapest and most likely to reject first:
+//!    version and chain id, submission count, proof of work (one SHA-256d), then each
+//!    submission's shape (chain, base = parent, round = height, length, coordinate bounds),
+//!    ids in strictly ascending order, unique round tags, and the body root.
+//! 2. [`ContextualBlock`] (built in `chain.rs`) — against the parent: known parent, height,
+//!    retarget, median time past, future drift, quorum-or-timeout.
+//! 3. `ExecutedBlock` (in `chain.rs`) — membership proofs verified, aggregate recomputed and
+//!    applied to the parent's model, model hash matched.
+
+use std::collections::HashSet;
+
+use learnchain_proto::block::merkle_root;
+use learnchain_proto::header::HEADER_VERSION;
+use learnchain_proto::{Block, Genesis, Hash32, Submission};
+
+use crate::error::{BlockError, SubmissionError};
+use crate::pow::meets_target;
+
+/// Shape checks of one submission that need no chain state: chain, length and bounds.
+pub fn check_submission_shape(genesis: &Genesis, chain_id: &Hash32, s: &Submission) -> Result<(), SubmissionError> {
+    if s.chain_id != *chain_id {
+        return Err(SubmissionError::WrongChain { expected: *chain_id, got: s.chain_id });
+    }
+    let expected = genesis.param_count();
+    if s.delta.len() != expected {
+        return Err(SubmissionError::WrongLength { expected, got: s.delta.len() });
+    }
+    let bound = genesis.consensus.max_update_abs;
+    if let Some(index) = s.delta.iter().position(|v| v.unsigned_abs() > bound.unsigned_abs()) {
+        return Err(SubmissionError::UpdateTooLarge { index, value: s.delta[index], bound });
+    }
+    Ok(())
+}
+
+/// A block that passed every context-free check. Carries the hash, and each submission's
+/// signing digest so later stages do not hash the updates again.
+#[derive(Debug)]
+pub struct CheckedBlock {
+    /// The block.
+    pub block: Block,
+    /// Its hash.
+    pub hash: Hash32,
+    /// Signing digest of each submission, in body order.
+    pub digests: Vec<Hash32>,
+}
+
+impl CheckedBlock {
+    /// Runs the context-free checks.
+    pub fn check(genesis: &Genesis, chain_id: &Hash32, block: Block) -> Result<Self, BlockError> {
+        let h = &block.header;
+        if h.version != HEADER_VERSION {
+            return Err(BlockError::Version(h.version));
+        }
+        if h.chain_id != *chain_id {
+            return Err(BlockError::WrongChain { expected: *chain_id, got: h.chain_id });
+        }
+        let n = block.submissions.len();
+        let max = genesis.consensus.max_submissions;
+        if n == 0 || n > max as usize {
+            return Err(BlockError::SubmissionCount { got: n, max });
+        }
+        let hash = h.hash();
+        if !meets_target(&hash, &h.target) {
+            return Err(BlockError::InsufficientWork);
+        }
+        let mut digests = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
+        let mut tags = HashSet::with_capacity(n);
+        for (index, s) in block.submissions.iter().enumerate() {
+            check_submission_shape(genesis, chain_id, s)
+                .map_err(|error| BlockError::Submission { index, error })?;
+            if s.base != h.parent {
+                return Err(BlockError::ForeignSubmission { index, base: s.base });
+            }
+            if s.round != h.height {
+                return Err(BlockError::Submission {
+                    index,
+                    error: SubmissionError::WrongRound { expected: h.height, got: s.round },
+                });
+            }
+            let tag = s.round_tag();
+            if !tags.insert(tag) {
+                return Err(BlockError::DuplicateRoundTag(tag));
+            }
+            let digest = s.signing_digest();
+            let id = s.id_from_digest(&digest);
+            if ids.last().is_some_and(|prev| *prev >= id) {
+                return Err(BlockError::Unsorted);
+            }
+            digests.push(digest);
+            ids.push(id);
+        }
+        if merkle_root(&ids) != h.body_root {
+            return Err(BlockError::BadBodyRoot);
+        }
+        Ok(CheckedBlock { block, hash, digests })
+    }
+}
