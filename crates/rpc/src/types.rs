@@ -1,0 +1,166 @@
+//! The JSON views the RPC server returns: plain serde structs, fields in snake_case.
+//!
+//! They are deliberately independent of `learnchain-proto`: the node converts its own
+//! types into these at the API boundary ([`crate::NodeApi`]), so the wire format of the
+//! RPC does not change when an internal type does. Conventions:
+//!
+//! - hashes, keys, targets and work are hex strings, lowercase, without a `0x` prefix;
+//! - heights, timestamps (ms since the Unix epoch) and nonces are JSON integers (u64);
+//! - model weights are the fixed-point consensus values converted to `f64`
+//!   (`w as f64 / 2^frac_bits`), for display and export only; the consensus state is the
+//!   integers behind `model_hash`;
+//! - floats must be finite: serde_json writes NaN and infinities as `null`, which these
+//!   types then refuse to read back.
+
+use serde::{Deserialize, Serialize};
+
+/// The head of the best chain; also the payload of every `chain_head` notification.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HeadView {
+    /// Chain id (hash of the genesis), hex.
+    pub chain_id: String,
+    /// Height of the head block (genesis = 0).
+    pub height: u64,
+    /// Hash of the head block, hex.
+    pub hash: String,
+    /// Hash of the head's parent, hex.
+    pub parent: String,
+    /// Hash of the global model after the head block, hex.
+    pub model_hash: String,
+    /// Timestamp of the head block, ms since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Cumulative proof-of-work of the chain up to the head, as a hex integer.
+    pub total_work: String,
+    /// Number of submissions the head block carries.
+    pub submissions: usize,
+}
+
+/// One model-update submission, as carried by a block or waiting in the mempool.
+/// The update vector itself is not included, only its size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionView {
+    /// Submission id (hash of its canonical encoding), hex.
+    pub id: String,
+    /// The round it belongs to (height of the block that will include it).
+    pub round: u64,
+    /// Linking tag of its ring signature for this round, hex.
+    pub round_tag: String,
+    /// Hash of the block the update was trained on, hex.
+    pub base: String,
+    /// Number of local training examples the data source declared.
+    pub num_examples: u32,
+    /// L2 norm of the update, in model units (fixed point converted to float).
+    pub update_l2: f64,
+}
+
+/// A block: its header fields and the submissions in its body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BlockView {
+    /// Block hash, hex.
+    pub hash: String,
+    /// Block height.
+    pub height: u64,
+    /// Parent hash, hex.
+    pub parent: String,
+    /// Timestamp, ms since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Proof-of-work target, hex (256-bit big-endian).
+    pub target: String,
+    /// Miner's public key, hex.
+    pub miner: String,
+    /// Merkle root of the body items, hex.
+    pub body_root: String,
+    /// Hash of the global model after this block, hex.
+    pub model_hash: String,
+    /// Proof-of-work nonce.
+    pub nonce: u64,
+    /// The submissions this block includes, in body order.
+    pub submissions: Vec<SubmissionView>,
+}
+
+/// The global model after one block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelView {
+    /// Height of the block after which this is the model.
+    pub height: u64,
+    /// Hash of that block, hex.
+    pub block_hash: String,
+    /// Hash of the fixed-point model state, hex (equals the block's `model_hash`).
+    pub model_hash: String,
+    /// Architecture name, e.g. `"softmax"` or `"mlp"`.
+    pub architecture: String,
+    /// Number of input features.
+    pub features: u32,
+    /// Number of output classes.
+    pub classes: u32,
+    /// Hidden-layer width (0 for architectures without one).
+    pub hidden: u32,
+    /// Fixed-point fraction bits of the consensus representation.
+    pub frac_bits: u8,
+    /// All parameters in the architecture's canonical order, as floats.
+    pub weights: Vec<f64>,
+}
+
+/// The evaluation of the global model after one block on this node's evaluation data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricsView {
+    /// Height of the block after which the model was evaluated.
+    pub height: u64,
+    /// Hash of that block, hex.
+    pub block_hash: String,
+    /// Fraction of examples classified correctly, in `[0, 1]`.
+    pub accuracy: f64,
+    /// Mean cross-entropy loss.
+    pub loss: f64,
+    /// Number of evaluation examples.
+    pub examples: usize,
+}
+
+/// One connected peer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PeerView {
+    /// libp2p peer id (base58).
+    pub peer_id: String,
+    /// Multiaddresses the peer is known at.
+    pub addresses: Vec<String>,
+    /// The peer's agent version from identify, if it sent one.
+    pub agent: Option<String>,
+}
+
+/// Facts about this node.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NodeInfoView {
+    /// Software version, e.g. `"learnchain/0.1.0"`.
+    pub version: String,
+    /// Chain id (hash of the genesis), hex.
+    pub chain_id: String,
+    /// Human-readable name of the genesis / network.
+    pub genesis_name: String,
+    /// This node's libp2p peer id.
+    pub peer_id: String,
+    /// Roles this node runs, e.g. `["miner", "data-source"]`.
+    pub roles: Vec<String>,
+    /// Multiaddresses the node listens on.
+    pub listen_addrs: Vec<String>,
+    /// Address this RPC server is bound to.
+    pub rpc_addr: String,
+    /// The node's data directory.
+    pub data_dir: String,
+    /// Height of the current head.
+    pub height: u64,
+    /// Number of submissions in the mempool.
+    pub mempool: usize,
+    /// Whether the node is still catching up with its peers.
+    pub syncing: bool,
+}
+
+/// The submission mempool for the next round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MempoolView {
+    /// The round being collected (head height + 1).
+    pub round: u64,
+    /// The base every accepted submission must name (the head hash), hex.
+    pub base: String,
+    /// The waiting submissions, ordered by id.
+    pub submissions: Vec<SubmissionView>,
+}

@@ -1,0 +1,595 @@
+//! End-to-end tests of the RPC server over real sockets: a fake [`NodeApi`], the server
+//! on `127.0.0.1:0`, and every method called through `client::call`, raw HTTP and a
+//! hand-rolled minimal WebSocket client (no ws-client dependency).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use learnchain_rpc::client::{self, ClientError};
+use learnchain_rpc::methods;
+use learnchain_rpc::{
+    ApiError, BlockRef, BlockView, HeadView, MempoolView, MetricsView, ModelView, NodeApi,
+    NodeInfoView, PeerView, RpcHandle, SubmissionView,
+};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::broadcast;
+
+const HEAD_HEIGHT: u64 = 2;
+/// Height at which the fake node fails internally.
+const BROKEN_HEIGHT: u64 = 999;
+/// Large enough that the JSON of the model exceeds the 1 MiB request limit.
+const BIG_MODEL_WEIGHTS: usize = 300_000;
+
+fn hash_of(tag: u64) -> String {
+    format!("{tag:064x}")
+}
+
+fn submission(i: u64) -> SubmissionView {
+    SubmissionView {
+        id: hash_of(0x5000 + i),
+        round: HEAD_HEIGHT + 1,
+        round_tag: hash_of(0x7000 + i),
+        base: hash_of(0xb000 + HEAD_HEIGHT),
+        num_examples: 100 + i as u32,
+        update_l2: 0.25 * i as f64,
+    }
+}
+
+fn block(height: u64) -> BlockView {
+    BlockView {
+        hash: hash_of(0xb000 + height),
+        height,
+        parent: if height == 0 {
+            hash_of(0)
+        } else {
+            hash_of(0xb000 + height - 1)
+        },
+        timestamp_ms: 1_700_000_000_000 + height * 1000,
+        target: "00ff".repeat(16),
+        miner: hash_of(0xaa),
+        body_root: hash_of(0xc000 + height),
+        model_hash: hash_of(0xd000 + height),
+        nonce: 42 + height,
+        submissions: (0..height).map(submission).collect(),
+    }
+}
+
+fn head_of(b: &BlockView) -> HeadView {
+    HeadView {
+        chain_id: hash_of(0xc4a1),
+        height: b.height,
+        hash: b.hash.clone(),
+        parent: b.parent.clone(),
+        model_hash: b.model_hash.clone(),
+        timestamp_ms: b.timestamp_ms,
+        total_work: format!("{:x}", 1000 * (b.height + 1)),
+        submissions: b.submissions.len(),
+    }
+}
+
+fn model(height: u64) -> ModelView {
+    let weights = if height == 1 {
+        (0..BIG_MODEL_WEIGHTS).map(|i| i as f64 / 1024.0).collect()
+    } else {
+        vec![0.5, -0.25, 1.0, 0.0]
+    };
+    ModelView {
+        height,
+        block_hash: hash_of(0xb000 + height),
+        model_hash: hash_of(0xd000 + height),
+        architecture: "softmax".into(),
+        features: 2,
+        classes: 2,
+        hidden: 0,
+        frac_bits: 16,
+        weights,
+    }
+}
+
+fn peers() -> Vec<PeerView> {
+    vec![
+        PeerView {
+            peer_id: "12D3KooWA".into(),
+            addresses: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+            agent: Some("learnchain/0.1.0".into()),
+        },
+        PeerView {
+            peer_id: "12D3KooWB".into(),
+            addresses: vec![],
+            agent: None,
+        },
+    ]
+}
+
+fn node_info() -> NodeInfoView {
+    NodeInfoView {
+        version: "learnchain/0.1.0".into(),
+        chain_id: hash_of(0xc4a1),
+        genesis_name: "devnet".into(),
+        peer_id: "12D3KooWSelf".into(),
+        roles: vec!["miner".into(), "data-source".into()],
+        listen_addrs: vec!["/ip4/127.0.0.1/tcp/4000".into()],
+        rpc_addr: "127.0.0.1:0".into(),
+        data_dir: "/tmp/learnchain".into(),
+        height: HEAD_HEIGHT,
+        mempool: 2,
+        syncing: false,
+    }
+}
+
+fn mempool() -> MempoolView {
+    MempoolView {
+        round: HEAD_HEIGHT + 1,
+        base: hash_of(0xb000 + HEAD_HEIGHT),
+        submissions: vec![submission(1), submission(2)],
+    }
+}
+
+/// A node with blocks 0..=2 in memory and no evaluation data.
+struct FakeNode {
+    heads: broadcast::Sender<HeadView>,
+}
+
+impl FakeNode {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            heads: broadcast::channel(16).0,
+        })
+    }
+
+    fn height(&self, height: Option<u64>) -> Result<u64, ApiError> {
+        match height.unwrap_or(HEAD_HEIGHT) {
+            BROKEN_HEIGHT => Err(ApiError::Internal(
+                "model store read failed: checksum mismatch".into(),
+            )),
+            h if h > HEAD_HEIGHT => Err(ApiError::NotFound(format!(
+                "no block at height {h} (head is {HEAD_HEIGHT})"
+            ))),
+            h => Ok(h),
+        }
+    }
+}
+
+impl NodeApi for FakeNode {
+    fn chain_head(&self) -> Result<HeadView, ApiError> {
+        Ok(head_of(&block(HEAD_HEIGHT)))
+    }
+
+    fn block(&self, at: BlockRef) -> Result<BlockView, ApiError> {
+        match at {
+            BlockRef::Height(h) => self.height(Some(h)).map(block),
+            BlockRef::Hash(hash) => (0..=HEAD_HEIGHT)
+                .map(block)
+                .find(|b| b.hash == hash)
+                .ok_or_else(|| ApiError::NotFound(format!("no block with hash {hash}"))),
+        }
+    }
+
+    fn model(&self, height: Option<u64>) -> Result<ModelView, ApiError> {
+        self.height(height).map(model)
+    }
+
+    fn model_metrics(&self, height: Option<u64>) -> Result<MetricsView, ApiError> {
+        self.height(height)?;
+        Err(ApiError::Unavailable(
+            "this node has no evaluation data".into(),
+        ))
+    }
+
+    fn peers(&self) -> Result<Vec<PeerView>, ApiError> {
+        Ok(peers())
+    }
+
+    fn node_info(&self) -> Result<NodeInfoView, ApiError> {
+        Ok(node_info())
+    }
+
+    fn mempool(&self) -> Result<MempoolView, ApiError> {
+        Ok(mempool())
+    }
+
+    fn subscribe_heads(&self) -> broadcast::Receiver<HeadView> {
+        self.heads.subscribe()
+    }
+}
+
+async fn start_fake() -> (Arc<FakeNode>, RpcHandle) {
+    let node = FakeNode::new();
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+    let handle = learnchain_rpc::start(addr, node.clone())
+        .await
+        .expect("server starts");
+    assert_ne!(handle.local_addr().port(), 0);
+    (node, handle)
+}
+
+async fn call_ok<T: serde::de::DeserializeOwned>(
+    addr: SocketAddr,
+    method: &str,
+    params: Value,
+) -> T {
+    let value = client::call(addr, method, params)
+        .await
+        .unwrap_or_else(|e| panic!("{method} failed: {e}"));
+    serde_json::from_value(value).unwrap_or_else(|e| panic!("{method} result does not parse: {e}"))
+}
+
+async fn call_err(addr: SocketAddr, method: &str, params: Value) -> (i64, String) {
+    match client::call(addr, method, params).await {
+        Err(ClientError::Rpc { code, message }) => (code, message),
+        other => panic!("{method}: expected an RPC error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_method_answers() {
+    let (_node, server) = start_fake().await;
+    let addr = server.local_addr();
+
+    let head: HeadView = call_ok(addr, "chain_head", Value::Null).await;
+    assert_eq!(head, head_of(&block(HEAD_HEIGHT)));
+    let head_again: HeadView = call_ok(addr, "chain_head", json!([])).await;
+    assert_eq!(head_again, head);
+
+    let b1: BlockView = call_ok(addr, "chain_getBlock", json!([1])).await;
+    assert_eq!(b1, block(1));
+    let by_hash: BlockView = call_ok(addr, "chain_getBlock", json!([block(2).hash])).await;
+    assert_eq!(by_hash, block(2));
+    let prefixed = format!("0x{}", block(0).hash.to_uppercase());
+    let by_prefixed: BlockView = call_ok(addr, "chain_getBlock", json!([prefixed])).await;
+    assert_eq!(by_prefixed, block(0));
+    let named: BlockView = call_ok(addr, "chain_getBlock", json!({ "block": 2 })).await;
+    assert_eq!(named, block(2));
+
+    let head_model: ModelView = call_ok(addr, "model_get", Value::Null).await;
+    assert_eq!(head_model, model(HEAD_HEIGHT));
+    let null_model: ModelView = call_ok(addr, "model_get", json!([null])).await;
+    assert_eq!(null_model, model(HEAD_HEIGHT));
+    let named_model: ModelView = call_ok(addr, "model_get", json!({ "height": 0 })).await;
+    assert_eq!(named_model, model(0));
+    // Larger than the 1 MiB request limit: the response limit is separate.
+    let big: ModelView = call_ok(addr, "model_get", json!([1])).await;
+    assert_eq!(big.weights.len(), BIG_MODEL_WEIGHTS);
+    assert_eq!(big, model(1));
+
+    let p: Vec<PeerView> = call_ok(addr, "net_peers", Value::Null).await;
+    assert_eq!(p, peers());
+    let info: NodeInfoView = call_ok(addr, "node_info", Value::Null).await;
+    assert_eq!(info, node_info());
+    let pool: MempoolView = call_ok(addr, "mempool_content", Value::Null).await;
+    assert_eq!(pool, mempool());
+
+    let names: Vec<String> = call_ok(addr, "rpc_methods", Value::Null).await;
+    let mut expected = vec![
+        methods::CHAIN_HEAD,
+        methods::CHAIN_GET_BLOCK,
+        methods::MODEL_GET,
+        methods::MODEL_METRICS,
+        methods::NET_PEERS,
+        methods::NODE_INFO,
+        methods::MEMPOOL_CONTENT,
+        methods::RPC_METHODS,
+        methods::CHAIN_SUBSCRIBE_HEADS,
+        methods::CHAIN_UNSUBSCRIBE_HEADS,
+    ];
+    expected.sort_unstable();
+    assert_eq!(names, expected);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn errors_carry_codes_and_say_what_was_wrong() {
+    let (_node, server) = start_fake().await;
+    let addr = server.local_addr();
+
+    let (code, _) = call_err(addr, "chain_nonsense", Value::Null).await;
+    assert_eq!(code, -32601);
+
+    // Not found, unavailable, internal.
+    let (code, msg) = call_err(addr, "chain_getBlock", json!([99])).await;
+    assert_eq!(code, -32001);
+    assert!(msg.contains("height 99"), "{msg}");
+    let unknown = hash_of(0xdead);
+    let (code, msg) = call_err(addr, "chain_getBlock", json!([unknown])).await;
+    assert_eq!(code, -32001);
+    assert!(msg.contains(&unknown), "{msg}");
+    let (code, _) = call_err(addr, "model_get", json!([7])).await;
+    assert_eq!(code, -32001);
+    let (code, msg) = call_err(addr, "model_metrics", Value::Null).await;
+    assert_eq!(code, -32002);
+    assert!(msg.contains("evaluation data"), "{msg}");
+    let (code, msg) = call_err(addr, "model_get", json!([BROKEN_HEIGHT])).await;
+    assert_eq!(code, -32603);
+    assert!(msg.contains("checksum"), "{msg}");
+
+    // Bad params never reach the node.
+    let bad_block_params = [
+        (json!([]), "requires 1 parameter"),
+        (Value::Null, "requires 1 parameter"),
+        (json!([1, 2]), "at most 1 parameter"),
+        (json!([-1]), "non-negative integer"),
+        (json!([1.5]), "non-negative integer"),
+        (json!(["12"]), "64 hex digits"),
+        (json!(["0x1234"]), "64 hex digits"),
+        (json!(["g".repeat(64)]), "must be hex"),
+        (json!([true]), "block height (integer) or a block hash"),
+        (
+            json!([{ "height": 1 }]),
+            "block height (integer) or a block hash",
+        ),
+        (json!({ "height": 1 }), "unknown parameter"),
+    ];
+    for (params, expect) in bad_block_params {
+        let (code, msg) = call_err(addr, "chain_getBlock", params.clone()).await;
+        assert_eq!(code, -32602, "{params}: {msg}");
+        assert!(msg.contains(expect), "{params}: {msg:?} lacks {expect:?}");
+        assert!(msg.contains("chain_getBlock"), "{msg}");
+    }
+    for (method, params) in [
+        ("model_get", json!(["1"])),
+        ("model_get", json!([1, 2])),
+        ("model_metrics", json!({ "hieght": 1 })),
+        ("chain_head", json!([1])),
+        ("net_peers", json!({ "x": 1 })),
+        ("node_info", json!([null])),
+        ("mempool_content", json!(["all"])),
+        ("rpc_methods", json!([1])),
+    ] {
+        let (code, msg) = call_err(addr, method, params.clone()).await;
+        assert_eq!(code, -32602, "{method} {params}: {msg}");
+        assert!(msg.contains(method), "{msg}");
+    }
+
+    server.stop().await;
+}
+
+/// Sends raw bytes as one HTTP/1.1 request and returns the status and the JSON body.
+async fn raw_http(addr: SocketAddr, request: &[u8]) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("response in time")
+        .expect("read");
+    let text = String::from_utf8(response).expect("utf-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("header terminator");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn post(body: &str) -> Vec<u8> {
+    format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn protocol_errors_from_raw_requests() {
+    let (_node, server) = start_fake().await;
+    let addr = server.local_addr();
+
+    let (_, rsp) = raw_http(
+        addr,
+        &post(r#"{"jsonrpc":"2.0","id":1,"method":"chain_head""#),
+    )
+    .await;
+    assert_eq!(rsp["error"]["code"], -32700, "{rsp}");
+    let (_, rsp) = raw_http(addr, &post("not json at all")).await;
+    assert_eq!(rsp["error"]["code"], -32700, "{rsp}");
+
+    let (_, rsp) = raw_http(addr, &post(r#"{"jsonrpc":"2.0","id":1}"#)).await;
+    assert_eq!(rsp["error"]["code"], -32600, "{rsp}");
+    let (_, rsp) = raw_http(addr, &post(r#"{"jsonrpc":"2.0","id":1,"method":5}"#)).await;
+    assert_eq!(rsp["error"]["code"], -32600, "{rsp}");
+
+    let (status, rsp) = raw_http(addr, &post(r#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#)).await;
+    assert_eq!(status, 200);
+    assert_eq!(rsp["error"]["code"], -32601, "{rsp}");
+
+    // A body announced larger than 1 MiB is refused from its headers alone.
+    let oversized = b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+                      Content-Length: 2000000\r\nConnection: close\r\n\r\n";
+    let (status, rsp) = raw_http(addr, oversized).await;
+    assert_eq!(status, 413);
+    assert_eq!(rsp["error"]["code"], -32007, "{rsp}");
+
+    // Batches work up to their limit.
+    let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"chain_head"},{"jsonrpc":"2.0","id":2,"method":"nope"}]"#;
+    let (_, rsp) = raw_http(addr, &post(batch)).await;
+    let rsp = rsp.as_array().expect("batch response").clone();
+    assert_eq!(rsp.len(), 2);
+    let too_big: Vec<Value> = (0..100)
+        .map(|i| json!({ "jsonrpc": "2.0", "id": i, "method": "chain_head" }))
+        .collect();
+    let (_, rsp) = raw_http(addr, &post(&Value::from(too_big).to_string())).await;
+    assert!(rsp["error"]["code"].is_i64(), "{rsp}");
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn client_times_out_and_reports_connection_errors() {
+    // A listener that accepts and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let silent_addr = silent.local_addr().expect("addr");
+    let accept = tokio::spawn(async move {
+        let conn = silent.accept().await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(conn);
+    });
+    let err = client::call_with_timeout(
+        silent_addr,
+        "chain_head",
+        Value::Null,
+        Duration::from_millis(200),
+    )
+    .await
+    .expect_err("must time out");
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+    accept.abort();
+
+    let (_node, server) = start_fake().await;
+    let addr = server.local_addr();
+    server.stop().await;
+    let err = client::call_with_timeout(addr, "chain_head", Value::Null, Duration::from_secs(5))
+        .await
+        .expect_err("server is stopped");
+    assert!(matches!(err, ClientError::Io { .. }), "{err}");
+}
+
+/// The smallest WebSocket client that can talk to the server: text frames only.
+struct Ws {
+    stream: TcpStream,
+}
+
+impl Ws {
+    async fn connect(addr: SocketAddr) -> Ws {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let handshake = format!(
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream
+            .write_all(handshake.as_bytes())
+            .await
+            .expect("handshake");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(stream.read_u8().await.expect("handshake response"));
+        }
+        let head = String::from_utf8(head).expect("utf-8");
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        Ws { stream }
+    }
+
+    async fn send(&mut self, msg: &Value) {
+        let payload = msg.to_string().into_bytes();
+        let mask = [0x12u8, 0x34, 0x56, 0x78];
+        let mut frame = vec![0x81];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n < 65536 => {
+                frame.push(0x80 | 126);
+                frame.extend((n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend((n as u64).to_be_bytes());
+            }
+        }
+        frame.extend(mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&frame).await.expect("send frame");
+    }
+
+    /// The next text message, or `None` when the server closes the connection.
+    async fn recv(&mut self) -> Option<Value> {
+        let mut message = Vec::new();
+        loop {
+            let b0 = self.stream.read_u8().await.ok()?;
+            let b1 = self.stream.read_u8().await.ok()?;
+            let len = match b1 & 0x7f {
+                126 => u64::from(self.stream.read_u16().await.ok()?),
+                127 => self.stream.read_u64().await.ok()?,
+                n => u64::from(n),
+            };
+            assert_eq!(b1 & 0x80, 0, "server frames are not masked");
+            let mut payload = vec![0; usize::try_from(len).expect("frame fits")];
+            self.stream.read_exact(&mut payload).await.ok()?;
+            match b0 & 0x0f {
+                0x8 => return None,
+                0x0..=0x2 => message.extend(payload),
+                _ => continue, // ping/pong
+            }
+            if b0 & 0x80 != 0 {
+                return Some(serde_json::from_slice(&message).expect("text frame is JSON"));
+            }
+        }
+    }
+
+    async fn recv_timeout(&mut self) -> Option<Value> {
+        tokio::time::timeout(Duration::from_secs(10), self.recv())
+            .await
+            .expect("message in time")
+    }
+}
+
+#[tokio::test]
+async fn websocket_head_subscription() {
+    let (node, server) = start_fake().await;
+    let addr = server.local_addr();
+    let mut ws = Ws::connect(addr).await;
+
+    // Plain calls work over WebSocket too.
+    ws.send(&json!({ "jsonrpc": "2.0", "id": 1, "method": "chain_head" }))
+        .await;
+    let rsp = ws.recv_timeout().await.expect("response");
+    assert_eq!(rsp["result"]["height"], HEAD_HEIGHT);
+
+    ws.send(&json!({ "jsonrpc": "2.0", "id": 2, "method": "chain_subscribeHeads", "params": [1] }))
+        .await;
+    let rsp = ws.recv_timeout().await.expect("response");
+    assert_eq!(rsp["error"]["code"], -32602, "{rsp}");
+
+    ws.send(&json!({ "jsonrpc": "2.0", "id": 3, "method": "chain_subscribeHeads" }))
+        .await;
+    let rsp = ws.recv_timeout().await.expect("response");
+    assert_eq!(rsp["id"], 3);
+    let sub_id = rsp["result"].clone();
+    assert!(!sub_id.is_null(), "{rsp}");
+
+    let mut new_block = block(HEAD_HEIGHT);
+    for height in [3, 4] {
+        new_block.height = height;
+        new_block.hash = hash_of(0xb000 + height);
+        let head = head_of(&new_block);
+        node.heads.send(head.clone()).expect("a subscriber");
+        let note = ws.recv_timeout().await.expect("notification");
+        assert_eq!(note["method"], "chain_head", "{note}");
+        assert_eq!(note["params"]["subscription"], sub_id);
+        let got: HeadView =
+            serde_json::from_value(note["params"]["result"].clone()).expect("HeadView");
+        assert_eq!(got, head);
+    }
+
+    ws.send(&json!({ "jsonrpc": "2.0", "id": 4, "method": "chain_unsubscribeHeads", "params": [sub_id] })).await;
+    let rsp = ws.recv_timeout().await.expect("response");
+    assert_eq!(rsp["result"], true, "{rsp}");
+
+    // Stopping the server closes the open WebSocket connection.
+    let stopped = tokio::time::timeout(Duration::from_secs(10), server.stop()).await;
+    assert!(
+        stopped.is_ok(),
+        "graceful stop hangs with an open WebSocket"
+    );
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), ws.recv())
+            .await
+            .expect("closed"),
+        None
+    );
+}
+
+#[tokio::test]
+async fn bind_error_names_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let err = learnchain_rpc::start(addr, FakeNode::new())
+        .await
+        .expect_err("port in use");
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
