@@ -1,1 +1,31 @@
-//! placeholder
+//! The model side of learnchain: everything that turns data into a model update and a model
+//! into metrics.
+//!
+//! The global model is consensus state: a flat `Vec<i32>` in fixed point (value =
+//! q / 2^frac_bits) laid out as `learnchain_proto::model::ModelSpec::layout` says. This crate
+//! is the only place where that vector becomes floats, and only for local work:
+//!
+//! * [`fixed`] converts between the fixed-point global model and floats, and quantizes a
+//!   trained model into the integer update a data source submits;
+//! * [`network`] holds float parameters over the same flat layout and implements softmax
+//!   regression and a one-hidden-layer MLP with hand-written gradients;
+//! * [`train`] runs local minibatch SGD from the global model ([`train_local`]);
+//! * [`eval`] measures accuracy and loss of a fixed-point model ([`evaluate`]);
+//! * [`data`] owns datasets: built-in sets, the CSV loader, standardization, train/test split
+//!   and IID / Dirichlet partitioning into shards.
+//!
+//! Data enters as a [`Dataset`] (from [`data::builtin()`] or [`data::load_csv`]) and the global
+//! model as `&[i32]`; what leaves is a [`LocalUpdate`] (floats, to be quantized with
+//! [`fixed::quantize_delta`]) or [`Metrics`]. Nothing here does network or disk I/O except
+//! the CSV loader.
+
+pub mod data;
+pub mod eval;
+pub mod fixed;
+pub mod network;
+pub mod train;
+
+pub use data::{BUILTIN_DATASETS, DataError, Dataset, Standardizer};
+pub use eval::{Metrics, evaluate};
+pub use network::Network;
+pub use train::{LocalUpdate, TrainError, train_local};
