@@ -1,1 +1,20 @@
-//! learnchain node
+//! The learnchain node: configuration, wiring of the chain, network, RPC, miner and data
+//! source, the devnet and the command line. The binary `learnchain` is a thin `main` over
+//! this library, so tests can start nodes in-process.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod data;
+pub mod datasource;
+pub mod devnet;
+pub mod keys;
+pub mod miner;
+pub mod node;
+pub mod rpc_api;
+pub mod service;
+pub mod sync;
+
+pub use config::{DataConfig, NodeConfig, Role};
+pub use node::{Node, run};
+pub use service::{ChainService, HeadSnapshot};

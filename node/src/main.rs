@@ -1,1 +1,40 @@
-fn main() {}
+//! The `learnchain` binary.
+
+use clap::Parser;
+use learnchain_node::cli::{Cli, Command};
+use learnchain_node::commands;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let default = match cli.command {
+        Command::Devnet(_) => "warn",
+        _ => "info",
+    };
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(cli.log.as_deref().unwrap_or(default)))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(a) => commands::run(a).await,
+            Command::Devnet(a) => commands::devnet(a).await,
+            Command::Genesis(c) => commands::genesis(c),
+            Command::Keys(c) => commands::keys_cmd(c),
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

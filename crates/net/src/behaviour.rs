@@ -1,0 +1,209 @@
+//! The one `NetworkBehaviour` of the node ([`Behaviour`]) and the swarm built around it.
+//!
+//! Data enters here only as configuration: [`build_swarm`] turns a [`NetConfig`] into a
+//! `Swarm` with the TCP + Noise + Yamux transport (behind DNS resolution, so `/dns4/<compose
+//! service>/tcp/N` bootnodes work), gossipsub subscribed to the chain's topics, identify,
+//! the sync request-response protocol and ping. What the swarm produces afterwards is
+//! consumed by the event loop.
+//!
+//! Gossipsub choices: messages are signed and validated strictly; every message is held
+//! until the node reports a verdict (`validate_messages`); the message id is the SHA-256 of
+//! the payload, so the same content published twice is one message; the transmit limit is
+//! the larger topic limit plus [`GOSSIP_ENVELOPE_SLACK`], and each topic has its own limit
+//! plus slack as well (the exact payload limit is enforced by the event loop); flood publish
+//! is on so a new block reaches every subscribed peer at once.
+
+use std::collections::HashMap;
+
+use learnchain_proto::{hash::sha256, topics::TopicKind};
+use libp2p::{
+    Swarm, SwarmBuilder, gossipsub, identify, noise, ping, request_response,
+    request_response::ProtocolSupport, swarm::NetworkBehaviour, tcp, yamux,
+};
+
+use crate::{
+    NetError,
+    codec::{SYNC_STREAM_PROTOCOL, SyncCodec},
+    config::{
+        GOSSIP_ENVELOPE_SLACK, GOSSIP_HEARTBEAT, GOSSIP_HISTORY_LENGTH, IDENTIFY_PROTOCOL_VERSION,
+        IDLE_CONNECTION_TIMEOUT, NetConfig, SYNC_STREAM_GRACE,
+    },
+};
+
+/// The node's network behaviour: one field per protocol.
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    /// Block and submission gossip.
+    pub(crate) gossipsub: gossipsub::Behaviour,
+    /// Exchange of agent strings and listen addresses.
+    pub(crate) identify: identify::Behaviour,
+    /// The chain sync protocol.
+    pub(crate) sync: request_response::Behaviour<SyncCodec>,
+    /// Liveness checks.
+    pub(crate) ping: ping::Behaviour,
+}
+
+/// The gossip topics of one chain and their payload limits.
+#[derive(Clone, Debug)]
+pub(crate) struct Topics {
+    by_hash: HashMap<gossipsub::TopicHash, TopicKind>,
+    blocks: gossipsub::TopicHash,
+    submissions: gossipsub::TopicHash,
+    max_block_bytes: usize,
+    max_submission_bytes: usize,
+}
+
+impl Topics {
+    /// The topics of `config.chain_id` with the configured limits.
+    pub(crate) fn new(config: &NetConfig) -> Self {
+        let blocks = gossipsub::IdentTopic::new(TopicKind::Blocks.topic(&config.chain_id)).hash();
+        let submissions =
+            gossipsub::IdentTopic::new(TopicKind::Submissions.topic(&config.chain_id)).hash();
+        let by_hash = HashMap::from([
+            (blocks.clone(), TopicKind::Blocks),
+            (submissions.clone(), TopicKind::Submissions),
+        ]);
+        Topics {
+            by_hash,
+            blocks,
+            submissions,
+            max_block_bytes: config.max_block_bytes,
+            max_submission_bytes: config.max_submission_bytes,
+        }
+    }
+
+    /// The topic hash of `kind`.
+    pub(crate) fn hash(&self, kind: TopicKind) -> &gossipsub::TopicHash {
+        match kind {
+            TopicKind::Blocks => &self.blocks,
+            TopicKind::Submissions => &self.submissions,
+        }
+    }
+
+    /// Which of our topics `hash` is, if any.
+    pub(crate) fn kind(&self, hash: &gossipsub::TopicHash) -> Option<TopicKind> {
+        self.by_hash.get(hash).copied()
+    }
+
+    /// Largest payload allowed on `kind`.
+    pub(crate) fn max_bytes(&self, kind: TopicKind) -> usize {
+        match kind {
+            TopicKind::Blocks => self.max_block_bytes,
+            TopicKind::Submissions => self.max_submission_bytes,
+        }
+    }
+}
+
+/// Checks the limits of `config` before anything is built.
+fn check_config(config: &NetConfig) -> Result<(), NetError> {
+    if config.max_block_bytes == 0 || config.max_submission_bytes == 0 {
+        return Err(NetError::Config(
+            "gossip size limits must be positive".into(),
+        ));
+    }
+    let largest = config.max_block_bytes.max(config.max_submission_bytes);
+    if largest
+        .checked_add(GOSSIP_ENVELOPE_SLACK)
+        .is_none_or(|n| u32::try_from(n).is_err())
+    {
+        return Err(NetError::Config(format!(
+            "gossip size limit of {largest} bytes is too large"
+        )));
+    }
+    if config.max_sync_response_bytes == 0 {
+        return Err(NetError::Config(
+            "max_sync_response_bytes must be positive".into(),
+        ));
+    }
+    if config.request_timeout.is_zero() {
+        return Err(NetError::Config("request_timeout must be positive".into()));
+    }
+    Ok(())
+}
+
+fn gossipsub_behaviour(
+    config: &NetConfig,
+    topics: &Topics,
+) -> Result<gossipsub::Behaviour, NetError> {
+    let largest = config.max_block_bytes.max(config.max_submission_bytes);
+    let mut builder = gossipsub::ConfigBuilder::default();
+    builder
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validate_messages()
+        .message_id_fn(|message: &gossipsub::Message| {
+            gossipsub::MessageId::new(sha256(&message.data).as_bytes())
+        })
+        .max_transmit_size(largest + GOSSIP_ENVELOPE_SLACK)
+        .heartbeat_interval(GOSSIP_HEARTBEAT)
+        .heartbeat_initial_delay(GOSSIP_HEARTBEAT / 4)
+        .history_length(GOSSIP_HISTORY_LENGTH)
+        .flood_publish(true);
+    for kind in TopicKind::ALL {
+        builder.max_transmit_size_for_topic(
+            topics.max_bytes(kind) + GOSSIP_ENVELOPE_SLACK,
+            topics.hash(kind).clone(),
+        );
+    }
+    let gossip_config = builder
+        .build()
+        .map_err(|e| NetError::Config(format!("gossipsub: {e}")))?;
+    let mut gossipsub = gossipsub::Behaviour::new(
+        gossipsub::MessageAuthenticity::Signed(config.keypair.clone()),
+        gossip_config,
+    )
+    .map_err(|e| NetError::Config(format!("gossipsub: {e}")))?;
+    for kind in TopicKind::ALL {
+        let topic = gossipsub::IdentTopic::new(kind.topic(&config.chain_id));
+        gossipsub
+            .subscribe(&topic)
+            .map_err(|e| NetError::Config(format!("subscribe: {e}")))?;
+    }
+    Ok(gossipsub)
+}
+
+/// Builds the behaviour for `config`.
+fn behaviour(config: &NetConfig, topics: &Topics) -> Result<Behaviour, NetError> {
+    let identify = identify::Behaviour::new(
+        identify::Config::new(
+            IDENTIFY_PROTOCOL_VERSION.to_string(),
+            config.keypair.public(),
+        )
+        .with_agent_version(format!("learnchain/{}", env!("CARGO_PKG_VERSION"))),
+    );
+    let sync = request_response::Behaviour::with_codec(
+        SyncCodec::new(config.max_sync_response_bytes),
+        [(SYNC_STREAM_PROTOCOL, ProtocolSupport::Full)],
+        request_response::Config::default()
+            .with_request_timeout(config.request_timeout.saturating_add(SYNC_STREAM_GRACE)),
+    );
+    Ok(Behaviour {
+        gossipsub: gossipsub_behaviour(config, topics)?,
+        identify,
+        sync,
+        ping: ping::Behaviour::default(),
+    })
+}
+
+/// Builds the swarm for `config` (not yet listening or dialling).
+pub(crate) fn build_swarm(
+    config: &NetConfig,
+    topics: &Topics,
+) -> Result<Swarm<Behaviour>, NetError> {
+    check_config(config)?;
+    let behaviour = behaviour(config, topics)?;
+    let swarm = SwarmBuilder::with_existing_identity(config.keypair.clone())
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Transport(format!("tcp/noise/yamux: {e}")))?
+        .with_dns()
+        .map_err(|e| NetError::Transport(format!("dns resolver: {e}")))?
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| NetError::Transport(format!("behaviour: {e}")))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build();
+    Ok(swarm)
+}

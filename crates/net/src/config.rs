@@ -1,0 +1,89 @@
+//! Network configuration and the tuning constants of the swarm.
+//!
+//! [`NetConfig`] is built by the node from its own config file and the genesis (size limits,
+//! chain id) and handed to [`crate::new`]; nothing else enters the network crate from the
+//! outside. The constants below are *local policy* (timeouts, heartbeats, queue sizes), not
+//! protocol rules: protocol names and message limits live in `learnchain-proto`.
+
+use std::time::Duration;
+
+use learnchain_proto::Hash32;
+use libp2p::{Multiaddr, identity::Keypair};
+
+/// Identify protocol version this node announces; peers announcing another are disconnected.
+pub const IDENTIFY_PROTOCOL_VERSION: &str = "/learnchain/id/1";
+
+/// How long a connection with no open streams is kept before it is closed.
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often bootnodes that are not connected are dialled again. Containers of a compose
+/// cluster start in any order, so an unreachable bootnode is normal at start-up.
+pub const BOOTNODE_REDIAL_INTERVAL: Duration = Duration::from_secs(3);
+
+/// Added to `request_timeout` for the sync protocol's stream timeout (both directions). The
+/// requester's own deadline, exactly `request_timeout`, therefore always fires first, so a
+/// peer that does not answer in time is reported as [`NetError::Timeout`](crate::NetError)
+/// rather than as a stream closed by the server's inbound timeout; and a server gets a little
+/// longer to answer than a client waits.
+pub const SYNC_STREAM_GRACE: Duration = Duration::from_secs(1);
+
+/// Gossipsub heartbeat: mesh maintenance and IHAVE gossip. Short, so that meshes form within
+/// a second on small test networks.
+pub const GOSSIP_HEARTBEAT: Duration = Duration::from_millis(700);
+
+/// Heartbeats a received message stays in the message cache. With strict validation the
+/// node must report a verdict within `GOSSIP_HISTORY_LENGTH × GOSSIP_HEARTBEAT` (8.4 s) or the
+/// message can no longer be forwarded.
+pub const GOSSIP_HISTORY_LENGTH: usize = 12;
+
+/// Bytes allowed on top of a topic's payload limit for the gossipsub envelope (source peer
+/// id, sequence number, topic string, signature and protobuf framing).
+pub const GOSSIP_ENVELOPE_SLACK: usize = 2 * 1024;
+
+/// Capacity of the event channel from the event loop to the node. When it is full the event
+/// loop drops the event instead of waiting (see the `event_loop` module docs).
+pub const EVENT_CHANNEL_CAPACITY: usize = 4096;
+
+/// Capacity of the command channel from the handles to the event loop.
+pub(crate) const COMMAND_CHANNEL_CAPACITY: usize = 256;
+
+/// Everything the network needs to start.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// The node's libp2p identity; its public key is the node's `PeerId`.
+    pub keypair: Keypair,
+    /// Addresses to listen on, e.g. `/ip4/0.0.0.0/tcp/30333` or `/ip4/127.0.0.1/tcp/0`.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start and to redial whenever they are not connected. Each may be an
+    /// `/ip4`, `/ip6` or `/dns4` address, with or without a `/p2p/<peer id>` suffix.
+    pub bootnodes: Vec<Multiaddr>,
+    /// The chain id (hash of the genesis); scopes the gossip topics.
+    pub chain_id: Hash32,
+    /// Largest payload accepted or published on the blocks topic.
+    pub max_block_bytes: usize,
+    /// Largest payload accepted or published on the submissions topic.
+    pub max_submission_bytes: usize,
+    /// Largest encoded sync response accepted from (or sent to) a peer.
+    pub max_sync_response_bytes: usize,
+    /// How long [`NetworkHandle::request`](crate::NetworkHandle::request) waits, from sending
+    /// the command to the last byte of the response (including any dial). Inbound requests
+    /// must be answered within this plus [`SYNC_STREAM_GRACE`].
+    pub request_timeout: Duration,
+}
+
+impl NetConfig {
+    /// A configuration with a fresh ed25519 identity listening on `listen`, no bootnodes,
+    /// and limits and timeouts suitable for tests and local devnets.
+    pub fn local(chain_id: Hash32, listen: Vec<Multiaddr>) -> Self {
+        NetConfig {
+            keypair: Keypair::generate_ed25519(),
+            listen,
+            bootnodes: Vec::new(),
+            chain_id,
+            max_block_bytes: 4 * 1024 * 1024,
+            max_submission_bytes: 1024 * 1024,
+            max_sync_response_bytes: 16 * 1024 * 1024,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! [`EventLoop`]: the one task that owns the libp2p swarm.
+//!
+//! Data enters from three places, one `tokio::select!` arm each: swarm events (from peers),
+//! commands (from [`NetworkHandle`](crate::NetworkHandle)s) and the bootnode redial timer.
+//! Data leaves as [`NetEvent`]s on the event channel and as answers on the commands' oneshot
+//! replies. The loop stops when every handle is dropped.
+//!
+//! The event loop never waits on the node: events are sent with `try_send`. If the channel
+//! is full (the node is not keeping up) the event is dropped and logged, and a dropped gossip
+//! message is reported `Ignore` so gossipsub does not hold it. Waiting instead would stall
+//! the swarm and could deadlock a node that awaits a handle call while it is behind on
+//! events.
+//!
+//! Gossip size limits are enforced here per topic: a message larger than its topic's limit,
+//! or on a topic that is not ours, is reported `Reject` at once and never reaches the node.
+//! The handlers of swarm events live in the `swarm_events` submodule; this file holds the
+//! state, the `select!` loop and the commands.
+
+use std::{collections::HashMap, ops::ControlFlow};
+
+use futures::StreamExt;
+use learnchain_proto::{SyncRequest, SyncResponse, topics::TopicKind};
+use libp2p::{
+    Multiaddr, PeerId, Swarm,
+    gossipsub::{MessageAcceptance, PublishError},
+    request_response::OutboundRequestId,
+    swarm::{ConnectionId, DialError, SwarmEvent},
+};
+use tokio::{
+    sync::{mpsc, mpsc::error::TrySendError, oneshot},
+    time::MissedTickBehavior,
+};
+use tracing::{Instrument, debug, info, info_span, trace, warn};
+
+use crate::{
+    GossipId, NetError, NetEvent, PeerInfo, SyncResponder, Verdict,
+    behaviour::{Behaviour, BehaviourEvent, Topics},
+    bootnodes::{Bootnodes, dial_opts},
+    config::BOOTNODE_REDIAL_INTERVAL,
+    handle::Command,
+};
+
+mod swarm_events;
+
+/// What we know of a connected peer.
+#[derive(Debug, Default)]
+struct PeerState {
+    /// Remote address of each open connection.
+    connections: HashMap<ConnectionId, Multiaddr>,
+    /// Identify agent string.
+    agent: Option<String>,
+}
+
+/// A handle waiting for enough peers on a topic.
+#[derive(Debug)]
+struct TopicWaiter {
+    kind: TopicKind,
+    min: usize,
+    reply: oneshot::Sender<Vec<PeerId>>,
+}
+
+/// The swarm task. Create it with [`crate::new`] and spawn [`EventLoop::run`].
+pub struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetEvent>,
+    topics: Topics,
+    bootnodes: Bootnodes,
+    peers: HashMap<PeerId, PeerState>,
+    pending_dials: HashMap<ConnectionId, oneshot::Sender<Result<(), NetError>>>,
+    pending_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, NetError>>>,
+    topic_waiters: Vec<TopicWaiter>,
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("local_peer_id", self.swarm.local_peer_id())
+            .field("peers", &self.peers.len())
+            .field("pending_requests", &self.pending_requests.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        swarm: Swarm<Behaviour>,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<NetEvent>,
+        topics: Topics,
+        bootnodes: Bootnodes,
+    ) -> Self {
+        EventLoop {
+            swarm,
+            commands,
+            events,
+            topics,
+            bootnodes,
+            peers: HashMap::new(),
+            pending_dials: HashMap::new(),
+            pending_requests: HashMap::new(),
+            topic_waiters: Vec::new(),
+        }
+    }
+
+    /// Runs the swarm until every [`NetworkHandle`](crate::NetworkHandle) is dropped.
+    /// Bootnodes are dialled at once and redialled every
+    /// [`BOOTNODE_REDIAL_INTERVAL`] while not connected.
+    pub async fn run(self) {
+        let span = info_span!("net", local_peer = %self.swarm.local_peer_id());
+        self.run_loop().instrument(span).await;
+    }
+
+    async fn run_loop(mut self) {
+        let mut redial = tokio::time::interval(BOOTNODE_REDIAL_INTERVAL);
+        redial.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => {
+                    if self.on_command(command).is_break() {
+                        break;
+                    }
+                }
+                _ = redial.tick() => self.on_redial_tick(),
+            }
+        }
+        info!("every network handle dropped; network event loop stopped");
+    }
+
+    // ---- events to the node -------------------------------------------------------------
+
+    /// Hands `event` to the node without waiting. A dropped gossip message is released
+    /// (`Ignore`); a dropped sync request's responder closes the peer's stream.
+    fn emit(&mut self, event: NetEvent) {
+        let (event, full) = match self.events.try_send(event) {
+            Ok(()) => return,
+            Err(TrySendError::Full(event)) => (event, true),
+            Err(TrySendError::Closed(event)) => (event, false),
+        };
+        if let NetEvent::Gossip { id, .. } = &event {
+            let id = id.clone();
+            self.report(&id, MessageAcceptance::Ignore);
+        }
+        if full {
+            warn!(
+                event = event_name(&event),
+                "event channel full, node is not keeping up; event dropped"
+            );
+        } else {
+            debug!(
+                event = event_name(&event),
+                "event receiver dropped; event discarded"
+            );
+        }
+    }
+
+    /// Tells gossipsub the fate of a held message.
+    fn report(&mut self, id: &GossipId, acceptance: MessageAcceptance) {
+        let found = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id.message_id, &id.source, acceptance);
+        if !found {
+            debug!(peer = %id.source, id = %id.message_id, "verdict for a message no longer cached");
+        }
+    }
+
+    // ---- select! arms ---------------------------------------------------------------------
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => {
+                self.on_gossipsub_event(event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => {
+                swarm_events::on_ping_event(event)
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                self.on_connection_established(
+                    peer_id,
+                    connection_id,
+                    &endpoint,
+                    num_established.get(),
+                );
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                self.on_connection_closed(peer_id, connection_id, num_established, cause);
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                self.on_dial_failure(connection_id, peer_id, &error);
+            }
+            SwarmEvent::NewListenAddr { address, .. } => self.on_new_listen_addr(address),
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                debug!(%address, "listen address expired")
+            }
+            SwarmEvent::ListenerClosed {
+                addresses, reason, ..
+            } => {
+                warn!(?addresses, ?reason, "listener closed");
+            }
+            SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                ..
+            } => {
+                debug!(remote = %send_back_addr, %error, "incoming connection failed");
+            }
+            other => trace!(event = ?other, "swarm event"),
+        }
+    }
+
+    /// Handles one command; `Break` once every handle is dropped.
+    fn on_command(&mut self, command: Option<Command>) -> ControlFlow<()> {
+        let Some(command) = command else {
+            return ControlFlow::Break(());
+        };
+        match command {
+            Command::Publish { kind, data, reply } => {
+                let _ = reply.send(self.on_publish(kind, data));
+            }
+            Command::ReportValidation { id, verdict } => self.on_report_validation(&id, verdict),
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => self.on_request(peer, request, reply),
+            Command::Respond {
+                responder,
+                response,
+            } => self.on_respond(responder, response),
+            Command::Peers { reply } => {
+                let _ = reply.send(self.peer_infos());
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::Dial { addr, reply } => self.on_dial(addr, reply),
+            Command::TopicPeers { kind, reply } => {
+                let _ = reply.send(self.topic_peers(kind));
+            }
+            Command::WaitForTopicPeers { kind, min, reply } => {
+                self.on_wait_for_topic_peers(TopicWaiter { kind, min, reply });
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn on_redial_tick(&mut self) {
+        let due = self.bootnodes.due(|peer| self.swarm.is_connected(peer));
+        for (index, addr) in due {
+            let opts = dial_opts(&addr);
+            let connection = opts.connection_id();
+            match self.swarm.dial(opts) {
+                Ok(()) => {
+                    debug!(bootnode = %addr, "dialling bootnode");
+                    self.bootnodes.dialing(index, connection);
+                }
+                Err(DialError::DialPeerConditionFalse(_)) => {}
+                Err(error) => debug!(bootnode = %addr, %error, "cannot dial bootnode"),
+            }
+        }
+    }
+
+    // ---- commands ------------------------------------------------------------------------
+
+    fn on_publish(&mut self, kind: TopicKind, data: Vec<u8>) -> Result<(), NetError> {
+        let max = self.topics.max_bytes(kind);
+        if data.len() > max {
+            return Err(NetError::TooLarge {
+                len: data.len(),
+                max,
+            });
+        }
+        let topic = self.topics.hash(kind).clone();
+        let len = data.len();
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
+            Ok(id) => {
+                debug!(topic = ?kind, %id, len, "published");
+                Ok(())
+            }
+            Err(PublishError::NoPeersSubscribedToTopic) => {
+                debug!(topic = ?kind, "not published: no peers on the topic");
+                Err(NetError::NoPeers)
+            }
+            Err(PublishError::Duplicate) => Err(NetError::Duplicate),
+            Err(PublishError::MessageTooLarge) => Err(NetError::TooLarge { len, max }),
+            Err(error) => {
+                warn!(topic = ?kind, %error, "publish failed");
+                Err(NetError::Publish(error.to_string()))
+            }
+        }
+    }
+
+    fn on_report_validation(&mut self, id: &GossipId, verdict: Verdict) {
+        trace!(peer = %id.source, id = %id.message_id, ?verdict, "gossip verdict");
+        self.report(id, verdict.into());
+    }
+
+    fn on_request(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        reply: oneshot::Sender<Result<SyncResponse, NetError>>,
+    ) {
+        if peer == *self.swarm.local_peer_id() {
+            let _ = reply.send(Err(NetError::Dial(
+                "cannot send a request to ourselves".into(),
+            )));
+            return;
+        }
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        trace!(%peer, %id, "sync request sent");
+        self.pending_requests.insert(id, reply);
+    }
+
+    fn on_respond(&mut self, responder: SyncResponder, response: SyncResponse) {
+        if self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(responder.0, response)
+            .is_err()
+        {
+            debug!("sync response dropped: the request timed out or its connection closed");
+        }
+    }
+
+    fn on_dial(&mut self, addr: Multiaddr, reply: oneshot::Sender<Result<(), NetError>>) {
+        let opts = dial_opts(&addr);
+        let connection = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                debug!(%addr, "dialling");
+                self.pending_dials.insert(connection, reply);
+            }
+            Err(DialError::DialPeerConditionFalse(_)) => {
+                let _ = reply.send(Ok(()));
+            }
+            Err(error) => {
+                debug!(%addr, %error, "dial failed");
+                let _ = reply.send(Err(NetError::Dial(error.to_string())));
+            }
+        }
+    }
+
+    fn on_wait_for_topic_peers(&mut self, waiter: TopicWaiter) {
+        let peers = self.topic_peers(waiter.kind);
+        if peers.len() >= waiter.min {
+            let _ = waiter.reply.send(peers);
+        } else {
+            self.topic_waiters.retain(|w| !w.reply.is_closed());
+            self.topic_waiters.push(waiter);
+        }
+    }
+
+    fn peer_infos(&self) -> Vec<PeerInfo> {
+        let mut infos: Vec<PeerInfo> = self
+            .peers
+            .iter()
+            .map(|(peer, state)| PeerInfo {
+                peer_id: *peer,
+                addresses: state.connections.values().cloned().collect(),
+                agent: state.agent.clone(),
+            })
+            .collect();
+        infos.sort_by_key(|info| info.peer_id);
+        infos
+    }
+
+    fn topic_peers(&self, kind: TopicKind) -> Vec<PeerId> {
+        let topic = self.topics.hash(kind);
+        self.swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&topic))
+            .map(|(peer, _)| *peer)
+            .collect()
+    }
+}
+
+/// A short name of `event` for logs (without its payload).
+fn event_name(event: &NetEvent) -> &'static str {
+    match event {
+        NetEvent::Gossip { .. } => "gossip",
+        NetEvent::SyncRequest { .. } => "sync_request",
+        NetEvent::PeerConnected(_) => "peer_connected",
+        NetEvent::PeerDisconnected(_) => "peer_disconnected",
+        NetEvent::Listening(_) => "listening",
+    }
+}

@@ -1,0 +1,109 @@
+//! The values that cross the boundary between the network and the node: [`NetEvent`]s going
+//! up, and the tokens the node hands back down ([`GossipId`] with a [`Verdict`],
+//! [`SyncResponder`] with a response).
+//!
+//! Nothing here knows what a block or a submission is: gossip payloads are opaque bytes and
+//! sync messages are `learnchain-proto` types the chain logic interprets.
+
+use learnchain_proto::{SyncRequest, SyncResponse, topics::TopicKind};
+use libp2p::{Multiaddr, PeerId, gossipsub, request_response::ResponseChannel};
+
+/// Something the network reports to the node.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// A gossip message within its topic's size limit, held by gossipsub until the node
+    /// reports a [`Verdict`] for `id` (or the message cache expires it).
+    Gossip {
+        /// The topic it arrived on.
+        kind: TopicKind,
+        /// The token to pass to [`NetworkHandle::report_validation`](crate::NetworkHandle::report_validation).
+        id: GossipId,
+        /// The peer that forwarded the message to us (not necessarily its author); the peer
+        /// to credit or blame for it.
+        source: PeerId,
+        /// The payload.
+        data: Vec<u8>,
+    },
+    /// A peer asks for chain data; answer with
+    /// [`NetworkHandle::respond`](crate::NetworkHandle::respond) within the request timeout.
+    SyncRequest {
+        /// The requesting peer.
+        peer: PeerId,
+        /// What it asks for.
+        request: SyncRequest,
+        /// Where the answer goes.
+        responder: SyncResponder,
+    },
+    /// The first connection to a peer was established.
+    PeerConnected(PeerId),
+    /// The last connection to a peer closed.
+    PeerDisconnected(PeerId),
+    /// The node listens on a new address.
+    Listening(Multiaddr),
+}
+
+/// Identifies a received gossip message for [`Verdict`] reporting: the gossipsub message id
+/// (the SHA-256 of the payload) and the peer it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GossipId {
+    pub(crate) message_id: gossipsub::MessageId,
+    pub(crate) source: PeerId,
+}
+
+impl GossipId {
+    /// The gossipsub message id: the SHA-256 of the payload.
+    pub fn message_id(&self) -> &[u8] {
+        &self.message_id.0
+    }
+
+    /// The peer that forwarded the message to us.
+    pub fn source(&self) -> PeerId {
+        self.source
+    }
+}
+
+/// The node's decision on a gossip message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid: forward it to our mesh peers.
+    Accept,
+    /// Not valid for us now but not the sender's fault (e.g. already known, stale, parent
+    /// unknown): drop it without penalty.
+    Ignore,
+    /// Invalid: drop it; the sender broke the rules.
+    Reject,
+}
+
+impl From<Verdict> for gossipsub::MessageAcceptance {
+    fn from(verdict: Verdict) -> Self {
+        match verdict {
+            Verdict::Accept => gossipsub::MessageAcceptance::Accept,
+            Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+            Verdict::Reject => gossipsub::MessageAcceptance::Reject,
+        }
+    }
+}
+
+/// Where the answer to one inbound sync request goes. Dropping it without responding closes
+/// the peer's stream (it sees an error rather than waiting for its timeout).
+#[derive(Debug)]
+pub struct SyncResponder(pub(crate) ResponseChannel<SyncResponse>);
+
+impl SyncResponder {
+    /// Whether the peer is still waiting (false once the request timed out or the
+    /// connection closed).
+    pub fn is_open(&self) -> bool {
+        self.0.is_open()
+    }
+}
+
+/// A connected peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Its identity.
+    pub peer_id: PeerId,
+    /// The remote address of each open connection to it.
+    pub addresses: Vec<Multiaddr>,
+    /// Its identify agent string (e.g. `learnchain/0.1.0`), once identify has run.
+    pub agent: Option<String>,
+}

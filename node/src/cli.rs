@@ -1,0 +1,180 @@
+//! The command line: `learnchain run | devnet | genesis | keys`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Role;
+
+/// learnchain: federated learning on a proof-of-work chain, without a central server.
+#[derive(Debug, Parser)]
+#[command(name = "learnchain", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `learnchain=debug`); `RUST_LOG`
+    /// takes precedence.
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node.
+    Run(RunArgs),
+    /// Run a whole local network in one process with built-in data.
+    Devnet(DevnetArgs),
+    /// Create or inspect a genesis file.
+    #[command(subcommand)]
+    Genesis(GenesisCommand),
+    /// Create or inspect key files.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `learnchain run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Config file (TOML); flags override it.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Node name for logs.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Data directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Genesis file.
+    #[arg(long)]
+    pub genesis: Option<PathBuf>,
+    /// Roles (repeat or comma-separate): miner, data-source, observer.
+    #[arg(long = "role", value_enum, value_delimiter = ',')]
+    pub roles: Vec<Role>,
+    /// libp2p listen multiaddr (repeatable).
+    #[arg(long)]
+    pub listen: Vec<String>,
+    /// Bootnode multiaddr (repeatable).
+    #[arg(long = "bootnode")]
+    pub bootnodes: Vec<String>,
+    /// JSON-RPC address, or `none`.
+    #[arg(long)]
+    pub rpc: Option<String>,
+    /// Local data: `builtin:NAME` or `csv:PATH`.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Label column of a CSV file.
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// Which split of the data this node holds: train or test.
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Shard count of the training split.
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// This node's shard (0-based).
+    #[arg(long)]
+    pub shard: Option<usize>,
+    /// Partition: iid or dirichlet:ALPHA.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Member key file of a data source.
+    #[arg(long)]
+    pub member_key: Option<PathBuf>,
+}
+
+/// `learnchain devnet`.
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    /// Directory for the nodes' data (default: a fresh temporary directory). A directory
+    /// that already holds a devnet is resumed.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Blocks to mine.
+    #[arg(long, default_value_t = 20)]
+    pub blocks: u64,
+    /// Write a JSON summary here.
+    #[arg(long)]
+    pub summary_json: Option<PathBuf>,
+    /// Miner nodes.
+    #[arg(long, default_value_t = 2)]
+    pub miners: usize,
+    /// Data-source nodes.
+    #[arg(long, default_value_t = 4)]
+    pub data_sources: usize,
+    /// Built-in dataset: breast-cancer or digits.
+    #[arg(long, default_value = "breast-cancer")]
+    pub dataset: String,
+    /// Target block interval of a new devnet genesis, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub block_interval_ms: u64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_s: u64,
+}
+
+/// `learnchain genesis …`.
+#[derive(Debug, Subcommand)]
+pub enum GenesisCommand {
+    /// Write a new genesis file.
+    New(GenesisNewArgs),
+    /// Validate a genesis file and print its chain id.
+    Show {
+        /// The genesis file.
+        file: PathBuf,
+    },
+}
+
+/// `learnchain genesis new`.
+#[derive(Debug, Args)]
+pub struct GenesisNewArgs {
+    /// Output file.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Chain name.
+    #[arg(long, default_value = "learnchain")]
+    pub name: String,
+    /// Member public key (64 hex digits; repeatable).
+    #[arg(long = "member")]
+    pub members: Vec<String>,
+    /// Member key file whose public key to list (repeatable).
+    #[arg(long = "member-key")]
+    pub member_keys: Vec<PathBuf>,
+    /// Built-in dataset whose shape the model takes.
+    #[arg(long, conflicts_with_all = ["features", "classes"])]
+    pub dataset: Option<String>,
+    /// Input features (without --dataset).
+    #[arg(long, requires = "classes")]
+    pub features: Option<u32>,
+    /// Classes (without --dataset).
+    #[arg(long, requires = "features")]
+    pub classes: Option<u32>,
+    /// softmax or mlp.
+    #[arg(long, default_value = "softmax")]
+    pub architecture: String,
+    /// Hidden units of an MLP.
+    #[arg(long, default_value_t = 32)]
+    pub hidden: u32,
+    /// Submissions a block waits for.
+    #[arg(long)]
+    pub quorum: Option<u32>,
+    /// Target block interval in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub block_interval_ms: u64,
+}
+
+/// `learnchain keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a new member key file (mode 0600) and print its public key.
+    New {
+        /// The key file to create (never overwritten).
+        file: PathBuf,
+    },
+    /// Print the public key of a key file.
+    Show {
+        /// The key file.
+        file: PathBuf,
+    },
+}

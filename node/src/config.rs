@@ -1,0 +1,193 @@
+//! Node configuration: a TOML file with `#[serde(default)]` sections, overridden by flags.
+//!
+//! Every field has a default, so an empty file is a valid observer on loopback. Paths that
+//! are relative are taken relative to the current directory. [`NodeConfig::validate`]
+//! catches what serde cannot (no roles, a data-source without data, bad addresses) with a
+//! message naming the field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// What a node does besides following the chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Builds blocks and races proof of work.
+    Miner,
+    /// Trains on local data and submits updates.
+    DataSource,
+    /// Follows and serves the chain only.
+    Observer,
+}
+
+impl Role {
+    /// Name as in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Miner => "miner",
+            Role::DataSource => "data-source",
+            Role::Observer => "observer",
+        }
+    }
+}
+
+/// Where a node's local data comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// `builtin:breast-cancer`, `builtin:digits` or `csv:PATH`.
+    pub source: Option<String>,
+    /// Label column of a CSV file.
+    pub label_column: String,
+    /// Fraction held out as the test split.
+    pub test_fraction: f64,
+    /// Seed of the train/test split (every node of a network must use the same).
+    pub split_seed: u64,
+    /// Which split this node trains on / evaluates: `train` or `test`.
+    pub split: String,
+    /// Number of shards the training split is cut into (1 = all of it).
+    pub shards: usize,
+    /// Which shard this node holds (0-based).
+    pub shard: usize,
+    /// `iid` or `dirichlet:ALPHA`.
+    pub partition: String,
+    /// Seed of the partition.
+    pub partition_seed: u64,
+    /// Evaluate the head model on the test split (for `model_metrics`).
+    pub evaluate: bool,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            source: None,
+            label_column: "label".into(),
+            test_fraction: 0.2,
+            split_seed: 42,
+            split: "train".into(),
+            shards: 1,
+            shard: 0,
+            partition: "iid".into(),
+            partition_seed: 7,
+            evaluate: true,
+        }
+    }
+}
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// A name for logs.
+    pub name: String,
+    /// Directory for the chain database, keys and privacy ledger.
+    pub data_dir: PathBuf,
+    /// Genesis TOML file.
+    pub genesis: PathBuf,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// libp2p listen multiaddrs.
+    pub listen: Vec<String>,
+    /// Bootnode multiaddrs.
+    pub bootnodes: Vec<String>,
+    /// JSON-RPC address; `none` disables it.
+    pub rpc: String,
+    /// Local data.
+    pub data: DataConfig,
+    /// Member key file of a data source (default: `DATA_DIR/member.key`).
+    pub member_key: Option<PathBuf>,
+    /// Sync request timeout in seconds.
+    pub request_timeout_s: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            name: "node".into(),
+            data_dir: PathBuf::from("learnchain-data"),
+            genesis: PathBuf::from("genesis.toml"),
+            roles: vec![Role::Observer],
+            listen: vec!["/ip4/0.0.0.0/tcp/30333".into()],
+            bootnodes: vec![],
+            rpc: "127.0.0.1:8545".into(),
+            data: DataConfig::default(),
+            member_key: None,
+            request_timeout_s: 10,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Reads a config file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
+    }
+
+    /// Whether the node has `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The RPC address, or `None` when disabled.
+    pub fn rpc_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        if self.rpc == "none" || self.rpc.is_empty() {
+            return Ok(None);
+        }
+        self.rpc
+            .parse()
+            .map(Some)
+            .with_context(|| format!("rpc = {:?} is not an IP:port address (or \"none\")", self.rpc))
+    }
+
+    /// The member key path.
+    pub fn member_key_path(&self) -> PathBuf {
+        self.member_key.clone().unwrap_or_else(|| self.data_dir.join("member.key"))
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.roles.is_empty() {
+            bail!("roles: give at least one of miner, data-source, observer");
+        }
+        self.rpc_addr()?;
+        if self.has(Role::DataSource) && self.data.source.is_none() {
+            bail!("data.source: a data-source needs local data (builtin:NAME or csv:PATH)");
+        }
+        let d = &self.data;
+        if !(0.0..1.0).contains(&d.test_fraction) {
+            bail!("data.test_fraction must be in [0, 1), got {}", d.test_fraction);
+        }
+        if d.shards == 0 || d.shard >= d.shards {
+            bail!("data.shard must be below data.shards (got shard {} of {})", d.shard, d.shards);
+        }
+        if d.split != "train" && d.split != "test" {
+            bail!("data.split must be \"train\" or \"test\", got {:?}", d.split);
+        }
+        crate::data::parse_partition(&d.partition)?;
+        if self.request_timeout_s == 0 {
+            bail!("request_timeout_s must be positive");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_a_valid_observer_and_typos_are_refused() {
+        let c: NodeConfig = toml::from_str("").expect("defaults");
+        c.validate().expect("valid");
+        assert!(toml::from_str::<NodeConfig>("rolez = []").is_err());
+        let c: NodeConfig = toml::from_str("roles = [\"data-source\"]").expect("parses");
+        assert!(c.validate().is_err());
+        let c: NodeConfig = toml::from_str("rpc = \"nope\"").expect("parses");
+        assert!(c.validate().is_err());
+    }
+}

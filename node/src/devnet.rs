@@ -1,0 +1,297 @@
+//! `learnchain devnet`: a whole local network in one process, on loopback, with built-in
+//! data.
+//!
+//! By default: 2 miners, 4 data sources (breast-cancer's training split in 4 IID shards) and
+//! 1 observer holding the test split, each a full node with its own data directory, libp2p
+//! port and JSON-RPC port. It prints every new head as the observer sees it (height, miner,
+//! submissions, test accuracy, time), stops mining once the head is `--blocks` higher than
+//! where it started, waits until every node has the same head, asks each node over its
+//! JSON-RPC for its head and model hash, and prints (and optionally writes) a summary.
+//!
+//! A `--data-dir` that already holds a devnet is resumed: the same genesis and keys, each
+//! node starting from its stored head.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use learnchain_model::data::builtin;
+use learnchain_proto::{Genesis, Hash32};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::config::{DataConfig, NodeConfig, Role};
+use crate::keys;
+use crate::node::Node;
+use crate::service::HeadSnapshot;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct DevnetOptions {
+    /// Where nodes keep their data (a fresh temporary directory when `None`).
+    pub data_dir: Option<PathBuf>,
+    /// Blocks to mine.
+    pub blocks: u64,
+    /// Where to write the summary JSON.
+    pub summary_json: Option<PathBuf>,
+    /// Miner nodes.
+    pub miners: usize,
+    /// Data-source nodes.
+    pub data_sources: usize,
+    /// Built-in dataset.
+    pub dataset: String,
+    /// Target block interval of a new genesis.
+    pub block_interval_ms: u64,
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// Print each block.
+    pub verbose: bool,
+}
+
+impl Default for DevnetOptions {
+    fn default() -> Self {
+        DevnetOptions {
+            data_dir: None,
+            blocks: 20,
+            summary_json: None,
+            miners: 2,
+            data_sources: 4,
+            dataset: "breast-cancer".into(),
+            block_interval_ms: 1_000,
+            timeout: Duration::from_secs(300),
+            verbose: true,
+        }
+    }
+}
+
+/// The devnet's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct DevnetSummary {
+    /// Final head height.
+    pub height: u64,
+    /// Final head hash.
+    pub head_hash: String,
+    /// Model hash at the head.
+    pub model_hash: String,
+    /// Whether every node reported the same head and model hash over JSON-RPC.
+    pub nodes_agree: bool,
+    /// Test accuracy of the head model on the observer's test split.
+    pub test_accuracy: f64,
+    /// Wall time in seconds.
+    pub elapsed_s: f64,
+    /// Submissions included in the canonical chain.
+    pub submissions: u64,
+    /// Blocks mined during this run.
+    pub blocks_mined: u64,
+    /// Nodes in the network.
+    pub nodes: usize,
+    /// Where the nodes' data is.
+    pub data_dir: String,
+}
+
+fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Genesis> {
+    let data = builtin(&opts.dataset)?;
+    let mut g = Genesis::template("learnchain-devnet", data.features() as u32, data.classes, members);
+    g.timestamp_ms = learnchain_chain::now_ms();
+    g.consensus.quorum = opts.data_sources as u32;
+    g.consensus.max_submissions = (opts.data_sources as u32).max(16);
+    g.pow.block_interval_ms = opts.block_interval_ms;
+    g.validate()?;
+    Ok(g)
+}
+
+fn node_config(dir: &Path, name: &str, roles: Vec<Role>, data: DataConfig, bootnodes: Vec<String>) -> NodeConfig {
+    NodeConfig {
+        name: name.into(),
+        data_dir: dir.join(name),
+        genesis: dir.join("genesis.toml"),
+        roles,
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        bootnodes,
+        rpc: "127.0.0.1:0".into(),
+        data,
+        member_key: None,
+        request_timeout_s: 10,
+    }
+}
+
+/// Runs the devnet to completion.
+pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
+    if opts.miners == 0 || opts.data_sources == 0 {
+        bail!("a devnet needs at least one miner and one data source");
+    }
+    let started = Instant::now();
+    let dir = match &opts.data_dir {
+        Some(d) => d.clone(),
+        None => tempfile::Builder::new().prefix("learnchain-devnet-").tempdir()?.keep(),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let genesis_path = dir.join("genesis.toml");
+    let mut members = Vec::new();
+    for i in 1..=opts.data_sources {
+        let key = keys::member_key(&dir.join(format!("source-{i}")).join("member.key"))?;
+        members.push(Hash32(key.verifying_key().to_bytes()));
+    }
+    let genesis = if genesis_path.exists() {
+        let text = std::fs::read_to_string(&genesis_path)?;
+        Genesis::from_toml_str(&text).with_context(|| format!("genesis {} is invalid", genesis_path.display()))?
+    } else {
+        let g = genesis_for(&opts, members)?;
+        std::fs::write(&genesis_path, g.to_toml_string())?;
+        g
+    };
+    let dataset = format!("builtin:{}", opts.dataset);
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut boot: Vec<String> = Vec::new();
+    let mut plan: Vec<(String, Vec<Role>, DataConfig)> = Vec::new();
+    for i in 1..=opts.miners {
+        plan.push((format!("miner-{i}"), vec![Role::Miner], DataConfig::default()));
+    }
+    for i in 1..=opts.data_sources {
+        let data = DataConfig {
+            source: Some(dataset.clone()),
+            shards: opts.data_sources,
+            shard: i - 1,
+            evaluate: false,
+            ..DataConfig::default()
+        };
+        plan.push((format!("source-{i}"), vec![Role::DataSource], data));
+    }
+    let observer_data = DataConfig { source: Some(dataset.clone()), split: "test".into(), ..DataConfig::default() };
+    plan.push(("observer".into(), vec![Role::Observer], observer_data));
+    for (name, roles, data) in plan {
+        let cfg = node_config(&dir, &name, roles, data, boot.clone());
+        let node = Node::start(cfg, genesis.clone()).await.with_context(|| format!("starting {name}"))?;
+        boot.extend(node.listen_addrs.iter().map(ToString::to_string));
+        nodes.push(node);
+    }
+    let result = drive(&opts, &nodes, &dir, started).await;
+    for n in nodes {
+        n.shutdown().await;
+    }
+    let summary = result?;
+    if let Some(path) = &opts.summary_json {
+        std::fs::write(path, serde_json::to_string_pretty(&summary)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(summary)
+}
+
+async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instant) -> anyhow::Result<DevnetSummary> {
+    let observer = nodes.last().context("no observer")?;
+    let miner_names: Vec<(Hash32, String)> = nodes
+        .iter()
+        .filter(|n| n.name.starts_with("miner"))
+        .filter_map(|n| {
+            let seed = keys::read_seed(&dir.join(&n.name).join("node.key")).ok()?;
+            Some((Hash32(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes()), n.name.clone()))
+        })
+        .collect();
+    let start_height = observer.svc.head().meta.height;
+    let target = start_height + opts.blocks;
+    let deadline = tokio::time::Instant::now() + opts.timeout;
+    let mut events = observer.svc.head_events();
+    if opts.verbose {
+        println!(
+            "learnchain devnet: {} nodes on 127.0.0.1, data in {}",
+            nodes.len(),
+            dir.display()
+        );
+        for n in nodes {
+            println!("  {:<10} rpc http://{}", n.name, n.rpc_addr.map(|a| a.to_string()).unwrap_or_default());
+        }
+        println!("mining {} blocks (height {} → {})", opts.blocks, start_height, target);
+        println!("{:>6}  {:<8}  {:<9}  {:>11}  {:>9}  {:>8}", "height", "block", "miner", "submissions", "accuracy", "time");
+    }
+    let mut blocks_mined = 0u64;
+    while observer.svc.head().meta.height < target {
+        let meta = match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+            Ok(Err(_)) => bail!("observer stopped"),
+            Err(_) => bail!(
+                "timed out after {:?} at height {} of {target}",
+                opts.timeout,
+                observer.svc.head().meta.height
+            ),
+        };
+        blocks_mined += 1;
+        if opts.verbose {
+            let miner = miner_names.iter().find(|(k, _)| *k == meta.miner).map_or("?", |(_, n)| n.as_str());
+            let acc = observer.api.metrics_for(&meta).map(|m| format!("{:.2}%", m.accuracy * 100.0)).unwrap_or_default();
+            println!(
+                "{:>6}  {:<8}  {:<9}  {:>11}  {:>9}  {:>7.1}s",
+                meta.height,
+                meta.hash.short(),
+                miner,
+                meta.submissions,
+                acc,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    for n in nodes {
+        n.set_mining(false);
+    }
+    // Wait until every node holds the same head.
+    let mut watches: Vec<watch::Receiver<HeadSnapshot>> = nodes.iter().map(Node::heads).collect();
+    let agree = |w: &[watch::Receiver<HeadSnapshot>]| {
+        let first = w[0].borrow().meta.hash;
+        w.iter().all(|r| r.borrow().meta.hash == first)
+    };
+    let converge_deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !agree(&watches) {
+        let changed = futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
+        if tokio::time::timeout_at(converge_deadline, changed).await.is_err() {
+            break;
+        }
+    }
+    // Ask every node over JSON-RPC.
+    let mut heads = Vec::new();
+    for n in nodes {
+        let addr = n.rpc_addr.context("devnet nodes run RPC")?;
+        let v = learnchain_rpc::client::call(addr, "chain_head", serde_json::Value::Null)
+            .await
+            .with_context(|| format!("chain_head on {}", n.name))?;
+        let head: learnchain_rpc::HeadView = serde_json::from_value(v)?;
+        heads.push(head);
+    }
+    let nodes_agree = heads.windows(2).all(|w| w[0].hash == w[1].hash && w[0].model_hash == w[1].model_hash);
+    let head = observer.svc.head().meta;
+    let accuracy = observer.api.metrics_for(&head).map(|m| m.accuracy).unwrap_or(f64::NAN);
+    let submissions = {
+        let st = observer.svc.lock();
+        let mut total = 0u64;
+        for h in 1..=head.height {
+            if let Some(hash) = st.chain.canonical_hash(h)? {
+                total += st.chain.meta(&hash).map_or(0, |m| u64::from(m.submissions));
+            }
+        }
+        total
+    };
+    let summary = DevnetSummary {
+        height: head.height,
+        head_hash: head.hash.to_hex(),
+        model_hash: head.model_hash.to_hex(),
+        nodes_agree,
+        test_accuracy: accuracy,
+        elapsed_s: started.elapsed().as_secs_f64(),
+        submissions,
+        blocks_mined,
+        nodes: nodes.len(),
+        data_dir: dir.display().to_string(),
+    };
+    if opts.verbose {
+        println!(
+            "done: height {} head {} model {} — nodes agree: {}, test accuracy {:.2}%, {} submissions, {:.1}s",
+            summary.height,
+            &summary.head_hash[..8],
+            &summary.model_hash[..8],
+            summary.nodes_agree,
+            summary.test_accuracy * 100.0,
+            summary.submissions,
+            summary.elapsed_s
+        );
+    }
+    Ok(summary)
+}

@@ -1,0 +1,98 @@
+//! The miner task: waits for a round's submissions, builds a block, races proof of work on
+//! a blocking thread, and drops the race the moment a better head arrives.
+//!
+//! A block is built once the pool holds the genesis quorum of submissions for the head, or
+//! once the round timeout has passed since the head arrived and the pool holds at least
+//! one. The nonce search runs on tokio's blocking pool with a cancel flag, checked every
+//! 16 384 hashes; a new head, a pause or shutdown sets it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use learnchain_chain::pow;
+use learnchain_net::{NetworkHandle, TopicKind};
+use learnchain_proto::{Block, Hash32, encode};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::service::{ChainService, Origin};
+
+/// Runs until `shutdown` turns true.
+pub async fn run(
+    svc: ChainService,
+    net: NetworkHandle,
+    miner_key: Hash32,
+    mut enabled: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut heads = svc.heads();
+    let mut pool = svc.pool_status();
+    let quorum = svc.genesis().consensus.quorum as usize;
+    let timeout = Duration::from_millis(svc.genesis().consensus.round_timeout_ms);
+    'round: loop {
+        let head = heads.borrow_and_update().clone();
+        let deadline = Instant::now() + timeout;
+        // Wait until the round is ready to mine.
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let status = *pool.borrow_and_update();
+            let count = if status.base == head.meta.hash { status.count } else { 0 };
+            let ready = *enabled.borrow() && (count >= quorum || (count >= 1 && Instant::now() >= deadline));
+            if ready {
+                break;
+            }
+            tokio::select! {
+                _ = heads.changed() => continue 'round,
+                _ = pool.changed() => {}
+                _ = enabled.changed() => {}
+                _ = tokio::time::sleep_until(deadline), if count >= 1 && Instant::now() < deadline => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+        let template = match svc.build_template(miner_key) {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(error = %e, "cannot build a block template");
+                // Wait for something to change rather than spin.
+                tokio::select! {
+                    _ = heads.changed() => {}
+                    _ = pool.changed() => {}
+                    _ = shutdown.changed() => return,
+                }
+                continue;
+            }
+        };
+        let height = template.header.height;
+        let n = template.submissions.len();
+        debug!(height, submissions = n, "mining");
+        let cancel = Arc::new(AtomicBool::new(false));
+        let header = template.header.clone();
+        let flag = cancel.clone();
+        let started = Instant::now();
+        let mut search = tokio::task::spawn_blocking(move || pow::search(&header, 0, u64::MAX, &flag));
+        let nonce = tokio::select! {
+            r = &mut search => r.ok().flatten(),
+            _ = heads.changed() => { cancel.store(true, Ordering::Relaxed); let _ = search.await; debug!(height, "race lost: new head"); continue 'round }
+            _ = enabled.changed(), if !*enabled.borrow() => { cancel.store(true, Ordering::Relaxed); let _ = search.await; continue 'round }
+            _ = shutdown.changed() => { cancel.store(true, Ordering::Relaxed); let _ = search.await; return }
+        };
+        let Some(nonce) = nonce else { continue };
+        let mut header = template.header;
+        header.nonce = nonce;
+        let block = Block { header, submissions: template.submissions };
+        let hash = block.hash();
+        match svc.import_block(block.clone(), Origin::Local) {
+            Ok(_) => {
+                info!(height, block = %hash.short(), submissions = n, pow_ms = started.elapsed().as_millis() as u64, "mined block");
+                if let Err(e) = net.publish(TopicKind::Blocks, encode(&block)).await {
+                    debug!(error = %e, "block not gossiped");
+                }
+            }
+            Err(e) => warn!(error = %e, height, "own block refused"),
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! A running node: wiring of the chain service, the network, sync, RPC, and the miner and
+//! data-source tasks, with a clean shutdown.
+//!
+//! [`Node::start`] opens the chain in the data directory, builds the libp2p swarm, waits
+//! until it listens, starts RPC and spawns every task by name. The node loop (one
+//! `select!`, each arm an `on_*` function) turns network events into chain calls: gossip is
+//! decoded within the genesis size limit and validated, and its verdict reported back;
+//! sync requests are served; a new peer or a block with an unknown parent starts a sync
+//! with that peer. [`Node::shutdown`] signals every task, waits for each, and stops RPC.
+//! [`run`] is the daemon: start, wait for the caller's shutdown future, shut down.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use learnchain_chain::{Chain, Verdict as ChainVerdict};
+use learnchain_model::Dataset;
+use learnchain_net::{GossipId, Multiaddr, NetConfig, NetEvent, NetworkHandle, PeerId, SyncResponder, TopicKind, Verdict};
+use learnchain_proto::{Block, Genesis, Hash32, Submission, SyncRequest, decode};
+use learnchain_rpc::{HeadView, PeerView};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::config::{NodeConfig, Role};
+use crate::rpc_api::{MetricsCache, NodeFacts, NodeRpc, head_view};
+use crate::service::{ChainService, HeadSnapshot, Origin};
+use crate::{data, datasource, keys, miner, sync};
+
+/// How often the node asks a peer for its status even without a reason.
+const RESYNC_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A started node.
+pub struct Node {
+    /// Name from the config.
+    pub name: String,
+    /// The chain service.
+    pub svc: ChainService,
+    /// The network handle.
+    pub net: NetworkHandle,
+    /// libp2p peer id.
+    pub peer_id: PeerId,
+    /// Addresses the swarm listens on, each with the `/p2p/` suffix.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// The RPC address, if RPC runs.
+    pub rpc_addr: Option<SocketAddr>,
+    /// The RPC implementation (also usable in-process).
+    pub api: Arc<NodeRpc>,
+    mining: watch::Sender<bool>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<(String, JoinHandle<()>)>,
+    rpc: Option<learnchain_rpc::RpcHandle>,
+}
+
+fn to_verdict(v: ChainVerdict) -> Verdict {
+    match v {
+        ChainVerdict::Accept => Verdict::Accept,
+        ChainVerdict::Ignore => Verdict::Ignore,
+        ChainVerdict::Reject => Verdict::Reject,
+    }
+}
+
+fn parse_addrs(list: &[String], what: &str) -> anyhow::Result<Vec<Multiaddr>> {
+    list.iter()
+        .map(|a| a.parse::<Multiaddr>().with_context(|| format!("{what} address {a:?} is not a multiaddr")))
+        .collect()
+}
+
+impl Node {
+    /// Starts a node.
+    pub async fn start(config: NodeConfig, genesis: Genesis) -> anyhow::Result<Node> {
+        config.validate()?;
+        let span = info_span!("node", name = %config.name);
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+        let chain_id = genesis.chain_id();
+        let chain = Chain::open(&config.data_dir.join("chain.redb"), genesis.clone())
+            .with_context(|| format!("cannot open the chain in {}", config.data_dir.display()))?;
+        let svc = ChainService::new(chain);
+        let local = data::load_local(&config.data)?;
+        if let Some(train) = &local.train {
+            if train.features() != genesis.model.features as usize {
+                anyhow::bail!(
+                    "local data has {} features but the genesis model expects {}",
+                    train.features(),
+                    genesis.model.features
+                );
+            }
+        }
+        let keypair = keys::node_keypair(&config.data_dir)?;
+        let net_config = NetConfig {
+            keypair,
+            listen: parse_addrs(&config.listen, "listen")?,
+            bootnodes: parse_addrs(&config.bootnodes, "bootnode")?,
+            chain_id,
+            max_block_bytes: genesis.limits.max_block_bytes as usize,
+            max_submission_bytes: genesis.limits.max_submission_bytes as usize,
+            max_sync_response_bytes: genesis.limits.max_sync_response_bytes as usize,
+            request_timeout: Duration::from_secs(config.request_timeout_s),
+        };
+        let (net, mut events, event_loop) = learnchain_net::new(net_config).context("cannot start networking")?;
+        let peer_id = net.local_peer_id();
+        let (shutdown, _) = watch::channel(false);
+        let (mining, _) = watch::channel(true);
+        let mut tasks = Vec::new();
+        tasks.push(("network".to_string(), tokio::spawn(event_loop.run().instrument(span.clone()))));
+
+        // Wait until the swarm listens, so callers can hand the address to other nodes.
+        let mut early = Vec::new();
+        let mut listen_addrs = Vec::new();
+        let wanted = config.listen.len().max(1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while listen_addrs.len() < wanted {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(NetEvent::Listening(addr))) => {
+                    listen_addrs.push(addr.with(libp2p::multiaddr::Protocol::P2p(peer_id)))
+                }
+                Ok(Some(other)) => early.push(other),
+                Ok(None) => anyhow::bail!("network stopped during start-up"),
+                Err(_) if !listen_addrs.is_empty() => break,
+                Err(_) => anyhow::bail!("network did not start listening on {:?}", config.listen),
+            }
+        }
+
+        let (head_tx, _) = broadcast::channel::<HeadView>(64);
+        let eval = local.eval.map(Arc::new);
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let syncing = Arc::new(AtomicBool::new(false));
+        let rpc_addr_cfg = config.rpc_addr()?;
+        let mut facts = NodeFacts {
+            name: config.name.clone(),
+            peer_id: peer_id.to_string(),
+            roles: config.roles.iter().map(|r| r.as_str().to_string()).collect(),
+            listen_addrs: listen_addrs.iter().map(ToString::to_string).collect(),
+            rpc_addr: String::new(),
+            data_dir: config.data_dir.display().to_string(),
+        };
+        let metrics = Arc::new(Mutex::new(MetricsCache::default()));
+        let mut api = NodeRpc {
+            svc: svc.clone(),
+            facts: facts.clone(),
+            peers: peers.clone(),
+            eval: eval.clone(),
+            metrics: metrics.clone(),
+            heads: head_tx.clone(),
+            syncing: syncing.clone(),
+        };
+        let (rpc, rpc_addr) = match rpc_addr_cfg {
+            Some(addr) => {
+                // Start with the final facts: the address is known only after binding, so
+                // bind through a placeholder API first is avoided by binding to the address
+                // first and filling the facts from the handle.
+                let listener_probe = addr;
+                facts.rpc_addr = listener_probe.to_string();
+                api.facts = facts.clone();
+                let handle = learnchain_rpc::start(addr, Arc::new(NodeRpc { facts: facts.clone(), ..api.clone_parts() }))
+                    .await
+                    .with_context(|| format!("cannot start JSON-RPC on {addr}"))?;
+                let bound = handle.local_addr();
+                (Some(handle), Some(bound))
+            }
+            None => (None, None),
+        };
+        if let Some(bound) = rpc_addr {
+            facts.rpc_addr = bound.to_string();
+            api.facts = facts.clone();
+        }
+        let api = Arc::new(api);
+
+        // Head forwarder: chain heads → RPC subscriptions; evaluation on observers.
+        {
+            let mut rx = svc.head_events();
+            let tx = head_tx.clone();
+            let chain_id = chain_id;
+            let api2 = api.clone();
+            let mut stop = shutdown.subscribe();
+            tasks.push((
+                "heads".into(),
+                tokio::spawn(
+                    async move {
+                        loop {
+                            tokio::select! {
+                                r = rx.recv() => match r {
+                                    Ok(meta) => {
+                                        let _ = tx.send(head_view(&chain_id, &meta));
+                                        if api2.eval.is_some() {
+                                            let api3 = api2.clone();
+                                            let _ = tokio::task::spawn_blocking(move || api3.metrics_for(&meta)).await;
+                                        }
+                                    }
+                                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                                    Err(_) => return,
+                                },
+                                _ = stop.changed() => return,
+                            }
+                        }
+                    }
+                    .instrument(span.clone()),
+                ),
+            ));
+        }
+
+        if config.has(Role::Miner) {
+            let miner_key = Hash32(peer_id_key_bytes(&config)?);
+            tasks.push((
+                "miner".into(),
+                tokio::spawn(
+                    miner::run(svc.clone(), net.clone(), miner_key, mining.subscribe(), shutdown.subscribe())
+                        .instrument(span.clone()),
+                ),
+            ));
+        }
+        if config.has(Role::DataSource) {
+            let key = keys::member_key(&config.member_key_path())?;
+            let member = Hash32(key.verifying_key().to_bytes());
+            if !genesis.members.contains(&member) {
+                anyhow::bail!(
+                    "member key {} ({}) is not listed in the genesis members; add it or run as an observer",
+                    member,
+                    config.member_key_path().display()
+                );
+            }
+            let train: Arc<Dataset> = Arc::new(
+                local.train.ok_or_else(|| anyhow::anyhow!("data-source role without training data"))?,
+            );
+            info!(parent: &span, examples = train.len(), member = %member.short(), "data source ready");
+            tasks.push((
+                "data-source".into(),
+                tokio::spawn(
+                    datasource::run(svc.clone(), net.clone(), key, train, shutdown.subscribe())
+                        .instrument(span.clone()),
+                ),
+            ));
+        }
+
+        let looper = NodeLoop {
+            svc: svc.clone(),
+            tasks: JoinSet::new(),
+            net: net.clone(),
+            peers,
+            syncing_with: Arc::new(Mutex::new(HashSet::new())),
+            syncing,
+        };
+        let stop = shutdown.subscribe();
+        tasks.push(("node-loop".into(), tokio::spawn(looper.run(events, early, stop).instrument(span.clone()))));
+
+        let head = svc.head();
+        info!(parent: &span, %peer_id, height = head.meta.height, head = %head.meta.hash.short(),
+            rpc = ?rpc_addr, listen = ?listen_addrs, chain = %chain_id.short(), "node started");
+        Ok(Node {
+            name: config.name,
+            svc,
+            net,
+            peer_id,
+            listen_addrs,
+            rpc_addr,
+            api,
+            mining,
+            shutdown,
+            tasks,
+            rpc,
+        })
+    }
+
+    /// Follows the head.
+    pub fn heads(&self) -> watch::Receiver<HeadSnapshot> {
+        self.svc.heads()
+    }
+
+    /// Pauses or resumes mining.
+    pub fn set_mining(&self, on: bool) {
+        self.mining.send_replace(on);
+    }
+
+    /// Dials another node.
+    pub async fn dial(&self, addr: Multiaddr) -> anyhow::Result<()> {
+        self.net.dial(addr).await.context("dial failed")
+    }
+
+    /// Signals every task, waits for each, and stops RPC.
+    pub async fn shutdown(self) {
+        let Node { net, tasks, rpc, name, svc, api, shutdown, .. } = self;
+        if let Some(rpc) = rpc {
+            rpc.stop().await;
+        }
+        shutdown.send_replace(true);
+        let chain = svc.downgrade();
+        // The network event loop ends when every handle is gone.
+        drop(net);
+        drop(api);
+        drop(svc);
+        for (task, handle) in tasks {
+            match tokio::time::timeout(Duration::from_secs(10), handle).await {
+                Ok(_) => debug!(node = %name, task, "task stopped"),
+                Err(_) => warn!(node = %name, task, "task did not stop within 10 s"),
+            }
+        }
+        // Every task is done; the chain (and its database lock) must be released now. A
+        // blocking RPC call may still be finishing, so allow it a moment.
+        for _ in 0..100 {
+            if chain.strong_count() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if chain.strong_count() > 0 {
+            warn!(node = %name, "chain still referenced after shutdown");
+        }
+        info!(node = %name, "node stopped");
+    }
+}
+
+impl NodeRpc {
+    fn clone_parts(&self) -> NodeRpc {
+        NodeRpc {
+            svc: self.svc.clone(),
+            facts: self.facts.clone(),
+            peers: self.peers.clone(),
+            eval: self.eval.clone(),
+            metrics: self.metrics.clone(),
+            heads: self.heads.clone(),
+            syncing: self.syncing.clone(),
+        }
+    }
+}
+
+fn peer_id_key_bytes(config: &NodeConfig) -> anyhow::Result<[u8; 32]> {
+    // The miner key in headers is the public half of the node's Ed25519 identity.
+    let seed = keys::read_seed(&config.data_dir.join("node.key"))?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes())
+}
+
+/// The node loop: network events in, chain calls out.
+struct NodeLoop {
+    svc: ChainService,
+    /// Tasks this loop spawned (sync, serving, peer refresh); shut down with the loop.
+    tasks: JoinSet<()>,
+    net: NetworkHandle,
+    peers: Arc<Mutex<Vec<PeerView>>>,
+    syncing_with: Arc<Mutex<HashSet<PeerId>>>,
+    syncing: Arc<AtomicBool>,
+}
+
+impl NodeLoop {
+    async fn run(mut self, mut events: mpsc::Receiver<NetEvent>, early: Vec<NetEvent>, mut stop: watch::Receiver<bool>) {
+        for e in early {
+            self.on_event(e).await;
+        }
+        let mut resync = tokio::time::interval(RESYNC_INTERVAL);
+        resync.tick().await;
+        loop {
+            tokio::select! {
+                e = events.recv() => match e {
+                    Some(e) => self.on_event(e).await,
+                    None => break,
+                },
+                _ = resync.tick() => self.on_resync().await,
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
+                _ = stop.changed() => break,
+            }
+        }
+        self.tasks.shutdown().await;
+    }
+
+    async fn on_event(&mut self, e: NetEvent) {
+        match e {
+            NetEvent::Gossip { kind, id, source, data } => self.on_gossip(kind, id, source, data).await,
+            NetEvent::SyncRequest { peer, request, responder } => self.on_sync_request(peer, request, responder),
+            NetEvent::PeerConnected(peer) => {
+                debug!(%peer, "peer connected");
+                self.refresh_peers();
+                self.start_sync(peer);
+            }
+            NetEvent::PeerDisconnected(peer) => {
+                debug!(%peer, "peer disconnected");
+                self.refresh_peers();
+            }
+            NetEvent::Listening(addr) => info!(%addr, "listening"),
+        }
+    }
+
+    async fn on_gossip(&mut self, kind: TopicKind, id: GossipId, source: PeerId, data: Vec<u8>) {
+        let limits = &self.svc.genesis().limits;
+        let verdict = match kind {
+            TopicKind::Blocks => match decode::<Block>(&data, limits.max_block_bytes as usize) {
+                Err(e) => {
+                    warn!(peer = %source, error = %e, "undecodable block");
+                    Verdict::Reject
+                }
+                Ok(block) => match self.svc.import_block(block, Origin::Gossip) {
+                    Ok(_) => Verdict::Accept,
+                    Err(e) => {
+                        if matches!(e, learnchain_chain::BlockError::UnknownParent(_)) {
+                            self.start_sync(source);
+                        }
+                        let v = e.verdict();
+                        ChainService::log_rejection("block", &e, v == ChainVerdict::Reject);
+                        to_verdict(v)
+                    }
+                },
+            },
+            TopicKind::Submissions => match decode::<Submission>(&data, limits.max_submission_bytes as usize) {
+                Err(e) => {
+                    warn!(peer = %source, error = %e, "undecodable submission");
+                    Verdict::Reject
+                }
+                Ok(s) => {
+                    let round = s.round;
+                    let tag = s.round_tag();
+                    match self.svc.add_submission(s) {
+                        Ok(_) => {
+                            debug!(round, tag = %tag.short(), "submission accepted");
+                            Verdict::Accept
+                        }
+                        Err(e) => {
+                            let v = e.verdict();
+                            ChainService::log_rejection("submission", &e, v == ChainVerdict::Reject);
+                            to_verdict(v)
+                        }
+                    }
+                }
+            },
+        };
+        self.net.report_validation(id, verdict).await;
+    }
+
+    fn on_sync_request(&mut self, peer: PeerId, request: SyncRequest, responder: SyncResponder) {
+        let svc = self.svc.clone();
+        let net = self.net.clone();
+        self.tasks.spawn(
+            async move {
+                let response = tokio::task::spawn_blocking(move || sync::serve(&svc, request)).await;
+                match response {
+                    Ok(r) => net.respond(responder, r).await,
+                    Err(e) => warn!(%peer, error = %e, "serving a sync request failed"),
+                }
+            }
+            .in_current_span(),
+        );
+    }
+
+    async fn on_resync(&mut self) {
+        let peers = self.net.peers().await;
+        for p in peers {
+            self.start_sync(p.peer_id);
+        }
+    }
+
+    fn refresh_peers(&mut self) {
+        let net = self.net.clone();
+        let peers = self.peers.clone();
+        self.tasks.spawn(async move {
+            let list = net.peers().await;
+            let views = list
+                .into_iter()
+                .map(|p| PeerView {
+                    peer_id: p.peer_id.to_string(),
+                    addresses: p.addresses.iter().map(ToString::to_string).collect(),
+                    agent: p.agent,
+                })
+                .collect();
+            *peers.lock().unwrap_or_else(|p| p.into_inner()) = views;
+        });
+    }
+
+    fn start_sync(&mut self, peer: PeerId) {
+        {
+            let mut set = self.syncing_with.lock().unwrap_or_else(|p| p.into_inner());
+            if !set.insert(peer) {
+                return;
+            }
+        }
+        let svc = self.svc.clone();
+        let net = self.net.clone();
+        let set = self.syncing_with.clone();
+        let flag = self.syncing.clone();
+        self.tasks.spawn(
+            async move {
+                flag.store(true, Ordering::Relaxed);
+                match sync::sync_with(&svc, &net, peer).await {
+                    Ok(0) => {}
+                    Ok(n) => info!(%peer, blocks = n, height = svc.head().meta.height, "synced"),
+                    Err(e) => debug!(%peer, error = %e, "sync stopped"),
+                }
+                let mut s = set.lock().unwrap_or_else(|p| p.into_inner());
+                s.remove(&peer);
+                flag.store(!s.is_empty(), Ordering::Relaxed);
+            }
+            .in_current_span(),
+        );
+    }
+}
+
+/// Runs a node until `shutdown` completes, then stops it cleanly.
+pub async fn run(config: NodeConfig, genesis: Genesis, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let node = Node::start(config, genesis).await?;
+    shutdown.await;
+    info!("shutting down");
+    node.shutdown().await;
+    Ok(())
+}

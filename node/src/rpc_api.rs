@@ -1,0 +1,248 @@
+//! The node's answers to JSON-RPC: [`NodeRpc`] implements `learnchain_rpc::NodeApi` over the
+//! chain service, the peer list and this node's evaluation data.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use learnchain_chain::BlockMeta;
+use learnchain_model::{Dataset, Metrics, evaluate};
+use learnchain_proto::{Block, Hash32, Submission};
+use learnchain_rpc::{
+    ApiError, BlockRef, BlockView, HeadView, MempoolView, MetricsView, ModelView, NodeApi, NodeInfoView,
+    PeerView, SubmissionView,
+};
+use tokio::sync::broadcast;
+
+use crate::service::ChainService;
+
+/// Static facts about the node for `node_info`.
+#[derive(Clone, Debug, Default)]
+pub struct NodeFacts {
+    /// Node name.
+    pub name: String,
+    /// libp2p peer id.
+    pub peer_id: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Listen addresses.
+    pub listen_addrs: Vec<String>,
+    /// RPC address.
+    pub rpc_addr: String,
+    /// Data directory.
+    pub data_dir: String,
+}
+
+/// Bounded cache of evaluation results by block hash.
+#[derive(Default)]
+pub struct MetricsCache {
+    map: HashMap<Hash32, Metrics>,
+    order: std::collections::VecDeque<Hash32>,
+}
+
+impl MetricsCache {
+    const CAP: usize = 512;
+
+    /// A cached result.
+    pub fn get(&self, h: &Hash32) -> Option<Metrics> {
+        self.map.get(h).cloned()
+    }
+
+    /// Stores a result, evicting the oldest beyond the capacity.
+    pub fn put(&mut self, h: Hash32, m: Metrics) {
+        if self.map.insert(h, m).is_none() {
+            self.order.push_back(h);
+            if self.order.len() > Self::CAP {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// The `NodeApi` of a running node.
+pub struct NodeRpc {
+    /// Chain access.
+    pub svc: ChainService,
+    /// Static facts.
+    pub facts: NodeFacts,
+    /// Connected peers, kept current by the node loop.
+    pub peers: Arc<Mutex<Vec<PeerView>>>,
+    /// Evaluation data, if the node has some.
+    pub eval: Option<Arc<Dataset>>,
+    /// Evaluation results.
+    pub metrics: Arc<Mutex<MetricsCache>>,
+    /// New heads for subscriptions.
+    pub heads: broadcast::Sender<HeadView>,
+    /// Whether a sync is running.
+    pub syncing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The RPC view of a block meta.
+pub fn head_view(chain_id: &Hash32, m: &BlockMeta) -> HeadView {
+    HeadView {
+        chain_id: chain_id.to_hex(),
+        height: m.height,
+        hash: m.hash.to_hex(),
+        parent: m.parent.to_hex(),
+        model_hash: m.model_hash.to_hex(),
+        timestamp_ms: m.timestamp_ms,
+        total_work: m.total_work.to_hex(),
+        submissions: m.submissions as usize,
+    }
+}
+
+fn submission_view(s: &Submission, frac_bits: u8) -> SubmissionView {
+    let scale = (1u64 << frac_bits) as f64;
+    let l2 = s.delta.iter().map(|&v| (f64::from(v) / scale).powi(2)).sum::<f64>().sqrt();
+    SubmissionView {
+        id: s.id().to_hex(),
+        round: s.round,
+        round_tag: s.round_tag().to_hex(),
+        base: s.base.to_hex(),
+        num_examples: s.num_examples,
+        update_l2: l2,
+    }
+}
+
+fn block_view(b: &Block, frac_bits: u8) -> BlockView {
+    let h = &b.header;
+    BlockView {
+        hash: b.hash().to_hex(),
+        height: h.height,
+        parent: h.parent.to_hex(),
+        timestamp_ms: h.timestamp_ms,
+        target: h.target.to_hex(),
+        miner: h.miner.to_hex(),
+        body_root: h.body_root.to_hex(),
+        model_hash: h.model_hash.to_hex(),
+        nonce: h.nonce,
+        submissions: b.submissions.iter().map(|s| submission_view(s, frac_bits)).collect(),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+impl NodeRpc {
+    fn meta_at(&self, height: Option<u64>) -> Result<BlockMeta, ApiError> {
+        let st = self.svc.lock();
+        match height {
+            None => Ok(st.chain.head().clone()),
+            Some(h) => {
+                let hash = st
+                    .chain
+                    .canonical_hash(h)
+                    .map_err(internal)?
+                    .ok_or_else(|| ApiError::NotFound(format!("no block at height {h} (head is {})", st.chain.head().height)))?;
+                st.chain.meta(&hash).cloned().ok_or_else(|| ApiError::Internal(format!("no meta for {hash}")))
+            }
+        }
+    }
+
+    fn model_of(&self, meta: &BlockMeta) -> Result<Vec<i32>, ApiError> {
+        self.svc.lock().chain.model_at(&meta.hash).map_err(internal)
+    }
+
+    /// Evaluates the model after `meta` on this node's evaluation data (cached).
+    pub fn metrics_for(&self, meta: &BlockMeta) -> Result<Metrics, ApiError> {
+        let eval = self
+            .eval
+            .as_ref()
+            .ok_or_else(|| ApiError::Unavailable("this node holds no evaluation data".into()))?;
+        if let Some(m) = self.metrics.lock().unwrap_or_else(|p| p.into_inner()).get(&meta.hash) {
+            return Ok(m);
+        }
+        let model = self.model_of(meta)?;
+        let m = evaluate(&self.svc.genesis().model, &model, eval).map_err(internal)?;
+        self.metrics.lock().unwrap_or_else(|p| p.into_inner()).put(meta.hash, m.clone());
+        Ok(m)
+    }
+}
+
+impl NodeApi for NodeRpc {
+    fn chain_head(&self) -> Result<HeadView, ApiError> {
+        let st = self.svc.lock();
+        Ok(head_view(&st.chain.chain_id(), st.chain.head()))
+    }
+
+    fn block(&self, at: BlockRef) -> Result<BlockView, ApiError> {
+        let frac = self.svc.genesis().model.frac_bits;
+        let st = self.svc.lock();
+        let block = match &at {
+            BlockRef::Height(h) => st.chain.block_at(*h).map_err(internal)?,
+            BlockRef::Hash(s) => {
+                let hash = Hash32::from_hex(s).map_err(|e| ApiError::InvalidParams(format!("block hash: {e}")))?;
+                st.chain.block(&hash).map_err(internal)?
+            }
+        };
+        block.map(|b| block_view(&b, frac)).ok_or_else(|| ApiError::NotFound(format!("no block at {at}")))
+    }
+
+    fn model(&self, height: Option<u64>) -> Result<ModelView, ApiError> {
+        let meta = self.meta_at(height)?;
+        let weights = self.model_of(&meta)?;
+        let spec = &self.svc.genesis().model;
+        let scale = spec.scale();
+        Ok(ModelView {
+            height: meta.height,
+            block_hash: meta.hash.to_hex(),
+            model_hash: meta.model_hash.to_hex(),
+            architecture: format!("{:?}", spec.architecture).to_lowercase(),
+            features: spec.features,
+            classes: spec.classes,
+            hidden: spec.hidden,
+            frac_bits: spec.frac_bits,
+            weights: weights.iter().map(|&w| f64::from(w) / scale).collect(),
+        })
+    }
+
+    fn model_metrics(&self, height: Option<u64>) -> Result<MetricsView, ApiError> {
+        let meta = self.meta_at(height)?;
+        let m = self.metrics_for(&meta)?;
+        Ok(MetricsView {
+            height: meta.height,
+            block_hash: meta.hash.to_hex(),
+            accuracy: m.accuracy,
+            loss: m.loss,
+            examples: m.examples,
+        })
+    }
+
+    fn peers(&self) -> Result<Vec<PeerView>, ApiError> {
+        Ok(self.peers.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    fn node_info(&self) -> Result<NodeInfoView, ApiError> {
+        let st = self.svc.lock();
+        let g = self.svc.genesis();
+        Ok(NodeInfoView {
+            version: env!("CARGO_PKG_VERSION").into(),
+            chain_id: st.chain.chain_id().to_hex(),
+            genesis_name: g.name.clone(),
+            peer_id: self.facts.peer_id.clone(),
+            roles: self.facts.roles.clone(),
+            listen_addrs: self.facts.listen_addrs.clone(),
+            rpc_addr: self.facts.rpc_addr.clone(),
+            data_dir: self.facts.data_dir.clone(),
+            height: st.chain.head().height,
+            mempool: st.pool.len(),
+            syncing: self.syncing.load(std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
+    fn mempool(&self) -> Result<MempoolView, ApiError> {
+        let frac = self.svc.genesis().model.frac_bits;
+        let st = self.svc.lock();
+        Ok(MempoolView {
+            round: st.chain.head().height + 1,
+            base: st.pool.base().to_hex(),
+            submissions: st.pool.submissions().iter().map(|s| submission_view(s, frac)).collect(),
+        })
+    }
+
+    fn subscribe_heads(&self) -> broadcast::Receiver<HeadView> {
+        self.heads.subscribe()
+    }
+}
