@@ -483,7 +483,10 @@ impl NodeLoop {
                 flag.store(true, Ordering::Relaxed);
                 match sync::sync_with(&svc, &net, peer).await {
                     Ok(0) => {}
-                    Ok(n) => info!(%peer, blocks = n, height = svc.head().meta.height, "synced"),
+                    Ok(n) => {
+                        info!(%peer, blocks = n, height = svc.head().meta.height, "synced");
+                        announce_head(&svc, &net).await;
+                    }
                     Err(e) => debug!(%peer, error = %e, "sync stopped"),
                 }
                 let mut s = set.lock().unwrap_or_else(|p| p.into_inner());
@@ -492,6 +495,19 @@ impl NodeLoop {
             }
             .in_current_span(),
         );
+    }
+}
+
+/// Gossips the head block after a sync moved it, so peers that follow us (and missed the
+/// blocks we just downloaded) learn of the new tip now rather than at their next resync:
+/// they see an unknown parent and sync from us.
+async fn announce_head(svc: &ChainService, net: &NetworkHandle) {
+    let head = svc.head().meta.hash;
+    let block = svc.lock().chain.block(&head);
+    if let Ok(Some(block)) = block {
+        if let Err(e) = net.publish(TopicKind::Blocks, learnchain_proto::encode(&block)).await {
+            debug!(error = %e, "head announcement not gossiped");
+        }
     }
 }
 
