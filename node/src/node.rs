@@ -82,15 +82,14 @@ impl Node {
             .with_context(|| format!("cannot open the chain in {}", config.data_dir.display()))?;
         let svc = ChainService::new(chain);
         let local = data::load_local(&config.data)?;
-        if let Some(train) = &local.train {
-            if train.features() != genesis.model.features as usize {
+        if let Some(train) = &local.train
+            && train.features() != genesis.model.features as usize {
                 anyhow::bail!(
                     "local data has {} features but the genesis model expects {}",
                     train.features(),
                     genesis.model.features
                 );
             }
-        }
         let keypair = keys::node_keypair(&config.data_dir)?;
         let net_config = NetConfig {
             keypair,
@@ -131,7 +130,7 @@ impl Node {
         let peers = Arc::new(Mutex::new(Vec::new()));
         let syncing = Arc::new(AtomicBool::new(false));
         let rpc_addr_cfg = config.rpc_addr()?;
-        let mut facts = NodeFacts {
+        let facts = NodeFacts {
             name: config.name.clone(),
             peer_id: peer_id.to_string(),
             roles: config.roles.iter().map(|r| r.as_str().to_string()).collect(),
@@ -139,43 +138,31 @@ impl Node {
             rpc_addr: String::new(),
             data_dir: config.data_dir.display().to_string(),
         };
-        let metrics = Arc::new(Mutex::new(MetricsCache::default()));
-        let mut api = NodeRpc {
+        let api = Arc::new(NodeRpc {
             svc: svc.clone(),
-            facts: facts.clone(),
+            facts: Arc::new(Mutex::new(facts)),
             peers: peers.clone(),
             eval: eval.clone(),
-            metrics: metrics.clone(),
+            metrics: Arc::new(Mutex::new(MetricsCache::default())),
             heads: head_tx.clone(),
             syncing: syncing.clone(),
-        };
+        });
         let (rpc, rpc_addr) = match rpc_addr_cfg {
             Some(addr) => {
-                // Start with the final facts: the address is known only after binding, so
-                // bind through a placeholder API first is avoided by binding to the address
-                // first and filling the facts from the handle.
-                let listener_probe = addr;
-                facts.rpc_addr = listener_probe.to_string();
-                api.facts = facts.clone();
-                let handle = learnchain_rpc::start(addr, Arc::new(NodeRpc { facts: facts.clone(), ..api.clone_parts() }))
+                let handle = learnchain_rpc::start(addr, api.clone())
                     .await
                     .with_context(|| format!("cannot start JSON-RPC on {addr}"))?;
                 let bound = handle.local_addr();
+                api.facts.lock().unwrap_or_else(|p| p.into_inner()).rpc_addr = bound.to_string();
                 (Some(handle), Some(bound))
             }
             None => (None, None),
         };
-        if let Some(bound) = rpc_addr {
-            facts.rpc_addr = bound.to_string();
-            api.facts = facts.clone();
-        }
-        let api = Arc::new(api);
 
         // Head forwarder: chain heads → RPC subscriptions; evaluation on observers.
         {
             let mut rx = svc.head_events();
             let tx = head_tx.clone();
-            let chain_id = chain_id;
             let api2 = api.clone();
             let mut stop = shutdown.subscribe();
             tasks.push((
@@ -311,20 +298,6 @@ impl Node {
             warn!(node = %name, "chain still referenced after shutdown");
         }
         info!(node = %name, "node stopped");
-    }
-}
-
-impl NodeRpc {
-    fn clone_parts(&self) -> NodeRpc {
-        NodeRpc {
-            svc: self.svc.clone(),
-            facts: self.facts.clone(),
-            peers: self.peers.clone(),
-            eval: self.eval.clone(),
-            metrics: self.metrics.clone(),
-            heads: self.heads.clone(),
-            syncing: self.syncing.clone(),
-        }
     }
 }
 
@@ -504,11 +477,10 @@ impl NodeLoop {
 async fn announce_head(svc: &ChainService, net: &NetworkHandle) {
     let head = svc.head().meta.hash;
     let block = svc.lock().chain.block(&head);
-    if let Ok(Some(block)) = block {
-        if let Err(e) = net.publish(TopicKind::Blocks, learnchain_proto::encode(&block)).await {
+    if let Ok(Some(block)) = block
+        && let Err(e) = net.publish(TopicKind::Blocks, learnchain_proto::encode(&block)).await {
             debug!(error = %e, "head announcement not gossiped");
         }
-    }
 }
 
 /// Runs a node until `shutdown` completes, then stops it cleanly.

@@ -51,11 +51,10 @@ impl MetricsCache {
     pub fn put(&mut self, h: Hash32, m: Metrics) {
         if self.map.insert(h, m).is_none() {
             self.order.push_back(h);
-            if self.order.len() > Self::CAP {
-                if let Some(old) = self.order.pop_front() {
+            if self.order.len() > Self::CAP
+                && let Some(old) = self.order.pop_front() {
                     self.map.remove(&old);
                 }
-            }
         }
     }
 }
@@ -64,8 +63,8 @@ impl MetricsCache {
 pub struct NodeRpc {
     /// Chain access.
     pub svc: ChainService,
-    /// Static facts.
-    pub facts: NodeFacts,
+    /// Static facts (the RPC address is filled in once bound).
+    pub facts: Arc<Mutex<NodeFacts>>,
     /// Connected peers, kept current by the node loop.
     pub peers: Arc<Mutex<Vec<PeerView>>>,
     /// Evaluation data, if the node has some.
@@ -156,7 +155,7 @@ impl NodeRpc {
         }
         let model = self.model_of(meta)?;
         let m = evaluate(&self.svc.genesis().model, &model, eval).map_err(internal)?;
-        self.metrics.lock().unwrap_or_else(|p| p.into_inner()).put(meta.hash, m.clone());
+        self.metrics.lock().unwrap_or_else(|p| p.into_inner()).put(meta.hash, m);
         Ok(m)
     }
 }
@@ -215,17 +214,18 @@ impl NodeApi for NodeRpc {
     }
 
     fn node_info(&self) -> Result<NodeInfoView, ApiError> {
+        let facts = self.facts.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let st = self.svc.lock();
         let g = self.svc.genesis();
         Ok(NodeInfoView {
             version: env!("CARGO_PKG_VERSION").into(),
             chain_id: st.chain.chain_id().to_hex(),
             genesis_name: g.name.clone(),
-            peer_id: self.facts.peer_id.clone(),
-            roles: self.facts.roles.clone(),
-            listen_addrs: self.facts.listen_addrs.clone(),
-            rpc_addr: self.facts.rpc_addr.clone(),
-            data_dir: self.facts.data_dir.clone(),
+            peer_id: facts.peer_id,
+            roles: facts.roles,
+            listen_addrs: facts.listen_addrs,
+            rpc_addr: facts.rpc_addr,
+            data_dir: facts.data_dir,
             height: st.chain.head().height,
             mempool: st.pool.len(),
             syncing: self.syncing.load(std::sync::atomic::Ordering::Relaxed),

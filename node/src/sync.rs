@@ -75,7 +75,7 @@ pub async fn sync_with(svc: &ChainService, net: &NetworkHandle, peer: PeerId) ->
         } else {
             back = 0;
         }
-        if imported > 0 && imported % 100 == 0 {
+        if imported > 0 && imported.is_multiple_of(100) {
             info!(%peer, imported, height = svc.head().meta.height, "syncing");
         }
     }

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::hash::{Hash32, sha256d};
 
+// The nonce must lie entirely in the last 64-byte SHA-256 block (see the module docs).
+const _: () = assert!(NONCE_OFFSET >= 192 && HEADER_LEN <= 256 - 9);
+
 /// The header version this code produces and accepts.
 pub const HEADER_VERSION: u32 = 1;
 /// Length of the header's canonical encoding.
@@ -92,7 +95,5 @@ mod tests {
         let enc = encoding::encode(&h);
         assert_eq!(&enc[1..], &h.to_bytes()[..]);
         assert_eq!(&h.to_bytes()[NONCE_OFFSET..], &h.nonce.to_le_bytes());
-        // The nonce lies entirely in the last 64-byte block.
-        assert!(NONCE_OFFSET >= 192);
     }
 }

@@ -1,5 +1,7 @@
 //! Aggregation throughput: parameters per second for the mean over 10 updates.
 
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use learnchain_aggregate::{Rule, aggregate};
 
@@ -18,9 +20,5 @@ fn bench_mean(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(
-    #[allow(missing_docs)]
-    benches,
-    bench_mean
-);
+criterion_group!(benches, bench_mean);
 criterion_main!(benches);
