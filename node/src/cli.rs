@@ -106,7 +106,8 @@ pub struct DevnetArgs {
     /// Built-in dataset: breast-cancer or digits.
     #[arg(long, default_value = "breast-cancer")]
     pub dataset: String,
-    /// Target block interval of a new devnet genesis, in milliseconds.
+    /// Target block interval of a new devnet genesis, in milliseconds. The initial
+    /// difficulty is calibrated to this machine's hash rate so blocks come at about this pace.
     #[arg(long, default_value_t = 1000)]
     pub block_interval_ms: u64,
     /// Give up after this many seconds.
@@ -162,6 +163,10 @@ pub struct GenesisNewArgs {
     /// Target block interval in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub block_interval_ms: u64,
+    /// Expected hashes per block at the start (the retarget adjusts from there). One core
+    /// with SHA-NI does roughly 10 M hashes per second.
+    #[arg(long, default_value_t = 1 << 22)]
+    pub initial_difficulty: u64,
 }
 
 /// `learnchain keys …`.

@@ -140,6 +140,10 @@ fn new_genesis(a: GenesisNewArgs) -> anyhow::Result<()> {
         g.consensus.quorum = q;
     }
     g.pow.block_interval_ms = a.block_interval_ms;
+    g.pow.initial_target = learnchain_proto::genesis::target_for_difficulty(a.initial_difficulty);
+    if g.pow.initial_target > g.pow.pow_limit {
+        g.pow.pow_limit = g.pow.initial_target;
+    }
     g.validate()?;
     if a.out.exists() {
         bail!("{} exists; not overwriting", a.out.display());

@@ -96,8 +96,28 @@ fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Gen
     g.consensus.quorum = opts.data_sources as u32;
     g.consensus.max_submissions = (opts.data_sources as u32).max(16);
     g.pow.block_interval_ms = opts.block_interval_ms;
+    // Calibrate: the miners share this machine with every other node, so aim for half the
+    // hashes one core does in a block interval. The retarget takes it from there.
+    let rate = measure_hash_rate();
+    let difficulty = (rate * opts.block_interval_ms as f64 / 1000.0 / 2.0).max(1.0) as u64;
+    g.pow.initial_target = learnchain_proto::genesis::target_for_difficulty(difficulty).min(g.pow.pow_limit);
     g.validate()?;
     Ok(g)
+}
+
+/// Header hashes per second on one core, measured over about 50 ms.
+fn measure_hash_rate() -> f64 {
+    let header = Genesis::template("calibrate", 1, 2, vec![Hash32([1; 32])]).header();
+    let mut hasher = learnchain_chain::pow::PowHasher::new(&header);
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < Duration::from_millis(50) {
+        for i in 0..10_000 {
+            std::hint::black_box(hasher.hash(n + i));
+        }
+        n += 10_000;
+    }
+    n as f64 / started.elapsed().as_secs_f64()
 }
 
 fn node_config(dir: &Path, name: &str, roles: Vec<Role>, data: DataConfig, bootnodes: Vec<String>) -> NodeConfig {

@@ -148,6 +148,13 @@ pub enum GenesisError {
     },
 }
 
+/// The target at which a block takes `hashes` attempts on average: `⌊(2^256 − 1) / hashes⌋`
+/// (`hashes` of 0 counts as 1).
+pub fn target_for_difficulty(hashes: u64) -> Hash32 {
+    let t = primitive_types::U256::MAX / primitive_types::U256::from(hashes.max(1));
+    Hash32(t.to_big_endian())
+}
+
 fn invalid(field: &'static str, reason: impl Into<String>) -> GenesisError {
     GenesisError::Invalid { field, reason: reason.into() }
 }
@@ -381,6 +388,14 @@ mod tests {
         let back = Genesis::from_toml_str(&text).expect("parses");
         assert_eq!(back, g);
         assert_eq!(back.chain_id(), g.chain_id());
+    }
+
+    #[test]
+    fn difficulty_to_target() {
+        assert_eq!(target_for_difficulty(1), Hash32([0xff; 32]));
+        let t = target_for_difficulty(1 << 20);
+        assert_eq!(&t.0[..3], &[0x00, 0x00, 0x0f]);
+        assert_eq!(target_for_difficulty(0), target_for_difficulty(1));
     }
 
     #[test]

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs a small learnchain network as separate processes on this machine, the way a person
+# would by hand: one miner, two data sources (breast-cancer, 2 shards) and one observer.
+# Prints the observer's head and test accuracy over JSON-RPC until the chain reaches
+# HEIGHT (default 10), then stops every node with SIGTERM.
+#
+#   scripts/local-testnet.sh [HEIGHT]
+#
+# Uses target/release/learnchain if present, else builds it. Work files go to a temp dir.
+set -euo pipefail
+HEIGHT="${1:-10}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${LEARNCHAIN_BIN:-$ROOT/target/release/learnchain}"
+[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --locked -p learnchain-node)
+DIR="$(mktemp -d -t learnchain-local-XXXXXX)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+rpc() { # rpc PORT METHOD [PARAMS]
+  curl -s -X POST -H 'content-type: application/json' \
+    -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$2\",\"params\":${3:-[]}}" "http://127.0.0.1:$1"
+}
+
+# 1. Member keys for the data sources, and a genesis that lists them.
+"$BIN" keys new "$DIR/source-1/member.key" >/dev/null
+"$BIN" keys new "$DIR/source-2/member.key" >/dev/null
+"$BIN" genesis new --out "$DIR/genesis.toml" --name local --dataset breast-cancer \
+  --member-key "$DIR/source-1/member.key" --member-key "$DIR/source-2/member.key" \
+  --quorum 2 --block-interval-ms 1000
+
+# 2. The miner listens on a fixed port; everybody else bootstraps from it.
+"$BIN" run --name miner --role miner --genesis "$DIR/genesis.toml" --data-dir "$DIR/miner" \
+  --listen /ip4/127.0.0.1/tcp/40333 --rpc 127.0.0.1:18545 >"$DIR/miner.log" 2>&1 &
+PIDS+=($!)
+sleep 0.5
+MINER_ID=$(rpc 18545 node_info | sed -n 's/.*"peer_id":"\([^"]*\)".*/\1/p')
+BOOT="/ip4/127.0.0.1/tcp/40333/p2p/$MINER_ID"
+for i in 1 2; do
+  "$BIN" run --name "source-$i" --role data-source --genesis "$DIR/genesis.toml" --data-dir "$DIR/source-$i" \
+    --data builtin:breast-cancer --shards 2 --shard $((i - 1)) --listen /ip4/127.0.0.1/tcp/0 \
+    --bootnode "$BOOT" --rpc none >"$DIR/source-$i.log" 2>&1 &
+  PIDS+=($!)
+done
+"$BIN" run --name observer --role observer --genesis "$DIR/genesis.toml" --data-dir "$DIR/observer" \
+  --data builtin:breast-cancer --split test --listen /ip4/127.0.0.1/tcp/0 --bootnode "$BOOT" \
+  --rpc 127.0.0.1:18546 >"$DIR/observer.log" 2>&1 &
+PIDS+=($!)
+
+# 3. Watch the observer.
+echo "nodes running; logs in $DIR"
+last=-1
+for _ in $(seq 1 600); do
+  head=$(rpc 18546 chain_head || true)
+  h=$(echo "$head" | sed -n 's/.*"height":\([0-9]*\).*/\1/p')
+  if [ -n "$h" ] && [ "$h" != "$last" ]; then
+    acc=$(rpc 18546 model_metrics | sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p')
+    echo "height $h  accuracy ${acc:-n/a}"
+    last=$h
+  fi
+  if [ -n "$h" ] && [ "$h" -ge "$HEIGHT" ]; then break; fi
+  sleep 0.5
+done
+[ "$last" -ge "$HEIGHT" ] || { echo "did not reach height $HEIGHT" >&2; exit 1; }
+echo "reached height $last; stopping nodes"
