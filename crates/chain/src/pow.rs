@@ -17,6 +17,7 @@ use learnchain_proto::Hash32;
 use learnchain_proto::header::{HEADER_LEN, Header, NONCE_OFFSET};
 pub use primitive_types::U256;
 use sha2::digest::generic_array::GenericArray;
+use sha2::digest::generic_array::typenum::U64;
 
 /// The target as an integer.
 pub fn target_to_u256(t: &Hash32) -> U256 {
@@ -51,7 +52,8 @@ const H0: [u32; 8] = [
 /// tail block.
 pub struct PowHasher {
     midstate: [u32; 8],
-    tail: [u8; 64],
+    tail: GenericArray<u8, U64>,
+    second: GenericArray<u8, U64>,
 }
 
 impl PowHasher {
@@ -62,11 +64,15 @@ impl PowHasher {
         let blocks: Vec<GenericArray<u8, _>> =
             bytes[..192].chunks_exact(64).map(GenericArray::clone_from_slice).collect();
         sha2::compress256(&mut midstate, &blocks);
-        let mut tail = [0u8; 64];
+        let mut tail = GenericArray::<u8, U64>::default();
         tail[..HEADER_LEN - 192].copy_from_slice(&bytes[192..]);
         tail[HEADER_LEN - 192] = 0x80;
         tail[56..].copy_from_slice(&((HEADER_LEN as u64) * 8).to_be_bytes());
-        PowHasher { midstate, tail }
+        // The second SHA-256 hashes 32 bytes: one block with fixed padding.
+        let mut second = GenericArray::<u8, U64>::default();
+        second[32] = 0x80;
+        second[56..].copy_from_slice(&256u64.to_be_bytes());
+        PowHasher { midstate, tail, second }
     }
 
     /// SHA-256d of the header with `nonce`.
@@ -75,15 +81,12 @@ impl PowHasher {
         let at = NONCE_OFFSET - 192;
         self.tail[at..at + 8].copy_from_slice(&nonce.to_le_bytes());
         let mut state = self.midstate;
-        sha2::compress256(&mut state, &[GenericArray::clone_from_slice(&self.tail)]);
-        let mut second = [0u8; 64];
+        sha2::compress256(&mut state, std::slice::from_ref(&self.tail));
         for (i, w) in state.iter().enumerate() {
-            second[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
+            self.second[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
         }
-        second[32] = 0x80;
-        second[56..].copy_from_slice(&256u64.to_be_bytes());
         let mut out = H0;
-        sha2::compress256(&mut out, &[GenericArray::clone_from_slice(&second)]);
+        sha2::compress256(&mut out, std::slice::from_ref(&self.second));
         let mut h = [0u8; 32];
         for (i, w) in out.iter().enumerate() {
             h[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());

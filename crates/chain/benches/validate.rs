@@ -1,0 +1,264 @@
+//! Block validation time against submission count and model size.
+//!
+//! `import/{subs}x{params}` times the whole [`Chain::import`] of a mined block of `subs`
+//! signed submissions of a `params`-parameter softmax model into a freshly opened chain (one
+//! per iteration; opening it is setup and not timed). The target: a block of 10
+//! submissions of a 100k-parameter model validated in at most 10 ms.
+//!
+//! For that largest case the `stages/*` group times the pieces of an import one by one, so a
+//! miss can be attributed: decoding the gossiped bytes, the context-free checks
+//! ([`CheckedBlock::check`], which hashes every update), the Ed25519 signatures, the
+//! aggregation with the model hash, and the store commit (redb write and fsync). The
+//! `*_tmpfs` variants put the database on `/dev/shm`, separating the disk flush from the CPU
+//! work.
+
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::sync::atomic::AtomicBool;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use ed25519_dalek::SigningKey;
+use learnchain_aggregate::{Rule, aggregate, apply};
+use learnchain_chain::auth::{GenesisMembers, MembershipVerifier, sign_submission};
+use learnchain_chain::pow::{search, u256_to_hash, work};
+use learnchain_chain::store::{HeadChange, Store};
+use learnchain_chain::validate::CheckedBlock;
+use learnchain_chain::{BlockMeta, Chain};
+use learnchain_proto::hash::model_hash;
+use learnchain_proto::{Block, Genesis, Hash32, Signature64, Submission, SubmissionAuth, decode, encode};
+use tempfile::TempDir;
+
+/// Classes of every benchmark model; features are chosen to reach the parameter count.
+const CLASSES: u32 = 10;
+/// Members of every benchmark genesis (the most submissions any case uses).
+const MEMBERS: u8 = 10;
+
+/// A genesis whose softmax model has exactly `params` parameters (a multiple of `CLASSES`).
+fn genesis(params: u32, keys: &[SigningKey]) -> Genesis {
+    let features = params / CLASSES - 1;
+    let members = keys.iter().map(|k| Hash32(k.verifying_key().to_bytes())).collect();
+    let mut g = Genesis::template("bench-validate", features, CLASSES, members);
+    g.consensus.quorum = 1;
+    g.consensus.max_submissions = 16;
+    let submission = 4 * u64::from(params) + 512;
+    g.limits.max_submission_bytes = submission.max(64 * 1024);
+    g.limits.max_block_bytes = (4096 + 16 * submission).max(1 << 20);
+    g.limits.max_sync_response_bytes = 2 * g.limits.max_block_bytes;
+    let mut initial = [0xffu8; 32];
+    initial[0] = 0x00;
+    let mut limit = [0xffu8; 32];
+    limit[0] = 0x0f;
+    g.pow.initial_target = Hash32(initial);
+    g.pow.pow_limit = Hash32(limit);
+    g.validate().expect("benchmark genesis is valid");
+    assert_eq!(g.param_count(), params as usize);
+    g
+}
+
+fn open(g: &Genesis) -> (Chain, TempDir) {
+    open_in(g, false)
+}
+
+fn open_in(g: &Genesis, in_memory: bool) -> (Chain, TempDir) {
+    let dir = if in_memory { tempfile::tempdir_in(TMPFS) } else { tempfile::tempdir() }.expect("tempdir");
+    let chain = Chain::open(&dir.path().join("chain.redb"), g.clone()).expect("open chain");
+    (chain, dir)
+}
+
+/// A signed submission for the head of `chain` (as in the chain's own tests).
+fn submission(chain: &Chain, key: &SigningKey, seed: i32) -> Submission {
+    let head = chain.head();
+    let n = chain.genesis().param_count();
+    let mut s = Submission {
+        chain_id: chain.chain_id(),
+        base: head.hash,
+        round: head.height + 1,
+        num_examples: 10,
+        delta: (0..n as i32).map(|i| (seed * 31 + i * 7) % 1000 - 500).collect(),
+        auth: SubmissionAuth::Ed25519 { key: Hash32::ZERO, signature: Signature64([0; 64]) },
+    };
+    sign_submission(&mut s, key);
+    s
+}
+
+/// A mined block on the genesis of `g` carrying one submission from each of `subs` members.
+fn mined_block(g: &Genesis, keys: &[SigningKey], subs: usize) -> Block {
+    let (chain, _dir) = open(g);
+    let submissions: Vec<Submission> =
+        keys[..subs].iter().zip(1..).map(|(k, seed)| submission(&chain, k, seed)).collect();
+    let now = chain.head().timestamp_ms + chain.genesis().pow.block_interval_ms;
+    let t = chain.build_template(Hash32([9; 32]), submissions, now).expect("template");
+    let mut header = t.header;
+    header.nonce = search(&header, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
+    let block = Block { header, submissions: t.submissions };
+    // Sanity: the block imports.
+    let (mut check, _d) = open(g);
+    check.import(block.clone(), u64::MAX / 2).expect("benchmark block is valid");
+    block
+}
+
+fn keys() -> Vec<SigningKey> {
+    (1..=MEMBERS).map(|i| SigningKey::from_bytes(&[i; 32])).collect()
+}
+
+fn bench_import(c: &mut Criterion) {
+    let keys = keys();
+    let mut group = c.benchmark_group("import");
+    group.sample_size(20);
+    for &params in &[1_000u32, 10_000, 100_000] {
+        let g = genesis(params, &keys);
+        for &subs in &[1usize, 4, 10] {
+            let block = mined_block(&g, &keys, subs);
+            group.throughput(Throughput::Elements(subs as u64 * u64::from(params)));
+            group.bench_function(format!("{subs}x{params}"), |b| {
+                b.iter_batched(
+                    || (open(&g), block.clone()),
+                    |((mut chain, dir), block)| {
+                        let outcome = chain.import(block, u64::MAX / 2).expect("import");
+                        // Returned so that closing the chain and removing the directory
+                        // happen outside the timed section.
+                        (outcome, chain, dir)
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Where the in-memory variants put their database: tmpfs, so no fsync reaches a disk.
+const TMPFS: &str = "/dev/shm";
+
+fn fresh_store(in_memory: bool) -> (Store, TempDir) {
+    let dir = if in_memory { tempfile::tempdir_in(TMPFS) } else { tempfile::tempdir() }.expect("tempdir");
+    let store = Store::open(&dir.path().join("store.redb")).expect("open store");
+    (store, dir)
+}
+
+fn bench_stages(c: &mut Criterion) {
+    let keys = keys();
+    let (subs, params) = (10usize, 100_000u32);
+    let g = genesis(params, &keys);
+    let chain_id = g.chain_id();
+    let block = mined_block(&g, &keys, subs);
+    let bytes = encode(&block);
+    let max = usize::try_from(g.limits.max_block_bytes).expect("fits");
+    let checked = CheckedBlock::check(&g, &chain_id, block.clone()).expect("checks");
+    let digests = checked.digests.clone();
+    let members = GenesisMembers::new(&g.members);
+    let initial = g.model.initial_weights();
+
+    let mut group = c.benchmark_group("stages");
+    group.sample_size(20);
+    let name = |stage: &str| format!("{stage}/{subs}x{params}");
+
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function(name("decode"), |b| {
+        b.iter(|| decode::<Block>(black_box(&bytes), max).expect("decodes"))
+    });
+    group.bench_function(name("encode"), |b| b.iter(|| encode(black_box(&block))));
+
+    group.throughput(Throughput::Elements(subs as u64 * u64::from(params)));
+    group.bench_function(name("clone_block"), |b| b.iter(|| black_box(&block).clone()));
+    group.bench_function(name("check"), |b| {
+        b.iter_batched(
+            || block.clone(),
+            |blk| CheckedBlock::check(&g, &chain_id, blk).expect("checks"),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function(name("signing_digests"), |b| {
+        b.iter(|| black_box(&block).submissions.iter().map(Submission::signing_digest).collect::<Vec<_>>())
+    });
+    group.bench_function(name("signatures"), |b| {
+        b.iter(|| {
+            for (s, d) in block.submissions.iter().zip(&digests) {
+                members.verify(black_box(s), d).expect("verifies");
+            }
+        })
+    });
+    group.bench_function(name("aggregate_apply_hash"), |b| {
+        b.iter(|| {
+            let mut model = initial.clone();
+            let updates: Vec<&[i32]> = block.submissions.iter().map(|s| s.delta.as_slice()).collect();
+            let delta = aggregate(Rule::Mean, &updates).expect("aggregates");
+            apply(&mut model, &delta).expect("applies");
+            model_hash(&model)
+        })
+    });
+    group.throughput(Throughput::Elements(u64::from(params)));
+    group.bench_function(name("model_hash"), |b| b.iter(|| model_hash(black_box(&initial))));
+
+    // The store commit as `Chain::commit` performs it when the head moves.
+    let h = &block.header;
+    let meta = BlockMeta {
+        hash: h.hash(),
+        height: h.height,
+        parent: h.parent,
+        timestamp_ms: h.timestamp_ms,
+        target: h.target,
+        total_work: u256_to_hash(work(&h.target)),
+        model_hash: h.model_hash,
+        submissions: subs as u32,
+        miner: h.miner,
+    };
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    for (label, in_memory) in [("store_commit", false), ("store_commit_tmpfs", true)] {
+        group.bench_function(name(label), |b| {
+            b.iter_batched(
+                || fresh_store(in_memory),
+                |(store, dir)| {
+                    let change = HeadChange {
+                        head: meta.hash,
+                        height: meta.height,
+                        canonical: vec![(meta.height, meta.hash)],
+                        model: &initial,
+                    };
+                    store.commit(&block, &meta, Some(change)).expect("commits");
+                    (store, dir)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    // Steady state: one long-lived store, a new block key each iteration (the first
+    // commits into a fresh file also pay for growing it).
+    for (label, in_memory) in [("store_commit_steady", false), ("store_commit_steady_tmpfs", true)] {
+        let (store, _dir) = fresh_store(in_memory);
+        let mut n = 0u64;
+        group.bench_function(name(label), |b| {
+            b.iter(|| {
+                n += 1;
+                let mut m = meta.clone();
+                m.hash.0[..8].copy_from_slice(&n.to_le_bytes());
+                m.height = n;
+                let change = HeadChange {
+                    head: m.hash,
+                    height: m.height,
+                    canonical: vec![(m.height, m.hash)],
+                    model: &initial,
+                };
+                store.commit(&block, &m, Some(change)).expect("commits");
+            })
+        });
+    }
+    // The whole import with the database on tmpfs: validation plus the store's CPU work.
+    group.bench_function(name("import_tmpfs"), |b| {
+        b.iter_batched(
+            || (open_in(&g, true), block.clone()),
+            |((mut chain, dir), block)| (chain.import(block, u64::MAX / 2).expect("import"), chain, dir),
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_stages,
+    bench_import
+);
+criterion_main!(benches);

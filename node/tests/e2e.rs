@@ -1,0 +1,519 @@
+//! End-to-end tests of the real `learnchain` binary.
+//!
+//! Every child process runs under a [`Proc`] guard that kills (SIGKILL) and reaps it on
+//! drop, so a failed assertion or a timeout never leaves a process behind. Each child's
+//! stdout and stderr are drained by reader threads into one channel; tests wait on *that*
+//! (lines as they arrive, end of output when the process exits) or on JSON-RPC answers,
+//! always with a deadline — never on fixed sleeps, except a short backoff between RPC
+//! attempts while a process is starting.
+//!
+//! The two devnet tests share the machine's cores with a proof-of-work race, so they take
+//! a lock and run one at a time.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Serialises the tests that run a whole devnet (they race proof of work on every core).
+static HEAVY: Mutex<()> = Mutex::new(());
+
+fn heavy_lock() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_learnchain")
+}
+
+/// One line of a child's output, or the end of one of its streams.
+enum Out {
+    Stdout(String),
+    Stderr(String),
+    Eof,
+}
+
+/// What [`Proc::next`] saw (the line itself is recorded in the `Proc`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ev {
+    Stdout,
+    Stderr,
+    Eof,
+}
+
+/// A finished process.
+struct Done {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Done {
+    fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Asserts a clean failure: exit code `code`, no panic, stderr naming every `needle`.
+    fn assert_clean_error(&self, code: i32, needles: &[&str]) {
+        assert_eq!(self.code(), Some(code), "exit status {:?}\nstderr:\n{}", self.status, self.stderr);
+        assert!(!self.stderr.contains("panicked"), "the binary panicked:\n{}", self.stderr);
+        for n in needles {
+            assert!(self.stderr.contains(n), "stderr does not mention {n:?}:\n{}", self.stderr);
+        }
+    }
+}
+
+/// A running child process, killed and reaped on drop.
+struct Proc {
+    what: String,
+    child: Child,
+    rx: mpsc::Receiver<Out>,
+    open_streams: usize,
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+}
+
+fn pump<R: Read + Send + 'static>(r: R, tx: mpsc::Sender<Out>, wrap: fn(String) -> Out) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(r);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
+                    if tx.send(wrap(line)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = tx.send(Out::Eof);
+    });
+}
+
+impl Proc {
+    fn spawn(args: &[&str], cwd: &Path) -> Proc {
+        let mut cmd = Command::new(bin());
+        cmd.args(args)
+            .current_dir(cwd)
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", bin()));
+        let (tx, rx) = mpsc::channel();
+        pump(child.stdout.take().expect("piped stdout"), tx.clone(), Out::Stdout);
+        pump(child.stderr.take().expect("piped stderr"), tx, Out::Stderr);
+        Proc { what: format!("learnchain {}", args.join(" ")), child, rx, open_streams: 2, stdout: vec![], stderr: vec![] }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Output so far, for failure messages.
+    fn transcript(&self) -> String {
+        format!("stdout:\n{}\nstderr:\n{}", self.stdout.join("\n"), self.stderr.join("\n"))
+    }
+
+    /// Takes one message from the reader threads, recording lines; `None` at the deadline.
+    fn next(&mut self, deadline: Instant) -> Option<Ev> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.rx.recv_timeout(left) {
+            Ok(out) => Some(self.record(out)),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                self.open_streams = 0;
+                Some(Ev::Eof)
+            }
+        }
+    }
+
+    /// Records whatever the reader threads have sent, without waiting.
+    fn drain(&mut self) {
+        while let Ok(out) = self.rx.try_recv() {
+            self.record(out);
+        }
+    }
+
+    fn record(&mut self, out: Out) -> Ev {
+        match out {
+            Out::Stdout(l) => {
+                self.stdout.push(l);
+                Ev::Stdout
+            }
+            Out::Stderr(l) => {
+                self.stderr.push(l);
+                Ev::Stderr
+            }
+            Out::Eof => {
+                self.open_streams = self.open_streams.saturating_sub(1);
+                Ev::Eof
+            }
+        }
+    }
+
+    /// The next stdout line; `None` once stdout and stderr are closed. Panics (killing the
+    /// child) at the deadline.
+    fn next_stdout_line(&mut self, deadline: Instant) -> Option<String> {
+        loop {
+            if self.open_streams == 0 {
+                return None;
+            }
+            match self.next(deadline) {
+                Some(Ev::Stdout) => return self.stdout.last().cloned(),
+                Some(_) => {}
+                None => panic!("`{}`: no output before the deadline\n{}", self.what, self.transcript()),
+            }
+        }
+    }
+
+    /// Whether the process has exited (without waiting).
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Waits for the process to end: first for both output streams to close (which they
+    /// do when it exits), then reaps it. Panics (killing the child) at the deadline.
+    fn wait(mut self, deadline: Instant) -> Done {
+        while self.open_streams > 0 {
+            if self.next(deadline).is_none() {
+                panic!("`{}` did not exit in time\n{}", self.what, self.transcript());
+            }
+        }
+        // Both pipes are closed, so the process is exiting; reap it.
+        let status = loop {
+            if let Some(s) = self.exited() {
+                break s;
+            }
+            if Instant::now() >= deadline {
+                panic!("`{}` closed its output but did not exit\n{}", self.what, self.transcript());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        Done { status, stdout: self.stdout.join("\n"), stderr: self.stderr.join("\n") }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary to completion within `timeout`.
+fn run(args: &[&str], cwd: &Path, timeout: Duration) -> Done {
+    Proc::spawn(args, cwd).wait(Instant::now() + timeout)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+const QUICK: Duration = Duration::from_secs(20);
+
+/// The height printed at the start of a devnet block line (`  height  block  miner …`).
+fn block_line_height(line: &str) -> Option<u64> {
+    line.split_whitespace().next()?.parse().ok()
+}
+
+fn read_summary(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("summary {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("summary is not JSON ({e}):\n{text}"))
+}
+
+fn check_summary_keys(v: &Value) {
+    for key in ["height", "head_hash", "model_hash", "nodes_agree", "test_accuracy", "elapsed_s", "submissions"] {
+        assert!(v.get(key).is_some(), "summary lacks {key:?}: {v}");
+    }
+}
+
+// ---- a. devnet summary --------------------------------------------------------------------
+
+#[test]
+fn devnet_mines_five_blocks_and_writes_a_summary() {
+    let _heavy = heavy_lock();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("devnet");
+    let summary = dir.path().join("summary.json");
+    let done = run(
+        &["devnet", "--blocks", "5", "--summary-json", s(&summary), "--data-dir", s(&data)],
+        dir.path(),
+        Duration::from_secs(60),
+    );
+    assert!(done.status.success(), "devnet failed: {:?}\nstdout:\n{}\nstderr:\n{}", done.status, done.stdout, done.stderr);
+    assert!(!done.stderr.contains("panicked"), "{}", done.stderr);
+    let v = read_summary(&summary);
+    check_summary_keys(&v);
+    assert_eq!(v["nodes_agree"], Value::Bool(true), "{v}");
+    assert!(v["height"].as_u64().is_some_and(|h| h >= 5), "{v}");
+    assert!(v["test_accuracy"].as_f64().is_some_and(|a| a >= 0.9), "{v}");
+    assert!(v["submissions"].as_u64().is_some_and(|n| n >= 5), "{v}");
+    assert!(v["head_hash"].as_str().is_some_and(|h| h.len() == 64), "{v}");
+    assert!(v["model_hash"].as_str().is_some_and(|h| h.len() == 64), "{v}");
+    assert!(v["elapsed_s"].as_f64().is_some_and(|t| t > 0.0), "{v}");
+}
+
+// ---- b. kill -9 durability ------------------------------------------------------------------
+
+#[test]
+fn devnet_resumes_after_kill_9() {
+    let _heavy = heavy_lock();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("devnet");
+    // One miner: this test is about durability, not fork resolution, and a single miner
+    // keeps the run short and free of ties. The same shape is passed on the resume, which
+    // takes the genesis and keys from the directory.
+    let shape = ["--miners", "1", "--data-sources", "4", "--block-interval-ms", "300"];
+    let mut args = vec!["devnet", "--blocks", "1000", "--data-dir", s(&data)];
+    args.extend(shape);
+    let mut p = Proc::spawn(&args, dir.path());
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut block_lines = 0;
+    let mut last = 0u64;
+    while block_lines < 8 {
+        match p.next_stdout_line(deadline) {
+            Some(line) => {
+                if let Some(h) = block_line_height(&line) {
+                    block_lines += 1;
+                    last = last.max(h);
+                }
+            }
+            None => panic!("devnet exited before printing 8 blocks\n{}", p.transcript()),
+        }
+    }
+    assert!(p.exited().is_none(), "devnet should still be mining");
+    // SIGKILL: no shutdown path runs, whatever the stores were doing.
+    p.child.kill().expect("kill -9");
+    let status = p.wait(Instant::now() + Duration::from_secs(10)).status;
+    assert!(!status.success(), "a killed process cannot succeed: {status:?}");
+
+    let summary = dir.path().join("summary.json");
+    let mut args = vec!["devnet", "--blocks", "3", "--data-dir", s(&data), "--summary-json", s(&summary)];
+    args.extend(shape);
+    let done = run(&args, dir.path(), Duration::from_secs(60));
+    assert!(done.status.success(), "resumed devnet failed: {:?}\nstdout:\n{}\nstderr:\n{}", done.status, done.stdout, done.stderr);
+    assert!(!done.stderr.contains("panicked"), "{}", done.stderr);
+    let v = read_summary(&summary);
+    check_summary_keys(&v);
+    assert_eq!(v["nodes_agree"], Value::Bool(true), "{v}");
+    let height = v["height"].as_u64().expect("height");
+    // The observer printed `last` only after storing it, so the resumed run starts at or
+    // above it and mines 3 more (1 block of slack for a reorg at the tip).
+    assert!(height > last, "resumed at {height}, but {last} was printed before the kill: {v}");
+    assert!(height + 1 >= last + 3, "resumed devnet reached {height}, expected about {} (last printed {last})", last + 3);
+    // The resumed run started from the stored head, not from genesis.
+    let resumed_from = done
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("mining 3 blocks (height "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|h| h.parse::<u64>().ok());
+    if let Some(start) = resumed_from {
+        assert!(start >= last, "resumed from height {start}, below the {last} printed before the kill");
+    }
+}
+
+// ---- c. bad input -------------------------------------------------------------------------
+
+/// A fresh genesis for breast-cancer with one member; returns its path.
+fn genesis_file(dir: &Path, name: &str) -> PathBuf {
+    let out = dir.join(name);
+    let member = "11".repeat(32);
+    let done = run(
+        &["genesis", "new", "--out", s(&out), "--dataset", "breast-cancer", "--member", &member],
+        dir,
+        QUICK,
+    );
+    assert!(done.status.success(), "genesis new failed: {}", done.stderr);
+    out
+}
+
+/// `run` flags that keep a node that should not start from touching shared ports.
+fn isolated<'a>(data_dir: &'a Path) -> Vec<&'a str> {
+    vec!["--data-dir", s(data_dir), "--rpc", "none", "--listen", "/ip4/127.0.0.1/tcp/0"]
+}
+
+#[test]
+fn missing_genesis_file_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().join("d");
+    let mut args = vec!["run", "--genesis", "/nonexistent.toml"];
+    args.extend(isolated(&d));
+    run(&args, dir.path(), QUICK).assert_clean_error(1, &["/nonexistent.toml"]);
+}
+
+#[test]
+fn genesis_that_is_not_toml_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = dir.path().join("broken.toml");
+    std::fs::write(&g, "name = \"x\"\nthis is [[ not toml =\n").expect("write");
+    let d = dir.path().join("d");
+    let mut args = vec!["run", "--genesis", s(&g)];
+    args.extend(isolated(&d));
+    run(&args, dir.path(), QUICK).assert_clean_error(1, &["broken.toml", "TOML"]);
+}
+
+#[test]
+fn semantically_invalid_genesis_names_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = genesis_file(dir.path(), "genesis.toml");
+    let text = std::fs::read_to_string(&g).expect("read genesis");
+    let d = dir.path().join("d");
+
+    // A quorum larger than the member list (one member).
+    assert!(text.contains("quorum = 1\n"), "unexpected genesis layout:\n{text}");
+    let bad_quorum = dir.path().join("bad-quorum.toml");
+    std::fs::write(&bad_quorum, text.replace("quorum = 1\n", "quorum = 5\n")).expect("write");
+    let mut args = vec!["run", "--genesis", s(&bad_quorum)];
+    args.extend(isolated(&d));
+    let done = run(&args, dir.path(), QUICK);
+    done.assert_clean_error(1, &["bad-quorum.toml", "quorum"]);
+    assert!(done.stderr.contains("`members`") || done.stderr.contains("consensus.quorum"), "{}", done.stderr);
+
+    // A fixed-point scale out of range.
+    assert!(text.contains("frac_bits = 16\n"), "unexpected genesis layout:\n{text}");
+    let bad_bits = dir.path().join("bad-bits.toml");
+    std::fs::write(&bad_bits, text.replace("frac_bits = 16\n", "frac_bits = 40\n")).expect("write");
+    let mut args = vec!["run", "--genesis", s(&bad_bits)];
+    args.extend(isolated(&d));
+    run(&args, dir.path(), QUICK).assert_clean_error(1, &["bad-bits.toml", "model.frac_bits"]);
+
+    // `genesis show` validates the same way.
+    run(&["genesis", "show", s(&bad_quorum)], dir.path(), QUICK).assert_clean_error(1, &["quorum"]);
+    // Nothing was created for a node that never started.
+    assert!(!d.join("chain.redb").exists());
+}
+
+#[test]
+fn unknown_role_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(&["run", "--role", "bogus"], dir.path(), QUICK).assert_clean_error(2, &["bogus"]);
+}
+
+#[test]
+fn ragged_csv_row_is_named_by_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("member.key");
+    let done = run(&["keys", "new", s(&key)], dir.path(), QUICK);
+    assert!(done.status.success(), "keys new: {}", done.stderr);
+    let g = dir.path().join("genesis.toml");
+    let done = run(
+        &["genesis", "new", "--out", s(&g), "--features", "3", "--classes", "2", "--member-key", s(&key)],
+        dir.path(),
+        QUICK,
+    );
+    assert!(done.status.success(), "genesis new: {}", done.stderr);
+    let csv = dir.path().join("data.csv");
+    std::fs::write(&csv, "a,b,c,label\n1,2,3,0\n4,5,6,1\n7,8,1\n1,1,1,0\n").expect("write csv");
+    let data = format!("csv:{}", s(&csv));
+    let d = dir.path().join("d");
+    let args = [
+        "run", "--genesis", s(&g), "--role", "data-source", "--member-key", s(&key), "--data", &data,
+        "--label-column", "label", "--data-dir", s(&d), "--rpc", "none", "--listen", "/ip4/127.0.0.1/tcp/0",
+    ];
+    run(&args, dir.path(), QUICK).assert_clean_error(1, &["line 4", "data.csv"]);
+}
+
+#[test]
+fn config_file_with_unknown_field_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = dir.path().join("node.toml");
+    std::fs::write(&c, "name = \"n\"\nrolez = [\"miner\"]\n").expect("write");
+    run(&["run", "--config", s(&c)], dir.path(), QUICK).assert_clean_error(1, &["node.toml", "rolez"]);
+    // A known field in a section with a typo is refused too.
+    std::fs::write(&c, "[data]\nsauce = \"builtin:digits\"\n").expect("write");
+    run(&["run", "--config", s(&c)], dir.path(), QUICK).assert_clean_error(1, &["node.toml", "sauce"]);
+}
+
+#[test]
+fn keys_new_never_overwrites() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("k.key");
+    let first = run(&["keys", "new", s(&key)], dir.path(), QUICK);
+    assert!(first.status.success(), "{}", first.stderr);
+    let public = first.stdout.trim().to_string();
+    assert_eq!(public.len(), 64, "public key: {public:?}");
+    let before = std::fs::read(&key).expect("key file");
+    run(&["keys", "new", s(&key)], dir.path(), QUICK).assert_clean_error(1, &["k.key", "not overwriting"]);
+    assert_eq!(std::fs::read(&key).expect("key file"), before, "the key file changed");
+    let show = run(&["keys", "show", s(&key)], dir.path(), QUICK);
+    assert!(show.status.success(), "{}", show.stderr);
+    assert_eq!(show.stdout.trim(), public);
+}
+
+// ---- d. RPC and graceful shutdown -----------------------------------------------------------
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[test]
+fn observer_serves_rpc_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = genesis_file(dir.path(), "genesis.toml");
+    let d = dir.path().join("observer");
+    let port = free_port();
+    let rpc = format!("127.0.0.1:{port}");
+    let addr: std::net::SocketAddr = rpc.parse().expect("addr");
+    let mut p = Proc::spawn(
+        &["run", "--genesis", s(&g), "--role", "observer", "--data-dir", s(&d), "--rpc", &rpc, "--listen", "/ip4/127.0.0.1/tcp/0"],
+        dir.path(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let call = |method: &str| {
+        rt.block_on(learnchain_rpc::client::call_with_timeout(addr, method, Value::Null, Duration::from_secs(5)))
+    };
+
+    // Wait for the node to answer; the event is its start, so poll with a short backoff.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let head = loop {
+        if let Some(status) = p.exited() {
+            // Drain what it said before failing.
+            while p.open_streams > 0 && p.next(Instant::now() + Duration::from_secs(2)).is_some() {}
+            panic!("observer exited early with {status:?}\n{}", p.transcript());
+        }
+        match call("chain_head") {
+            Ok(v) => break v,
+            Err(_) if Instant::now() < deadline => {
+                p.drain();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("chain_head never answered: {e}\n{}", p.transcript()),
+        }
+    };
+    assert_eq!(head["height"], 0, "fresh observer head: {head}");
+    let methods = call("rpc_methods").expect("rpc_methods");
+    let names: Vec<&str> = methods.as_array().expect("array").iter().filter_map(Value::as_str).collect();
+    for m in ["chain_head", "chain_getBlock", "model_get", "model_metrics", "net_peers", "node_info"] {
+        assert!(names.contains(&m), "rpc_methods lacks {m}: {names:?}");
+    }
+    let info = call("node_info").expect("node_info");
+    assert!(info.to_string().contains("observer"), "node_info: {info}");
+
+    // Graceful shutdown on SIGTERM.
+    let pid = p.pid().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+    assert!(killed.success(), "kill -TERM {pid} failed");
+    let done = p.wait(Instant::now() + Duration::from_secs(10));
+    assert!(
+        done.status.success(),
+        "observer did not exit 0 on SIGTERM: {:?}\nstderr:\n{}",
+        done.status,
+        done.stderr
+    );
+    assert!(!done.stderr.contains("panicked"), "{}", done.stderr);
+    // The RPC port is released.
+    assert!(call("chain_head").is_err(), "RPC still answers after shutdown");
+}
