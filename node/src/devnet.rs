@@ -64,6 +64,31 @@ impl Default for DevnetOptions {
     }
 }
 
+fn all_agree(w: &[watch::Receiver<HeadSnapshot>]) -> bool {
+    let first = w[0].borrow().meta.hash;
+    w.iter().all(|r| r.borrow().meta.hash == first)
+}
+
+/// Waits until every watched node has the same head, or the deadline; returns whether they
+/// agree.
+async fn wait_agree(w: &mut [watch::Receiver<HeadSnapshot>], deadline: tokio::time::Instant) -> bool {
+    while !all_agree(w) {
+        if !changes_before(w, deadline).await {
+            return all_agree(w);
+        }
+    }
+    true
+}
+
+/// Whether any watched head changes before the deadline.
+async fn changes_before(w: &mut [watch::Receiver<HeadSnapshot>], deadline: tokio::time::Instant) -> bool {
+    for r in w.iter_mut() {
+        r.borrow_and_update();
+    }
+    let changed = futures::future::select_all(w.iter_mut().map(|r| Box::pin(r.changed())));
+    tokio::time::timeout_at(deadline, changed).await.is_ok()
+}
+
 /// The devnet's result.
 #[derive(Clone, Debug, Serialize)]
 pub struct DevnetSummary {
@@ -250,20 +275,31 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
             );
         }
     }
-    for n in nodes {
-        n.set_mining(false);
-    }
-    // Wait until every node holds the same head.
+    // Settle on one head. Two branches of equal work stay a tie under first-seen fork
+    // choice, so one miner keeps going until every node agrees, then it pauses too.
     let mut watches: Vec<watch::Receiver<HeadSnapshot>> = nodes.iter().map(Node::heads).collect();
-    let agree = |w: &[watch::Receiver<HeadSnapshot>]| {
-        let first = w[0].borrow().meta.hash;
-        w.iter().all(|r| r.borrow().meta.hash == first)
-    };
-    let converge_deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !agree(&watches) {
-        let changed = futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
-        if tokio::time::timeout_at(converge_deadline, changed).await.is_err() {
+    let miners: Vec<&Node> = nodes.iter().filter(|n| n.name.starts_with("miner")).collect();
+    for m in miners.iter().skip(1) {
+        m.set_mining(false);
+    }
+    let settle_deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= settle_deadline {
             break;
+        }
+        if wait_agree(&mut watches, (now + Duration::from_secs(5)).min(settle_deadline)).await {
+            if let Some(m) = miners.first() {
+                m.set_mining(false);
+            }
+            // A block mined just before the pause may still be on its way.
+            let check = (tokio::time::Instant::now() + Duration::from_millis(500)).min(settle_deadline);
+            if wait_agree(&mut watches, check).await && !changes_before(&mut watches, check).await {
+                break;
+            }
+            if let Some(m) = miners.first() {
+                m.set_mining(true);
+            }
         }
     }
     // Ask every node over JSON-RPC.

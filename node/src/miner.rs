@@ -74,12 +74,34 @@ pub async fn run(
         let flag = cancel.clone();
         let started = Instant::now();
         let mut search = tokio::task::spawn_blocking(move || pow::search(&header, 0, u64::MAX, &flag));
-        let nonce = tokio::select! {
-            r = &mut search => r.ok().flatten(),
-            _ = heads.changed() => { cancel.store(true, Ordering::Relaxed); let _ = search.await; debug!(height, "race lost: new head"); continue 'round }
-            _ = enabled.changed(), if !*enabled.borrow() => { cancel.store(true, Ordering::Relaxed); let _ = search.await; continue 'round }
-            _ = shutdown.changed() => { cancel.store(true, Ordering::Relaxed); let _ = search.await; return }
+        let nonce = loop {
+            tokio::select! {
+                r = &mut search => break r.ok().flatten(),
+                _ = heads.changed() => {
+                    cancel.store(true, Ordering::Relaxed);
+                    let _ = search.await;
+                    debug!(height, "race lost: new head");
+                    continue 'round;
+                }
+                _ = enabled.changed() => {
+                    if !*enabled.borrow() {
+                        cancel.store(true, Ordering::Relaxed);
+                        let _ = search.await;
+                        continue 'round;
+                    }
+                }
+                _ = shutdown.changed() => {
+                    cancel.store(true, Ordering::Relaxed);
+                    let _ = search.await;
+                    return;
+                }
+            }
         };
+        // A pause that lands while the last hash is being checked still wins: no block is
+        // published after `set_mining(false)` returns.
+        if !*enabled.borrow() {
+            continue;
+        }
         let Some(nonce) = nonce else { continue };
         let mut header = template.header;
         header.nonce = nonce;

@@ -275,27 +275,33 @@ impl Node {
             rpc.stop().await;
         }
         shutdown.send_replace(true);
-        let chain = svc.downgrade();
         // The network event loop ends when every handle is gone.
         drop(net);
         drop(api);
-        drop(svc);
         for (task, handle) in tasks {
             match tokio::time::timeout(Duration::from_secs(10), handle).await {
                 Ok(_) => debug!(node = %name, task, "task stopped"),
                 Err(_) => warn!(node = %name, task, "task did not stop within 10 s"),
             }
         }
-        // Every task is done; the chain (and its database lock) must be released now. A
-        // blocking RPC call may still be finishing, so allow it a moment.
-        for _ in 0..100 {
-            if chain.strong_count() == 0 {
-                break;
+        // Every task is done; close the chain (and release its database lock) before
+        // returning. A blocking RPC call may still be finishing, so allow it a moment.
+        let mut svc = svc;
+        let mut closed = false;
+        for _ in 0..250 {
+            match svc.try_close() {
+                Ok(()) => {
+                    closed = true;
+                    break;
+                }
+                Err(still_shared) => {
+                    svc = still_shared;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        if chain.strong_count() > 0 {
-            warn!(node = %name, "chain still referenced after shutdown");
+        if !closed {
+            warn!(node = %name, "chain still in use 5 s after shutdown; it closes when the last user ends");
         }
         info!(node = %name, "node stopped");
     }
@@ -455,12 +461,21 @@ impl NodeLoop {
             async move {
                 flag.store(true, Ordering::Relaxed);
                 match sync::sync_with(&svc, &net, peer).await {
-                    Ok(0) => {}
-                    Ok(n) => {
+                    Ok((0, _)) => {}
+                    Ok((n, last)) => {
                         info!(%peer, blocks = n, height = svc.head().meta.height, "synced");
-                        announce_head(&svc, &net).await;
+                        // Announce only a head this sync brought in; one that came by gossip
+                        // has been gossiped already.
+                        if last == Some(svc.head().meta.hash) {
+                            announce_head(&svc, &net).await;
+                        }
                     }
                     Err(e) => debug!(%peer, error = %e, "sync stopped"),
+                }
+                match sync::pull_pool(&svc, &net, peer).await {
+                    Ok(0) => {}
+                    Ok(n) => debug!(%peer, submissions = n, "pulled pooled submissions"),
+                    Err(e) => debug!(%peer, error = %e, "pool pull failed"),
                 }
                 let mut s = set.lock().unwrap_or_else(|p| p.into_inner());
                 s.remove(&peer);
@@ -485,7 +500,15 @@ async fn announce_head(svc: &ChainService, net: &NetworkHandle) {
 
 /// Runs a node until `shutdown` completes, then stops it cleanly.
 pub async fn run(config: NodeConfig, genesis: Genesis, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let node = Node::start(config, genesis).await?;
+    tokio::pin!(shutdown);
+    // A signal during start-up ends the start (dropping what was opened) and exits cleanly.
+    let node = tokio::select! {
+        node = Node::start(config, genesis) => node?,
+        _ = &mut shutdown => {
+            info!("shutdown requested during start-up");
+            return Ok(());
+        }
+    };
     shutdown.await;
     info!("shutting down");
     node.shutdown().await;

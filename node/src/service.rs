@@ -84,9 +84,18 @@ impl ChainService {
         }
     }
 
-    /// A weak reference to the state, to confirm it is released at shutdown.
-    pub fn downgrade(&self) -> std::sync::Weak<Mutex<ChainState>> {
-        Arc::downgrade(&self.state)
+    /// Closes the chain (and its database) if this is the last handle to it; otherwise gives
+    /// the handle back. The database is fully closed when this returns `Ok`: dropping the
+    /// last `Arc` elsewhere would release the lock only once redb's destructor finishes.
+    pub fn try_close(self) -> Result<(), ChainService> {
+        let ChainService { state, genesis, heads, pool_status, head_events } = self;
+        match Arc::try_unwrap(state) {
+            Ok(state) => {
+                drop(state);
+                Ok(())
+            }
+            Err(state) => Err(ChainService { state, genesis, heads, pool_status, head_events }),
+        }
     }
 
     /// The genesis.

@@ -12,37 +12,47 @@
 use learnchain_chain::BlockError;
 use learnchain_net::{NetworkHandle, PeerId};
 use learnchain_proto::sync::MAX_HASHES_PER_REQUEST;
-use learnchain_proto::{SyncRequest, SyncResponse};
+use learnchain_proto::{Hash32, StatusMessage, SyncRequest, SyncResponse};
 use tracing::{debug, info, warn};
 
 use crate::service::{ChainService, Origin};
 
-/// Catches up with `peer` if it has more work. Returns the number of blocks imported.
-pub async fn sync_with(svc: &ChainService, net: &NetworkHandle, peer: PeerId) -> anyhow::Result<u64> {
+/// Catches up with `peer` if it has more work. Returns how many blocks were imported and the
+/// hash of the last one.
+///
+/// A height cursor moves forward through the peer's canonical chain; when a batch does not
+/// connect, it steps back 1, 2, 4, … heights. Every response is checked: blocks must be the
+/// requested heights in order, and a peer whose chain, once walked to its claimed height,
+/// still does not carry the work it claims is dropped.
+pub async fn sync_with(svc: &ChainService, net: &NetworkHandle, peer: PeerId) -> anyhow::Result<(u64, Option<Hash32>)> {
     let g = svc.genesis().clone();
     let chain_id = g.chain_id();
     let max_count = g.limits.max_blocks_per_request;
     let mut imported = 0u64;
+    let mut last = None;
+    let mut status = request_status(net, peer, &chain_id).await?;
+    let ours = svc.lock().chain.status();
+    if status.total_work <= ours.total_work {
+        return Ok((imported, last));
+    }
+    let mut from = ours.height.min(status.height) + 1;
     let mut back = 0u64;
-    let mut rounds = 0u32;
-    loop {
-        rounds += 1;
-        if rounds > 10_000 {
-            anyhow::bail!("sync with {peer} made no progress");
+    // Enough requests to walk the claimed chain twice and step back to genesis.
+    let budget = 2 * (status.height / u64::from(max_count) + 1) + 2 * 64 + 16;
+    for _ in 0..budget {
+        if from > status.height {
+            status = request_status(net, peer, &chain_id).await?;
+            let ours = svc.lock().chain.status();
+            if status.total_work <= ours.total_work {
+                return Ok((imported, last));
+            }
+            if from > status.height {
+                anyhow::bail!(
+                    "peer {peer} claims more work than its chain up to height {} carries",
+                    status.height
+                );
+            }
         }
-        let status = match net.request(peer, SyncRequest::Status).await? {
-            SyncResponse::Status(s) => s,
-            other => anyhow::bail!("peer {peer} answered status with {}", kind(&other)),
-        };
-        if status.chain_id != chain_id {
-            anyhow::bail!("peer {peer} runs chain {}, not ours", status.chain_id.short());
-        }
-        let ours = svc.lock().chain.status();
-        if status.total_work <= ours.total_work {
-            return Ok(imported);
-        }
-        let next = ours.height.min(status.height) + 1;
-        let from = next.saturating_sub(back).max(1);
         let blocks = match net.request(peer, SyncRequest::BlocksByRange { start: from, count: max_count }).await? {
             SyncResponse::Blocks(b) => b,
             other => anyhow::bail!("peer {peer} answered a range request with {}", kind(&other)),
@@ -53,31 +63,51 @@ pub async fn sync_with(svc: &ChainService, net: &NetworkHandle, peer: PeerId) ->
         if blocks.len() > max_count as usize {
             anyhow::bail!("peer {peer} sent {} blocks, more than asked", blocks.len());
         }
-        let mut disconnected = false;
+        if let Some((i, b)) = blocks.iter().enumerate().find(|(i, b)| b.header.height != from + *i as u64) {
+            anyhow::bail!("peer {peer} sent height {} where {} was due", b.header.height, from + i as u64);
+        }
+        let mut connected = true;
+        let mut next = from;
         for block in blocks {
             let height = block.header.height;
+            let hash = block.hash();
             match svc.import_block(block, Origin::Sync) {
-                Ok(_) => imported += 1,
+                Ok(_) => {
+                    imported += 1;
+                    last = Some(hash);
+                }
                 Err(BlockError::AlreadyKnown) => {}
                 Err(BlockError::UnknownParent(_)) => {
-                    disconnected = true;
+                    connected = false;
                     break;
                 }
                 Err(e) => anyhow::bail!("peer {peer} sent an invalid block at height {height}: {e}"),
             }
+            next = height + 1;
         }
-        if disconnected {
-            if from == 1 {
+        if connected {
+            back = 0;
+            from = next;
+        } else {
+            if from <= 1 {
                 anyhow::bail!("peer {peer}'s chain does not connect to our genesis");
             }
             back = if back == 0 { 1 } else { back.saturating_mul(2) };
-            debug!(%peer, back, "batch did not connect; stepping back");
-        } else {
-            back = 0;
+            from = from.saturating_sub(back).max(1);
+            debug!(%peer, from, "batch did not connect; stepping back");
         }
         if imported > 0 && imported.is_multiple_of(100) {
             info!(%peer, imported, height = svc.head().meta.height, "syncing");
         }
+    }
+    anyhow::bail!("sync with {peer} made no progress within its request budget")
+}
+
+async fn request_status(net: &NetworkHandle, peer: PeerId, chain_id: &Hash32) -> anyhow::Result<StatusMessage> {
+    match net.request(peer, SyncRequest::Status).await? {
+        SyncResponse::Status(s) if s.chain_id == *chain_id => Ok(s),
+        SyncResponse::Status(s) => anyhow::bail!("peer {peer} runs chain {}, not ours", s.chain_id.short()),
+        other => anyhow::bail!("peer {peer} answered status with {}", kind(&other)),
     }
 }
 
@@ -85,8 +115,33 @@ fn kind(r: &SyncResponse) -> &'static str {
     match r {
         SyncResponse::Status(_) => "a status",
         SyncResponse::Blocks(_) => "blocks",
+        SyncResponse::Submissions(_) => "submissions",
         SyncResponse::Refused(_) => "a refusal",
     }
+}
+
+/// Pulls `peer`'s pooled submissions and checks each as if it had come by gossip. Returns
+/// how many were new and valid.
+pub async fn pull_pool(svc: &ChainService, net: &NetworkHandle, peer: PeerId) -> anyhow::Result<usize> {
+    let max = svc.genesis().consensus.max_submissions as usize;
+    let subs = match net.request(peer, SyncRequest::Pool).await? {
+        SyncResponse::Submissions(s) => s,
+        other => anyhow::bail!("peer {peer} answered a pool request with {}", kind(&other)),
+    };
+    if subs.len() > max {
+        anyhow::bail!("peer {peer} sent {} pooled submissions, more than a block holds", subs.len());
+    }
+    let mut added = 0;
+    for s in subs {
+        match svc.add_submission(s) {
+            Ok(_) => added += 1,
+            Err(e) if e.verdict() == learnchain_chain::Verdict::Reject => {
+                anyhow::bail!("peer {peer} pooled an invalid submission: {e}")
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(added)
 }
 
 /// The answer to a sync request.
@@ -105,6 +160,19 @@ pub fn serve(svc: &ChainService, request: SyncRequest) -> SyncResponse {
                     SyncResponse::Refused("internal error".into())
                 }
             }
+        }
+        SyncRequest::Pool => {
+            let mut out = Vec::new();
+            let mut used = 64usize;
+            for s in st.pool.submissions().into_iter().take(g.consensus.max_submissions as usize) {
+                let size = learnchain_proto::encoding::encoded_len(&s);
+                if used + size > max_bytes {
+                    break;
+                }
+                used += size;
+                out.push(s);
+            }
+            SyncResponse::Submissions(out)
         }
         SyncRequest::BlocksByHash { hashes } => {
             if hashes.len() > MAX_HASHES_PER_REQUEST {

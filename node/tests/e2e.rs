@@ -340,7 +340,7 @@ fn genesis_file(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// `run` flags that keep a node that should not start from touching shared ports.
-fn isolated<'a>(data_dir: &'a Path) -> Vec<&'a str> {
+fn isolated(data_dir: &Path) -> Vec<&str> {
     vec!["--data-dir", s(data_dir), "--rpc", "none", "--listen", "/ip4/127.0.0.1/tcp/0"]
 }
 

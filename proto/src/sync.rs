@@ -1,7 +1,7 @@
 //! Messages of the request-response sync protocol.
 //!
 //! A peer asks for [`SyncRequest::Status`] (its head, height and total work), for blocks of
-//! its canonical chain by height range, or for blocks by hash. Requests are tiny and capped
+//! its canonical chain by height range, for blocks by hash, or for its pooled submissions. Requests are tiny and capped
 //! at [`MAX_SYNC_REQUEST_BYTES`]; responses are capped by the genesis
 //! `limits.max_sync_response_bytes`, and a server never packs more blocks than fit.
 
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::Block;
 use crate::hash::Hash32;
+use crate::submission::Submission;
 
 /// Largest encoded sync request.
 pub const MAX_SYNC_REQUEST_BYTES: usize = 64 * 1024;
@@ -32,6 +33,9 @@ pub enum SyncRequest {
         /// Wanted hashes.
         hashes: Vec<Hash32>,
     },
+    /// The submissions pooled for the peer's next block, so a node that (re)connects
+    /// mid-round learns what gossip delivered before it was there.
+    Pool,
 }
 
 /// A node's view of its chain.
@@ -54,6 +58,8 @@ pub enum SyncResponse {
     Status(StatusMessage),
     /// Answer to a block request, in ascending height order for ranges.
     Blocks(Vec<Block>),
+    /// Answer to `Pool`: submissions for the round after the peer's head.
+    Submissions(Vec<Submission>),
     /// The request was not served (malformed, wrong chain, too large).
     Refused(String),
 }

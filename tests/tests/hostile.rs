@@ -525,7 +525,6 @@ async fn a_hostile_peer_cannot_inject_blocks_or_submissions() -> anyhow::Result<
 /// block 1, which the node already holds: each batch brings nothing new. An honest node
 /// should give up on such a peer after a round or two, not keep asking.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "exposes a bug: node/src/sync.rs `sync_with` keeps asking a peer whose batches import nothing (up to 10 000 rounds per sync)"]
 async fn a_peer_lying_about_its_work_is_not_asked_forever() -> anyhow::Result<()> {
     use learnchain_proto::{StatusMessage, SyncRequest, SyncResponse};
 

@@ -98,3 +98,20 @@ async fn racing_miners_fork_and_the_fork_resolves() -> anyhow::Result<()> {
     net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_only_miner_restarting_mid_round_picks_up_the_pooled_submissions() -> anyhow::Result<()> {
+    // Data sources submit once per head; a miner that was down when they did must get the
+    // round's submissions from its peers' pools, or the chain would stall.
+    let mut net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1)]).await?;
+    net.wait_height(0, 3, T).await?;
+    net.node(0)?.set_mining(false);
+    let head = net.wait_agree(&net.running(), T).await?;
+    net.stop(0).await?;
+    net.restart(0, net.all_addrs()).await?;
+    assert_eq!(net.head(0)?.meta.hash, head.meta.hash);
+    net.wait_height(0, head.meta.height + 2, T).await?;
+    net.wait_agree(&net.running(), T).await?;
+    net.shutdown().await;
+    Ok(())
+}
