@@ -16,18 +16,17 @@
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::sync::atomic::AtomicBool;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::SigningKey;
 use learnchain_aggregate::{Rule, aggregate, apply};
-use learnchain_chain::auth::{GenesisMembers, MembershipVerifier, sign_submission};
-use learnchain_chain::pow::{search, u256_to_hash, work};
+use learnchain_chain::auth::{GenesisMembers, MembershipVerifier};
+use learnchain_chain::pow::{u256_to_hash, work};
 use learnchain_chain::store::{HeadChange, Store};
 use learnchain_chain::validate::CheckedBlock;
-use learnchain_chain::{BlockMeta, Chain};
+use learnchain_chain::{BlockMeta, Chain, testing};
 use learnchain_proto::hash::model_hash;
-use learnchain_proto::{Block, Genesis, Hash32, Signature64, Submission, SubmissionAuth, decode, encode};
+use learnchain_proto::{Block, Genesis, Hash32, Submission, decode, encode};
 use tempfile::TempDir;
 
 /// Classes of every benchmark model; features are chosen to reach the parameter count.
@@ -67,32 +66,11 @@ fn open_in(g: &Genesis, in_memory: bool) -> (Chain, TempDir) {
     (chain, dir)
 }
 
-/// A signed submission for the head of `chain` (as in the chain's own tests).
-fn submission(chain: &Chain, key: &SigningKey, seed: i32) -> Submission {
-    let head = chain.head();
-    let n = chain.genesis().param_count();
-    let mut s = Submission {
-        chain_id: chain.chain_id(),
-        base: head.hash,
-        round: head.height + 1,
-        num_examples: 10,
-        delta: (0..n as i32).map(|i| (seed * 31 + i * 7) % 1000 - 500).collect(),
-        auth: SubmissionAuth::Ed25519 { key: Hash32::ZERO, signature: Signature64([0; 64]) },
-    };
-    sign_submission(&mut s, key);
-    s
-}
-
 /// A mined block on the genesis of `g` carrying one submission from each of `subs` members.
 fn mined_block(g: &Genesis, keys: &[SigningKey], subs: usize) -> Block {
     let (chain, _dir) = open(g);
-    let submissions: Vec<Submission> =
-        keys[..subs].iter().zip(1..).map(|(k, seed)| submission(&chain, k, seed)).collect();
-    let now = chain.head().timestamp_ms + chain.genesis().pow.block_interval_ms;
-    let t = chain.build_template(Hash32([9; 32]), submissions, now).expect("template");
-    let mut header = t.header;
-    header.nonce = search(&header, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
-    let block = Block { header, submissions: t.submissions };
+    let signers: Vec<&SigningKey> = keys[..subs].iter().collect();
+    let block = testing::mined_block(&chain, &signers, 1);
     // Sanity: the block imports.
     let (mut check, _d) = open(g);
     check.import(block.clone(), u64::MAX / 2).expect("benchmark block is valid");

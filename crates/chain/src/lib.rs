@@ -13,6 +13,7 @@ pub mod error;
 pub mod pool;
 pub mod pow;
 pub mod store;
+pub mod testing;
 pub mod validate;
 
 pub use chain::{BlockTemplate, Chain, ImportOutcome, now_ms};

@@ -3,10 +3,9 @@
 use std::sync::atomic::AtomicBool;
 
 use ed25519_dalek::SigningKey;
-use learnchain_proto::{Block, Genesis, Hash32, Signature64, Submission, SubmissionAuth};
+use learnchain_proto::{Block, Genesis, Hash32, Submission};
 use proptest::prelude::*;
 
-use crate::auth::sign_submission;
 use crate::chain::{Chain, ImportOutcome};
 use crate::error::{BlockError, SubmissionError};
 use crate::pow::search;
@@ -34,32 +33,16 @@ fn node(g: &Genesis) -> Node {
 }
 
 fn submission(chain: &Chain, key: &SigningKey, seed: i32) -> Submission {
-    let head = chain.head();
-    let n = chain.genesis().param_count();
-    let mut s = Submission {
-        chain_id: chain.chain_id(),
-        base: head.hash,
-        round: head.height + 1,
-        num_examples: 10,
-        delta: (0..n as i32).map(|i| (seed * 31 + i * 7) % 1000 - 500).collect(),
-        auth: SubmissionAuth::Ed25519 { key: Hash32::ZERO, signature: Signature64([0; 64]) },
-    };
-    sign_submission(&mut s, key);
-    s
+    crate::testing::signed_submission(chain, key, seed)
 }
 
 /// Builds and mines a block on `chain`'s head with submissions from `signers`.
 fn mine(chain: &Chain, signers: &[&SigningKey], seed: i32) -> Block {
-    let subs: Vec<Submission> =
-        signers.iter().enumerate().map(|(i, k)| submission(chain, k, seed + i as i32)).collect();
-    for s in &subs {
+    let b = crate::testing::mined_block(chain, signers, seed);
+    for s in &b.submissions {
         chain.check_submission(s).expect("valid submission");
     }
-    let now = chain.head().timestamp_ms + chain.genesis().pow.block_interval_ms;
-    let t = chain.build_template(Hash32([9; 32]), subs, now).expect("template");
-    let mut header = t.header;
-    header.nonce = search(&header, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
-    Block { header, submissions: t.submissions }
+    b
 }
 
 fn far_future() -> u64 {

@@ -1,0 +1,56 @@
+//! Helpers that build valid chain objects for tests, benchmarks and tools: signed
+//! submissions for a chain's head and mined blocks. Not used by consensus code.
+
+use std::sync::atomic::AtomicBool;
+
+use ed25519_dalek::SigningKey;
+use learnchain_proto::{Block, Hash32, Signature64, Submission, SubmissionAuth};
+
+use crate::auth::sign_submission;
+use crate::chain::Chain;
+use crate::pow::search;
+
+/// A deterministic update vector for `params` parameters, distinct per `seed`, with every
+/// coordinate in [-500, 500).
+pub fn sample_delta(params: usize, seed: i32) -> Vec<i32> {
+    (0..params as i32).map(|i| (seed.wrapping_mul(31).wrapping_add(i.wrapping_mul(7))).rem_euclid(1000) - 500).collect()
+}
+
+/// A submission for the next round on `chain`'s head, signed by `key`.
+pub fn signed_submission(chain: &Chain, key: &SigningKey, seed: i32) -> Submission {
+    let head = chain.head();
+    let mut s = Submission {
+        chain_id: chain.chain_id(),
+        base: head.hash,
+        round: head.height + 1,
+        num_examples: 10,
+        delta: sample_delta(chain.genesis().param_count(), seed),
+        auth: SubmissionAuth::Ed25519 { key: Hash32::ZERO, signature: Signature64([0; 64]) },
+    };
+    sign_submission(&mut s, key);
+    s
+}
+
+/// Finds a nonce for `header`'s target and sets it.
+pub fn solve(header: &mut learnchain_proto::Header) {
+    if let Some(nonce) = search(header, 0, u64::MAX, &AtomicBool::new(false)) {
+        header.nonce = nonce;
+    }
+}
+
+/// A mined block on `chain`'s head carrying one submission per signer (seeds `seed`,
+/// `seed + 1`, …), timestamped one block interval after the head.
+pub fn mined_block(chain: &Chain, signers: &[&SigningKey], seed: i32) -> Block {
+    let subs: Vec<Submission> =
+        signers.iter().enumerate().map(|(i, k)| signed_submission(chain, k, seed + i as i32)).collect();
+    let now = chain.head().timestamp_ms + chain.genesis().pow.block_interval_ms;
+    match chain.build_template(Hash32([9; 32]), subs, now) {
+        Ok(t) => {
+            let mut header = t.header;
+            solve(&mut header);
+            Block { header, submissions: t.submissions }
+        }
+        // Callers pass valid signers; an empty body is the only way to fail here.
+        Err(_) => Block { header: chain.genesis().header(), submissions: vec![] },
+    }
+}
