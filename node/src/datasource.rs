@@ -31,6 +31,10 @@ pub async fn run(
     let mut heads = svc.heads();
     let mut done: Option<Hash32> = None;
     loop {
+        // Checked by value: `submit` may already have consumed the change notification.
+        if *shutdown.borrow() {
+            return;
+        }
         let head = heads.borrow_and_update().clone();
         if done != Some(head.meta.hash) {
             done = Some(head.meta.hash);
@@ -47,7 +51,7 @@ pub async fn run(
         }
         tokio::select! {
             _ = heads.changed() => {}
-            _ = shutdown.changed() => return,
+            _ = crate::service::stopped(&mut shutdown) => return,
         }
     }
 }
@@ -104,7 +108,7 @@ async fn submit(
                 tokio::select! {
                     _ = tokio::time::timeout(Duration::from_secs(1), net.wait_for_topic_peers(TopicKind::Submissions, 1)) => {}
                     _ = heads.changed() => return,
-                    _ = shutdown.changed() => return,
+                    _ = crate::service::stopped(shutdown) => return,
                 }
             }
             Err(e) => {

@@ -50,7 +50,7 @@ pub async fn run(
                 _ = pool.changed() => {}
                 _ = enabled.changed() => {}
                 _ = tokio::time::sleep_until(deadline), if count >= 1 && Instant::now() < deadline => {}
-                _ = shutdown.changed() => return,
+                _ = crate::service::stopped(&mut shutdown) => return,
             }
         }
         let template = match svc.build_template(miner_key) {
@@ -61,7 +61,7 @@ pub async fn run(
                 tokio::select! {
                     _ = heads.changed() => {}
                     _ = pool.changed() => {}
-                    _ = shutdown.changed() => return,
+                    _ = crate::service::stopped(&mut shutdown) => return,
                 }
                 continue;
             }
@@ -90,7 +90,7 @@ pub async fn run(
                         continue 'round;
                     }
                 }
-                _ = shutdown.changed() => {
+                _ = crate::service::stopped(&mut shutdown) => {
                     cancel.store(true, Ordering::Relaxed);
                     let _ = search.await;
                     return;

@@ -182,7 +182,7 @@ impl Node {
                                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                                     Err(_) => return,
                                 },
-                                _ = stop.changed() => return,
+                                _ = crate::service::stopped(&mut stop) => return,
                             }
                         }
                     }
@@ -339,7 +339,7 @@ impl NodeLoop {
                 },
                 _ = resync.tick() => self.on_resync().await,
                 Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
-                _ = stop.changed() => break,
+                _ = crate::service::stopped(&mut stop) => break,
             }
         }
         self.tasks.shutdown().await;

@@ -202,3 +202,9 @@ impl ChainService {
         }
     }
 }
+
+/// Completes once `shutdown` holds `true` — at once if it already does. Unlike waiting for a
+/// change, this cannot miss a signal whose notification another `select!` consumed.
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
