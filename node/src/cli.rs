@@ -32,6 +32,51 @@ pub enum Command {
     /// Create or inspect key files.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Plan differential privacy: ε for given DP-SGD parameters, or the noise for a target ε.
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
+}
+
+/// `learnchain privacy …`: the RDP accountant of the Poisson-subsampled Gaussian mechanism
+/// with the (ε, δ) conversion of Balle et al. 2020.
+#[derive(Debug, Subcommand)]
+pub enum PrivacyCommand {
+    /// Print ε for a sampling rate, noise multiplier, step count and δ.
+    Epsilon {
+        /// Poisson sampling rate q, in (0, 1].
+        #[arg(long)]
+        sample_rate: f64,
+        /// Noise multiplier σ (noise std / clip bound), > 0.
+        #[arg(long)]
+        noise_multiplier: f64,
+        /// DP-SGD steps in total (over all rounds).
+        #[arg(long)]
+        steps: u64,
+        /// δ, in (0, 1).
+        #[arg(long)]
+        delta: f64,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the smallest noise multiplier σ that keeps ε at or below a target.
+    Noise {
+        /// Target ε, > 0.
+        #[arg(long)]
+        target_epsilon: f64,
+        /// δ, in (0, 1).
+        #[arg(long)]
+        delta: f64,
+        /// Poisson sampling rate q, in (0, 1].
+        #[arg(long)]
+        sample_rate: f64,
+        /// DP-SGD steps in total.
+        #[arg(long)]
+        steps: u64,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `learnchain run`.

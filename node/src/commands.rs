@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use learnchain_proto::{Architecture, Genesis, Hash32};
 
-use crate::cli::{DevnetArgs, GenesisCommand, GenesisNewArgs, KeysCommand, RunArgs};
+use crate::cli::{DevnetArgs, GenesisCommand, GenesisNewArgs, KeysCommand, PrivacyCommand, RunArgs};
 use crate::config::NodeConfig;
 use crate::devnet::{self, DevnetOptions};
 use crate::keys;
@@ -186,5 +186,97 @@ pub fn keys_cmd(cmd: KeysCommand) -> anyhow::Result<()> {
             println!("{}", hex::encode(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes()));
             Ok(())
         }
+    }
+}
+
+/// One privacy plan, as printed by `learnchain privacy`.
+#[derive(Debug, serde::Serialize)]
+pub struct PrivacyPlan {
+    /// ε spent.
+    pub epsilon: f64,
+    /// δ.
+    pub delta: f64,
+    /// σ.
+    pub noise_multiplier: f64,
+    /// q.
+    pub sample_rate: f64,
+    /// Steps.
+    pub steps: u64,
+    /// The RDP order at which ε is smallest.
+    pub alpha: f64,
+}
+
+/// Computes the plan for a `learnchain privacy` command.
+pub fn privacy_plan(cmd: &PrivacyCommand) -> anyhow::Result<PrivacyPlan> {
+    use learnchain_privacy::{epsilon, noise_for_epsilon};
+    let (q, sigma, steps, delta) = match *cmd {
+        PrivacyCommand::Epsilon { sample_rate, noise_multiplier, steps, delta, .. } => {
+            (sample_rate, noise_multiplier, steps, delta)
+        }
+        PrivacyCommand::Noise { target_epsilon, delta, sample_rate, steps, .. } => {
+            let sigma = noise_for_epsilon(target_epsilon, delta, sample_rate, steps)?;
+            (sample_rate, sigma, steps, delta)
+        }
+    };
+    let spent = epsilon(q, sigma, steps, delta)?;
+    Ok(PrivacyPlan { epsilon: spent.epsilon, delta, noise_multiplier: sigma, sample_rate: q, steps, alpha: spent.alpha })
+}
+
+/// `learnchain privacy …`.
+pub fn privacy(cmd: PrivacyCommand) -> anyhow::Result<()> {
+    let plan = privacy_plan(&cmd)?;
+    let json = match cmd {
+        PrivacyCommand::Epsilon { json, .. } | PrivacyCommand::Noise { json, .. } => json,
+    };
+    if json {
+        println!("{}", serde_json::to_string(&plan)?);
+    } else {
+        match cmd {
+            PrivacyCommand::Epsilon { .. } => println!(
+                "epsilon = {:.6} at delta = {} (q = {}, sigma = {}, {} steps; best RDP order {})",
+                plan.epsilon, plan.delta, plan.sample_rate, plan.noise_multiplier, plan.steps, plan.alpha
+            ),
+            PrivacyCommand::Noise { .. } => println!(
+                "noise multiplier = {:.6} gives epsilon = {:.6} at delta = {} (q = {}, {} steps; best RDP order {})",
+                plan.noise_multiplier, plan.epsilon, plan.delta, plan.sample_rate, plan.steps, plan.alpha
+            ),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn privacy_plans() {
+        let p = privacy_plan(&PrivacyCommand::Epsilon {
+            sample_rate: 0.01,
+            noise_multiplier: 1.1,
+            steps: 1000,
+            delta: 1e-5,
+            json: true,
+        })
+        .expect("plan");
+        assert!((p.epsilon - 1.7118).abs() < 0.01 * 1.7118, "{}", p.epsilon);
+        let n = privacy_plan(&PrivacyCommand::Noise {
+            target_epsilon: 1.7118,
+            delta: 1e-5,
+            sample_rate: 0.01,
+            steps: 1000,
+            json: true,
+        })
+        .expect("plan");
+        assert!((n.noise_multiplier - 1.1).abs() < 0.01, "{}", n.noise_multiplier);
+        assert!(n.epsilon <= 1.7118 + 1e-9);
+        let bad = privacy_plan(&PrivacyCommand::Epsilon {
+            sample_rate: 1.5,
+            noise_multiplier: 1.1,
+            steps: 1,
+            delta: 1e-5,
+            json: false,
+        });
+        assert!(bad.is_err());
     }
 }
