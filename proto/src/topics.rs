@@ -6,6 +6,9 @@ use crate::hash::Hash32;
 /// The request-response sync protocol.
 pub const SYNC_PROTOCOL: &str = "/learnchain/sync/1";
 
+/// The identify protocol version; peers announcing another one are disconnected.
+pub const IDENTIFY_PROTOCOL_VERSION: &str = "/learnchain/id/1";
+
 /// What a gossip topic carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TopicKind {

@@ -11,7 +11,7 @@ use learnchain_proto::Hash32;
 use libp2p::{Multiaddr, identity::Keypair};
 
 /// Identify protocol version this node announces; peers announcing another are disconnected.
-pub const IDENTIFY_PROTOCOL_VERSION: &str = "/learnchain/id/1";
+pub use learnchain_proto::topics::IDENTIFY_PROTOCOL_VERSION;
 
 /// How long a connection with no open streams is kept before it is closed.
 pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
