@@ -8,7 +8,12 @@ use crate::config::Role;
 
 /// learnchain: federated learning on a proof-of-work chain, without a central server.
 #[derive(Debug, Parser)]
-#[command(name = "learnchain", version, about, long_about = None)]
+#[command(
+    name = "learnchain",
+    version,
+    about = "learnchain: federated learning on a proof-of-work chain, without a central server",
+    long_about = None
+)]
 pub struct Cli {
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `learnchain=debug`); `RUST_LOG`
     /// takes precedence.
