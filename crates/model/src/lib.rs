@@ -10,6 +10,7 @@
 //! * [`network`] holds float parameters over the same flat layout and implements softmax
 //!   regression and a one-hidden-layer MLP with hand-written gradients;
 //! * [`train`] runs local minibatch SGD from the global model ([`train_local`]);
+//! * [`dp`] runs differentially private local training, DP-SGD ([`train_local_dp`]);
 //! * [`eval`] measures accuracy and loss of a fixed-point model ([`evaluate`]);
 //! * [`data`] owns datasets: built-in sets, the CSV loader, standardization, train/test split
 //!   and IID / Dirichlet partitioning into shards.
@@ -20,12 +21,14 @@
 //! the CSV loader.
 
 pub mod data;
+pub mod dp;
 pub mod eval;
 pub mod fixed;
 pub mod network;
 pub mod train;
 
 pub use data::{BUILTIN_DATASETS, DataError, Dataset, Standardizer};
+pub use dp::{DpParams, train_local_dp};
 pub use eval::{Metrics, evaluate};
 pub use network::Network;
 pub use train::{LocalUpdate, TrainError, train_local};

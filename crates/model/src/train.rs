@@ -16,7 +16,7 @@
 //! sampler: draw the batch by Poisson sampling, call `gradient` on each example alone (a
 //! 1-row batch), clip each per-example gradient to norm C, sum, add Gaussian noise N(0, σ²C²)
 //! from a CSPRNG and divide by the expected batch size. (2) and (3) stay as they are, and so
-//! does everything around the loop.
+//! does everything around the loop. [`crate::dp::train_local_dp`] is that trainer.
 
 use learnchain_proto::genesis::TrainingParams;
 use learnchain_proto::model::ModelSpec;
