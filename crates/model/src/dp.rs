@@ -64,7 +64,7 @@ use rand::{CryptoRng, Rng, RngCore};
 
 use crate::data::Dataset;
 use crate::network::Network;
-use crate::train::{LocalUpdate, TrainError, check_dataset};
+use crate::train::{LocalUpdate, TrainError, check_dataset, check_local_steps, finish, sgd_step};
 
 /// The DP-SGD parameters of one round of local training.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -117,12 +117,7 @@ pub fn train_local_dp(
     data: &Dataset,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<LocalUpdate, TrainError> {
-    if params.local_steps == 0 {
-        return Err(TrainError::InvalidParams {
-            field: "local_steps",
-            reason: "must be at least 1",
-        });
-    }
+    check_local_steps(params)?;
     dp.validate()?;
     check_dataset(spec, data)?;
     let mut net = Network::from_fixed(spec, global)?;
@@ -158,21 +153,10 @@ pub fn train_local_dp(
         } else {
             loss_sum / rows.len() as f64
         };
-        for (p, g) in net.params_mut().iter_mut().zip(&grad) {
-            *p -= lr * g;
-        }
+        sgd_step(&mut net, lr, &grad);
         final_loss = data_loss + penalty;
     }
-    if !net.params().iter().all(|p| p.is_finite()) {
-        return Err(TrainError::Diverged {
-            step: params.local_steps,
-        });
-    }
-    Ok(LocalUpdate {
-        params: net.into_params(),
-        examples: u32::try_from(n).unwrap_or(u32::MAX),
-        final_loss,
-    })
+    finish(net, params, n, final_loss)
 }
 
 /// Poisson sampling: the indices `0..n` that each join, independently, with probability

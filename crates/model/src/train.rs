@@ -116,12 +116,7 @@ pub fn train_local(
     data: &Dataset,
     seed: u64,
 ) -> Result<LocalUpdate, TrainError> {
-    if params.local_steps == 0 {
-        return Err(TrainError::InvalidParams {
-            field: "local_steps",
-            reason: "must be at least 1",
-        });
-    }
+    check_local_steps(params)?;
     if params.batch_size == 0 {
         return Err(TrainError::InvalidParams {
             field: "batch_size",
@@ -146,11 +141,38 @@ pub fn train_local(
         if !loss.is_finite() {
             return Err(TrainError::Diverged { step });
         }
-        for (p, g) in net.params_mut().iter_mut().zip(&grad) {
-            *p -= lr * g;
-        }
+        sgd_step(&mut net, lr, &grad);
         final_loss = loss;
     }
+    finish(net, params, n, final_loss)
+}
+
+/// Refuses a round of zero local steps.
+pub(crate) fn check_local_steps(params: &TrainingParams) -> Result<(), TrainError> {
+    if params.local_steps == 0 {
+        return Err(TrainError::InvalidParams {
+            field: "local_steps",
+            reason: "must be at least 1",
+        });
+    }
+    Ok(())
+}
+
+/// One SGD update: `p ← p − lr·g`.
+pub(crate) fn sgd_step(net: &mut Network, lr: f64, grad: &[f64]) {
+    for (p, g) in net.params_mut().iter_mut().zip(grad) {
+        *p -= lr * g;
+    }
+}
+
+/// Ends a training run over `n` examples: refuses a model that left the finite floats,
+/// otherwise returns the update.
+pub(crate) fn finish(
+    net: Network,
+    params: &TrainingParams,
+    n: usize,
+    final_loss: f64,
+) -> Result<LocalUpdate, TrainError> {
     if !net.params().iter().all(|p| p.is_finite()) {
         return Err(TrainError::Diverged {
             step: params.local_steps,
