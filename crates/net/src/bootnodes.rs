@@ -91,17 +91,20 @@ impl Bootnodes {
         }
     }
 
+    /// The entry whose dial is `connection`, with that dial marked finished.
+    fn end_dial(&mut self, connection: ConnectionId) -> Option<&mut Bootnode> {
+        let b = self.entries.iter_mut().find(|b| b.dialing == Some(connection))?;
+        b.dialing = None;
+        Some(b)
+    }
+
     /// A connection was established; if it was a bootnode dial, returns its address.
     pub(crate) fn on_established(
         &mut self,
         connection: ConnectionId,
         peer: PeerId,
     ) -> Option<&Multiaddr> {
-        let b = self
-            .entries
-            .iter_mut()
-            .find(|b| b.dialing == Some(connection))?;
-        b.dialing = None;
+        let b = self.end_dial(connection)?;
         b.peer = Some(peer);
         Some(&b.addr)
     }
@@ -113,11 +116,7 @@ impl Bootnodes {
         connection: ConnectionId,
         was_self: bool,
     ) -> Option<&Multiaddr> {
-        let b = self
-            .entries
-            .iter_mut()
-            .find(|b| b.dialing == Some(connection))?;
-        b.dialing = None;
+        let b = self.end_dial(connection)?;
         b.is_self |= was_self;
         Some(&b.addr)
     }
