@@ -39,13 +39,12 @@ pub async fn run(
         if done != Some(head.meta.hash) {
             done = Some(head.meta.hash);
             match train(&svc, &key, &data, &head).await {
-                Ok(Some(s)) => {
+                Ok(s) => {
                     if heads.borrow().meta.hash != head.meta.hash {
                         continue; // stale: the head moved while training
                     }
                     submit(&svc, &net, s, &mut heads, &mut shutdown).await;
                 }
-                Ok(None) => {}
                 Err(e) => warn!(error = %e, "local training failed"),
             }
         }
@@ -56,7 +55,7 @@ pub async fn run(
     }
 }
 
-async fn train(svc: &ChainService, key: &SigningKey, data: &Arc<Dataset>, head: &HeadSnapshot) -> anyhow::Result<Option<Submission>> {
+async fn train(svc: &ChainService, key: &SigningKey, data: &Arc<Dataset>, head: &HeadSnapshot) -> anyhow::Result<Submission> {
     let g = svc.genesis().clone();
     let model = head.model.clone();
     let data = data.clone();
@@ -77,7 +76,7 @@ async fn train(svc: &ChainService, key: &SigningKey, data: &Arc<Dataset>, head: 
         auth: SubmissionAuth::Ed25519 { key: Hash32::ZERO, signature: Signature64([0; 64]) },
     };
     sign_submission(&mut s, key);
-    Ok(Some(s))
+    Ok(s)
 }
 
 async fn submit(

@@ -224,14 +224,8 @@ pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
 
 async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instant) -> anyhow::Result<DevnetSummary> {
     let observer = nodes.last().context("no observer")?;
-    let miner_names: Vec<(Hash32, String)> = nodes
-        .iter()
-        .filter(|n| n.name.starts_with("miner"))
-        .filter_map(|n| {
-            let seed = keys::read_seed(&dir.join(&n.name).join("node.key")).ok()?;
-            Some((Hash32(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes()), n.name.clone()))
-        })
-        .collect();
+    let miner_names: Vec<(Hash32, String)> =
+        nodes.iter().filter(|n| n.name.starts_with("miner")).map(|n| (n.node_key, n.name.clone())).collect();
     let start_height = observer.svc.head().meta.height;
     let target = start_height + opts.blocks;
     let deadline = tokio::time::Instant::now() + opts.timeout;

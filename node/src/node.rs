@@ -44,6 +44,8 @@ pub struct Node {
     pub net: NetworkHandle,
     /// libp2p peer id.
     pub peer_id: PeerId,
+    /// Public key of the node's identity; a miner writes it into its headers.
+    pub node_key: Hash32,
     /// Addresses the swarm listens on, each with the `/p2p/` suffix.
     pub listen_addrs: Vec<Multiaddr>,
     /// The RPC address, if RPC runs.
@@ -91,6 +93,10 @@ impl Node {
                 );
             }
         let keypair = keys::node_keypair(&config.data_dir)?;
+        // The miner key in headers is the public half of the node's Ed25519 identity.
+        let node_key = Hash32(
+            keypair.public().try_into_ed25519().context("node identity is not an Ed25519 key")?.to_bytes(),
+        );
         let net_config = NetConfig {
             keypair,
             listen: parse_addrs(&config.listen, "listen")?,
@@ -192,7 +198,7 @@ impl Node {
         }
 
         if config.has(Role::Miner) {
-            let miner_key = Hash32(peer_id_key_bytes(&config)?);
+            let miner_key = node_key;
             tasks.push((
                 "miner".into(),
                 tokio::spawn(
@@ -243,6 +249,7 @@ impl Node {
             svc,
             net,
             peer_id,
+            node_key,
             listen_addrs,
             rpc_addr,
             api,
@@ -305,12 +312,6 @@ impl Node {
         }
         info!(node = %name, "node stopped");
     }
-}
-
-fn peer_id_key_bytes(config: &NodeConfig) -> anyhow::Result<[u8; 32]> {
-    // The miner key in headers is the public half of the node's Ed25519 identity.
-    let seed = keys::read_seed(&config.data_dir.join("node.key"))?;
-    Ok(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes())
 }
 
 /// The node loop: network events in, chain calls out.

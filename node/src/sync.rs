@@ -162,35 +162,31 @@ pub fn serve(svc: &ChainService, request: SyncRequest) -> SyncResponse {
             }
         }
         SyncRequest::Pool => {
-            let mut out = Vec::new();
-            let mut used = 64usize;
-            for s in st.pool.submissions().into_iter().take(g.consensus.max_submissions as usize) {
-                let size = learnchain_proto::encoding::encoded_len(&s);
-                if used + size > max_bytes {
-                    break;
-                }
-                used += size;
-                out.push(s);
-            }
-            SyncResponse::Submissions(out)
+            let pooled = st.pool.submissions().into_iter().take(g.consensus.max_submissions as usize);
+            SyncResponse::Submissions(within_budget(pooled, max_bytes))
         }
         SyncRequest::BlocksByHash { hashes } => {
             if hashes.len() > MAX_HASHES_PER_REQUEST {
                 return SyncResponse::Refused(format!("at most {MAX_HASHES_PER_REQUEST} hashes per request"));
             }
-            let mut out = Vec::new();
-            let mut used = 64usize;
-            for h in hashes {
-                if let Ok(Some(b)) = st.chain.block(&h) {
-                    let size = learnchain_proto::encoding::encoded_len(&b);
-                    if used + size > max_bytes {
-                        break;
-                    }
-                    used += size;
-                    out.push(b);
-                }
-            }
-            SyncResponse::Blocks(out)
+            let known = hashes.iter().filter_map(|h| st.chain.block(h).ok().flatten());
+            SyncResponse::Blocks(within_budget(known, max_bytes))
         }
     }
+}
+
+/// The leading `items` whose encodings, with 64 bytes of framing, fit in `max_bytes`. Stops
+/// at the first item that does not fit, so later items are never produced.
+fn within_budget<T: serde::Serialize>(items: impl IntoIterator<Item = T>, max_bytes: usize) -> Vec<T> {
+    let mut out = Vec::new();
+    let mut used = 64usize;
+    for item in items {
+        let size = learnchain_proto::encoding::encoded_len(&item);
+        if used + size > max_bytes {
+            break;
+        }
+        used += size;
+        out.push(item);
+    }
+    out
 }
