@@ -128,6 +128,7 @@ fn bench_stages(c: &mut Criterion) {
     let digests = checked.digests.clone();
     let members = GenesisMembers::new(&g.members);
     let initial = g.model.initial_weights();
+    let initial_hash = model_hash(&initial);
 
     let mut group = c.benchmark_group("stages");
     group.sample_size(20);
@@ -194,6 +195,7 @@ fn bench_stages(c: &mut Criterion) {
                         height: meta.height,
                         canonical: vec![(meta.height, meta.hash)],
                         model: &initial,
+                        model_hash: initial_hash,
                     };
                     store.commit(&block, &meta, Some(change)).expect("commits");
                     (store, dir)
@@ -218,6 +220,7 @@ fn bench_stages(c: &mut Criterion) {
                     height: m.height,
                     canonical: vec![(m.height, m.hash)],
                     model: &initial,
+                    model_hash: initial_hash,
                 };
                 store.commit(&block, &m, Some(change)).expect("commits");
             })

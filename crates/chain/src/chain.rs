@@ -423,7 +423,8 @@ impl Chain {
         };
         let canonical: Vec<(u64, Hash32)> =
             apply.iter().filter_map(|h| self.metas.get(h).map(|m| (m.height, m.hash))).collect();
-        let change = HeadChange { head: meta.hash, height: meta.height, canonical, model: &model };
+        let change =
+            HeadChange { head: meta.hash, height: meta.height, canonical, model: &model, model_hash: meta.model_hash };
         if let Err(e) = self.store.commit(&block, &meta, Some(change)) {
             self.metas.remove(&meta.hash);
             return Err(e.into());

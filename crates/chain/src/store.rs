@@ -58,6 +58,8 @@ pub struct HeadChange<'a> {
     pub canonical: Vec<(u64, Hash32)>,
     /// The model after the new head.
     pub model: &'a [i32],
+    /// Its hash (the new head's `model_hash`), stored with it and checked on open.
+    pub model_hash: Hash32,
 }
 
 /// The redb database of one node.
@@ -65,9 +67,10 @@ pub struct Store {
     db: Database,
 }
 
-fn model_bytes(model: &[i32]) -> Vec<u8> {
+/// The stored form of a model: its hash (already computed by the caller), then the weights.
+fn model_bytes(model: &[i32], hash: &Hash32) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + model.len() * 4);
-    out.extend_from_slice(&model_hash(model).0);
+    out.extend_from_slice(&hash.0);
     for v in model {
         out.extend_from_slice(&v.to_le_bytes());
     }
@@ -125,7 +128,7 @@ impl Store {
             let mut state = tx.open_table(STATE)?;
             state.insert("chain_id", chain_id.0.as_slice())?;
             state.insert("head", meta.hash.0.as_slice())?;
-            state.insert("model", model_bytes(model).as_slice())?;
+            state.insert("model", model_bytes(model, &meta.model_hash).as_slice())?;
             tx.open_table(BLOCKS)?.insert(&meta.hash.0, encoding::encode(genesis).as_slice())?;
             tx.open_table(META)?.insert(&meta.hash.0, encoding::encode(meta).as_slice())?;
             tx.open_table(CANONICAL)?.insert(0, &meta.hash.0)?;
@@ -200,7 +203,7 @@ impl Store {
                 }
                 let mut state = tx.open_table(STATE)?;
                 state.insert("head", change.head.0.as_slice())?;
-                state.insert("model", model_bytes(change.model).as_slice())?;
+                state.insert("model", model_bytes(change.model, &change.model_hash).as_slice())?;
             }
         }
         tx.commit()?;
