@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::config::{DataConfig, NodeConfig, Role};
 use crate::keys;
 use crate::node::Node;
-use crate::service::HeadSnapshot;
+use crate::service::{HeadSnapshot, wait_agree};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -62,22 +62,6 @@ impl Default for DevnetOptions {
             verbose: true,
         }
     }
-}
-
-fn all_agree(w: &[watch::Receiver<HeadSnapshot>]) -> bool {
-    let first = w[0].borrow().meta.hash;
-    w.iter().all(|r| r.borrow().meta.hash == first)
-}
-
-/// Waits until every watched node has the same head, or the deadline; returns whether they
-/// agree.
-async fn wait_agree(w: &mut [watch::Receiver<HeadSnapshot>], deadline: tokio::time::Instant) -> bool {
-    while !all_agree(w) {
-        if !changes_before(w, deadline).await {
-            return all_agree(w);
-        }
-    }
-    true
 }
 
 /// Whether any watched head changes before the deadline.

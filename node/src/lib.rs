@@ -17,4 +17,4 @@ pub mod sync;
 
 pub use config::{DataConfig, NodeConfig, Role};
 pub use node::{Node, run};
-pub use service::{ChainService, HeadSnapshot};
+pub use service::{ChainService, HeadSnapshot, wait_agree};

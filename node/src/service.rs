@@ -208,3 +208,27 @@ impl ChainService {
 pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
+
+/// Waits until every watched node has the same head, or `deadline`; returns whether they
+/// agree. Each channel is marked seen *before* the heads are compared, so a change that lands
+/// between the comparison and the wait still wakes it.
+pub async fn wait_agree(heads: &mut [watch::Receiver<HeadSnapshot>], deadline: tokio::time::Instant) -> bool {
+    loop {
+        let first = match heads.first_mut() {
+            Some(r) => r.borrow_and_update().meta.hash,
+            None => return true,
+        };
+        let mut agree = true;
+        for r in heads.iter_mut() {
+            agree &= r.borrow_and_update().meta.hash == first;
+        }
+        if agree {
+            return true;
+        }
+        let changed = futures::future::select_all(heads.iter_mut().map(|r| Box::pin(r.changed())));
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            let first = heads[0].borrow().meta.hash;
+            return heads.iter().all(|r| r.borrow().meta.hash == first);
+        }
+    }
+}

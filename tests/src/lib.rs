@@ -195,18 +195,17 @@ impl Testnet {
         let mut rxs: Vec<watch::Receiver<HeadSnapshot>> =
             which.iter().map(|&i| self.node(i).map(Node::heads)).collect::<Result<_, _>>()?;
         let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let heads: Vec<HeadSnapshot> = rxs.iter_mut().map(|r| r.borrow_and_update().clone()).collect();
-            if heads.windows(2).all(|w| w[0].meta.hash == w[1].meta.hash) {
-                return Ok(heads[0].clone());
-            }
-            let changed = futures::future::select_all(rxs.iter_mut().map(|r| Box::pin(r.changed())));
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                let desc: Vec<String> =
-                    heads.iter().map(|h| format!("{}@{}", h.meta.hash.short(), h.meta.height)).collect();
-                bail!("nodes {which:?} did not agree: {desc:?}");
-            }
+        if learnchain_node::wait_agree(&mut rxs, deadline).await {
+            return rxs.first().map(|r| r.borrow().clone()).context("no nodes given");
         }
+        let desc: Vec<String> = rxs
+            .iter()
+            .map(|r| {
+                let h = r.borrow();
+                format!("{}@{}", h.meta.hash.short(), h.meta.height)
+            })
+            .collect();
+        bail!("nodes {which:?} did not agree: {desc:?}")
     }
 
     /// Indices of running nodes.
