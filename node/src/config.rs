@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+/// Largest config file read.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
 /// What a node does besides following the chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -123,6 +126,11 @@ impl Default for NodeConfig {
 impl NodeConfig {
     /// Reads a config file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            bail!("config file {} is larger than {} KiB", path.display(), MAX_CONFIG_BYTES / 1024);
+        }
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
@@ -189,5 +197,15 @@ mod tests {
         assert!(c.validate().is_err());
         let c: NodeConfig = toml::from_str("rpc = \"nope\"").expect("parses");
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn oversized_config_file_is_refused_before_reading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("big.toml");
+        let f = std::fs::File::create(&path).expect("create");
+        f.set_len(MAX_CONFIG_BYTES + 1).expect("sparse file");
+        let err = NodeConfig::load(&path).expect_err("too large");
+        assert!(err.to_string().contains("larger than"), "{err}");
     }
 }

@@ -162,8 +162,7 @@ pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
         members.push(Hash32(key.verifying_key().to_bytes()));
     }
     let genesis = if genesis_path.exists() {
-        let text = std::fs::read_to_string(&genesis_path)?;
-        Genesis::from_toml_str(&text).with_context(|| format!("genesis {} is invalid", genesis_path.display()))?
+        crate::commands::load_genesis(&genesis_path)?
     } else {
         let g = genesis_for(&opts, members)?;
         std::fs::write(&genesis_path, g.to_toml_string())?;
