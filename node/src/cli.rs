@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a node.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Run a whole local network in one process with built-in data.
     Devnet(DevnetArgs),
     /// Create or inspect a genesis file.
@@ -132,6 +132,22 @@ pub struct RunArgs {
     /// Member key file of a data source.
     #[arg(long)]
     pub member_key: Option<PathBuf>,
+    /// Total ε this data source may spend (at --delta); fixed when its privacy ledger is
+    /// created. Default 10.
+    #[arg(long)]
+    pub epsilon_budget: Option<f64>,
+    /// δ of the privacy accounting (default: the genesis privacy.delta).
+    #[arg(long)]
+    pub delta: Option<f64>,
+    /// DP-SGD noise multiplier σ (default: the genesis minimum).
+    #[arg(long)]
+    pub noise_multiplier: Option<f64>,
+    /// DP-SGD Poisson sampling rate q (default: the genesis maximum).
+    #[arg(long)]
+    pub sample_rate: Option<f64>,
+    /// DP-SGD per-example clip bound C (default: the genesis clip bound).
+    #[arg(long)]
+    pub clip: Option<f64>,
 }
 
 /// `learnchain devnet`.
@@ -163,6 +179,17 @@ pub struct DevnetArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout_s: u64,
+    /// ε budget of every data source (at --delta). Each trains with DP-SGD and stops
+    /// submitting before it would pass this.
+    #[arg(long, default_value_t = 2.0)]
+    pub epsilon_budget: f64,
+    /// δ of the privacy accounting.
+    #[arg(long, default_value_t = 1e-5)]
+    pub delta: f64,
+    /// DP-SGD noise multiplier σ of a new devnet genesis (default: the smallest that lets
+    /// every data source contribute to every block within the budget).
+    #[arg(long)]
+    pub noise_multiplier: Option<f64>,
 }
 
 /// `learnchain genesis …`.

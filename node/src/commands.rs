@@ -41,6 +41,11 @@ pub fn node_config(args: RunArgs) -> anyhow::Result<NodeConfig> {
     if let Some(v) = args.shard { c.data.shard = v; }
     if let Some(v) = args.partition { c.data.partition = v; }
     if let Some(v) = args.member_key { c.member_key = Some(v); }
+    if let Some(v) = args.epsilon_budget { c.privacy.epsilon_budget = v; }
+    if let Some(v) = args.delta { c.privacy.delta = Some(v); }
+    if let Some(v) = args.noise_multiplier { c.privacy.noise_multiplier = Some(v); }
+    if let Some(v) = args.sample_rate { c.privacy.sample_rate = Some(v); }
+    if let Some(v) = args.clip { c.privacy.clip = Some(v); }
     c.validate()?;
     Ok(c)
 }
@@ -89,6 +94,9 @@ pub async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         dataset: args.dataset,
         block_interval_ms: args.block_interval_ms,
         timeout: Duration::from_secs(args.timeout_s),
+        epsilon_budget: args.epsilon_budget,
+        delta: args.delta,
+        noise_multiplier: args.noise_multiplier,
         verbose: true,
     };
     let summary = tokio::select! {

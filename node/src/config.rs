@@ -104,6 +104,8 @@ pub struct NodeConfig {
     pub member_key: Option<PathBuf>,
     /// Sync request timeout in seconds.
     pub request_timeout_s: u64,
+    /// Differential privacy of a data source: budget, δ and DP-SGD parameters.
+    pub privacy: crate::privacy::PrivacyConfig,
 }
 
 impl Default for NodeConfig {
@@ -119,6 +121,7 @@ impl Default for NodeConfig {
             data: DataConfig::default(),
             member_key: None,
             request_timeout_s: 10,
+            privacy: crate::privacy::PrivacyConfig::default(),
         }
     }
 }

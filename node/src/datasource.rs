@@ -1,5 +1,13 @@
-//! The data-source task: on every new head, train locally from the head model, quantize the
-//! update, sign it with the member key and submit it, once per round.
+//! The data-source task: on every new head, train locally from the head model with DP-SGD,
+//! quantize the update, record the round in the privacy ledger, sign the update with the
+//! member key and submit it, once per round.
+//!
+//! Before each round the [`PrivacyGate`] is asked whether one more round fits the `ε`
+//! budget; when it does not, the task says so in the log and ends (the node runs on as an
+//! observer). The round is written durably to the ledger after training and *before* the
+//! update is handed to the pool or the network, so no released update is ever uncounted,
+//! whatever kills the process. Training noise and Poisson sampling come from a ChaCha20
+//! generator seeded from the operating system for each round.
 //!
 //! Training runs on tokio's blocking pool. If the head moves while training, the result is
 //! dropped and training starts again on the new head. A submission is published when at
@@ -11,13 +19,16 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use learnchain_chain::auth::sign_submission;
-use learnchain_model::{Dataset, fixed::quantize_delta, train_local};
+use learnchain_model::{Dataset, DpParams, fixed::quantize_delta, train_local_dp};
 use learnchain_net::{NetError, NetworkHandle, TopicKind};
+use learnchain_proto::privacy::step_radius;
 use learnchain_proto::{Hash32, Signature64, Submission, SubmissionAuth, encode};
-use rand::RngCore;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
+use crate::privacy::{Admission, SharedGate, lock};
 use crate::service::{ChainService, HeadSnapshot};
 
 /// Runs until `shutdown` turns true.
@@ -26,6 +37,7 @@ pub async fn run(
     net: NetworkHandle,
     key: SigningKey,
     data: Arc<Dataset>,
+    gate: SharedGate,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut heads = svc.heads();
@@ -38,12 +50,40 @@ pub async fn run(
         let head = heads.borrow_and_update().clone();
         if done != Some(head.meta.hash) {
             done = Some(head.meta.hash);
-            match train(&svc, &key, &data, &head).await {
+            let round = head.meta.height + 1;
+            let admission = lock(&gate).admit(round);
+            if let Admission::Stop { spent, next, budget } = admission {
+                let delta = lock(&gate).plan().delta;
+                warn!(
+                    round,
+                    epsilon_spent = spent,
+                    epsilon_next = next,
+                    epsilon_budget = budget,
+                    delta,
+                    "privacy budget reached: one more round would spend ε = {next:.4} of the budget {budget} (δ = {delta:e}); \
+                     this node stops training and submitting and runs on as an observer"
+                );
+                return;
+            }
+            match train(&svc, &key, &data, &gate, &head).await {
                 Ok(s) => {
                     if heads.borrow().meta.hash != head.meta.hash {
-                        continue; // stale: the head moved while training
+                        continue; // stale: the head moved while training; nothing was released
                     }
-                    submit(&svc, &net, s, &mut heads, &mut shutdown).await;
+                    // fsync: off the async threads.
+                    let g2 = gate.clone();
+                    let recorded = tokio::task::spawn_blocking(move || lock(&g2).record(round))
+                        .await
+                        .unwrap_or_else(|e| Err(anyhow::anyhow!("ledger task failed: {e}")));
+                    match recorded {
+                        Ok(spent) => {
+                            info!(round, epsilon_spent = spent, "privacy ledger updated");
+                            submit(&svc, &net, s, &mut heads, &mut shutdown).await;
+                        }
+                        Err(e) => {
+                            error!(round, error = format!("{e:#}"), "update withheld: the privacy ledger could not record it");
+                        }
+                    }
                 }
                 Err(e) => warn!(error = %e, "local training failed"),
             }
@@ -55,13 +95,30 @@ pub async fn run(
     }
 }
 
-async fn train(svc: &ChainService, key: &SigningKey, data: &Arc<Dataset>, head: &HeadSnapshot) -> anyhow::Result<Submission> {
+async fn train(
+    svc: &ChainService,
+    key: &SigningKey,
+    data: &Arc<Dataset>,
+    gate: &SharedGate,
+    head: &HeadSnapshot,
+) -> anyhow::Result<Submission> {
     let g = svc.genesis().clone();
     let model = head.model.clone();
     let data = data.clone();
-    let seed = rand::rngs::OsRng.next_u64();
+    let declaration = lock(gate).plan().declaration;
+    let examples = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    let dp = DpParams {
+        sample_rate: declaration.sample_rate.to_f64(),
+        noise_multiplier: declaration.noise_multiplier.to_f64(),
+        clip: declaration.clip.to_f64(),
+        max_step_norm: step_radius(&declaration, examples, g.model.param_count()),
+    };
     let (update, g) = tokio::task::spawn_blocking(move || {
-        let u = train_local(&g.model, &g.training, &model, &data, seed);
+        let mut training = g.training.clone();
+        training.local_steps = declaration.steps;
+        let u = ChaCha20Rng::from_rng(rand::rngs::OsRng)
+            .map_err(|e| anyhow::anyhow!("the operating system's random generator failed: {e}"))
+            .and_then(|mut rng| Ok(train_local_dp(&g.model, &training, &dp, &model, &data, &mut rng)?));
         (u, g)
     })
     .await?;
@@ -71,7 +128,8 @@ async fn train(svc: &ChainService, key: &SigningKey, data: &Arc<Dataset>, head: 
         chain_id: g.chain_id(),
         base: head.meta.hash,
         round: head.meta.height + 1,
-        num_examples: update.examples,
+        num_examples: examples,
+        dp: declaration,
         delta,
         auth: SubmissionAuth::Ed25519 { key: Hash32::ZERO, signature: Signature64([0; 64]) },
     };

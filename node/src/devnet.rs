@@ -16,13 +16,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use learnchain_model::data::builtin;
-use learnchain_proto::{Genesis, Hash32};
+use learnchain_proto::privacy::MAX_NOISE_MULTIPLIER;
+use learnchain_proto::{Fixed6, Genesis, Hash32, Probability};
 use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::config::{DataConfig, NodeConfig, Role};
 use crate::keys;
 use crate::node::Node;
+use crate::privacy::PrivacyConfig;
 use crate::service::{HeadSnapshot, wait_agree};
 
 /// What to run.
@@ -46,6 +48,13 @@ pub struct DevnetOptions {
     pub timeout: Duration,
     /// Print each block.
     pub verbose: bool,
+    /// `ε` budget of every data source (at `delta`).
+    pub epsilon_budget: f64,
+    /// `δ` of the accounting.
+    pub delta: f64,
+    /// Noise multiplier of a new genesis; `None` plans the smallest one that lets every
+    /// data source contribute to every block within its budget.
+    pub noise_multiplier: Option<f64>,
 }
 
 impl Default for DevnetOptions {
@@ -60,6 +69,9 @@ impl Default for DevnetOptions {
             block_interval_ms: 1_000,
             timeout: Duration::from_secs(300),
             verbose: true,
+            epsilon_budget: 2.0,
+            delta: 1e-5,
+            noise_multiplier: None,
         }
     }
 }
@@ -96,12 +108,69 @@ pub struct DevnetSummary {
     pub nodes: usize,
     /// Where the nodes' data is.
     pub data_dir: String,
+    /// The largest `ε` any data source has spent (at `delta`), from its `privacy_status`.
+    pub epsilon_spent_max: f64,
+    /// The data sources' `ε` budget.
+    pub epsilon_budget: f64,
+    /// `δ` of the accounting.
+    pub delta: f64,
+    /// The noise multiplier the data sources trained with.
+    pub noise_multiplier: f64,
+    /// Data sources that stopped at their budget.
+    pub data_sources_stopped: usize,
+}
+
+/// DP-SGD settings of a new devnet genesis (breast-cancer, softmax): steps per round,
+/// Poisson sampling rate, clip bound, learning rate.
+pub const DEVNET_LOCAL_STEPS: u32 = 10;
+/// Poisson sampling rate of a new devnet genesis.
+pub const DEVNET_SAMPLE_RATE: f64 = 0.2;
+/// Clip bound of a new devnet genesis.
+pub const DEVNET_CLIP: f64 = 1.0;
+/// Learning rate of a new devnet genesis.
+pub const DEVNET_LEARNING_RATE: f64 = 0.1;
+
+/// Rounds a data source's budget is planned for: every block, the round after the last
+/// one (data sources train on the final head too), and headroom for retraining when a
+/// fork replaces the head (each release is charged).
+pub fn planned_rounds(blocks: u64) -> u64 {
+    blocks + 1 + (blocks / 4).max(2)
+}
+
+/// The noise multiplier for a new devnet: the given one, or the smallest (rounded up to a
+/// millionth) that keeps [`planned_rounds`] rounds within the budget.
+fn plan_noise(opts: &DevnetOptions) -> anyhow::Result<Fixed6> {
+    let rounds = planned_rounds(opts.blocks);
+    let steps = rounds * u64::from(DEVNET_LOCAL_STEPS);
+    let sigma = match opts.noise_multiplier {
+        Some(s) => s,
+        None => learnchain_privacy::noise_for_epsilon(opts.epsilon_budget, opts.delta, DEVNET_SAMPLE_RATE, steps)
+            .with_context(|| format!("--epsilon-budget {} for {rounds} rounds at δ = {:e}", opts.epsilon_budget, opts.delta))?,
+    };
+    if !(sigma.is_finite() && sigma > 0.0) {
+        bail!("--noise-multiplier must be positive, got {sigma}");
+    }
+    let fixed = Fixed6((sigma * Fixed6::SCALE as f64).ceil() as u64);
+    if fixed > MAX_NOISE_MULTIPLIER {
+        bail!(
+            "--epsilon-budget {} is too small for {rounds} rounds of {DEVNET_LOCAL_STEPS} steps at q = {DEVNET_SAMPLE_RATE}: it needs noise multiplier {sigma:.1}, above the protocol's maximum {MAX_NOISE_MULTIPLIER}",
+            opts.epsilon_budget
+        );
+    }
+    Ok(fixed)
 }
 
 fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Genesis> {
     let data = builtin(&opts.dataset)?;
     let mut g = Genesis::template("learnchain-devnet", data.features() as u32, data.classes, members);
     g.timestamp_ms = learnchain_chain::now_ms();
+    g.training.local_steps = DEVNET_LOCAL_STEPS;
+    g.training.learning_rate = Fixed6::from_f64(DEVNET_LEARNING_RATE).map_err(anyhow::Error::msg)?;
+    g.privacy.max_local_steps = DEVNET_LOCAL_STEPS;
+    g.privacy.max_sample_rate = Fixed6::from_f64(DEVNET_SAMPLE_RATE).map_err(anyhow::Error::msg)?;
+    g.privacy.clip_bound = Fixed6::from_f64(DEVNET_CLIP).map_err(anyhow::Error::msg)?;
+    g.privacy.min_noise_multiplier = plan_noise(opts)?;
+    g.privacy.delta = Probability::from_f64(opts.delta).map_err(|e| anyhow::anyhow!("--delta: {e}"))?;
     g.consensus.quorum = opts.data_sources as u32;
     g.consensus.max_submissions = (opts.data_sources as u32).max(16);
     g.pow.block_interval_ms = opts.block_interval_ms;
@@ -129,7 +198,14 @@ fn measure_hash_rate() -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-fn node_config(dir: &Path, name: &str, roles: Vec<Role>, data: DataConfig, bootnodes: Vec<String>) -> NodeConfig {
+fn node_config(
+    dir: &Path,
+    name: &str,
+    roles: Vec<Role>,
+    data: DataConfig,
+    bootnodes: Vec<String>,
+    opts: &DevnetOptions,
+) -> NodeConfig {
     NodeConfig {
         name: name.into(),
         data_dir: dir.join(name),
@@ -141,6 +217,11 @@ fn node_config(dir: &Path, name: &str, roles: Vec<Role>, data: DataConfig, bootn
         data,
         member_key: None,
         request_timeout_s: 10,
+        privacy: PrivacyConfig {
+            epsilon_budget: opts.epsilon_budget,
+            delta: Some(opts.delta),
+            ..PrivacyConfig::default()
+        },
     }
 }
 
@@ -148,6 +229,12 @@ fn node_config(dir: &Path, name: &str, roles: Vec<Role>, data: DataConfig, bootn
 pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
     if opts.miners == 0 || opts.data_sources == 0 {
         bail!("a devnet needs at least one miner and one data source");
+    }
+    if !(opts.epsilon_budget.is_finite() && opts.epsilon_budget > 0.0) {
+        bail!("--epsilon-budget must be a positive number, got {}", opts.epsilon_budget);
+    }
+    if !(opts.delta > 0.0 && opts.delta < 1.0) {
+        bail!("--delta must be in (0, 1), got {}", opts.delta);
     }
     let started = Instant::now();
     let dir = match &opts.data_dir {
@@ -188,7 +275,7 @@ pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
     let observer_data = DataConfig { source: Some(dataset.clone()), split: "test".into(), ..DataConfig::default() };
     plan.push(("observer".into(), vec![Role::Observer], observer_data));
     for (name, roles, data) in plan {
-        let cfg = node_config(&dir, &name, roles, data, boot.clone());
+        let cfg = node_config(&dir, &name, roles, data, boot.clone(), &opts);
         let node = Node::start(cfg, genesis.clone()).await.with_context(|| format!("starting {name}"))?;
         boot.extend(node.listen_addrs.iter().map(ToString::to_string));
         nodes.push(node);
@@ -223,6 +310,17 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
             println!("  {:<10} rpc http://{}", n.name, n.rpc_addr.map(|a| a.to_string()).unwrap_or_default());
         }
         println!("mining {} blocks (height {} → {})", opts.blocks, start_height, target);
+        if let Some(g) = nodes.first().map(|n| n.svc.genesis().clone()) {
+            println!(
+                "DP-SGD on every data source: q = {}, σ = {}, C = {}, {} steps per round; budget ε = {} at δ = {:e}",
+                g.privacy.max_sample_rate,
+                g.privacy.min_noise_multiplier,
+                g.privacy.clip_bound,
+                g.training.local_steps,
+                opts.epsilon_budget,
+                opts.delta
+            );
+        }
         println!("{:>6}  {:<8}  {:<9}  {:>11}  {:>9}  {:>8}", "height", "block", "miner", "submissions", "accuracy", "time");
     }
     let mut blocks_mined = 0u64;
@@ -290,6 +388,18 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
         heads.push(head);
     }
     let nodes_agree = heads.windows(2).all(|w| w[0].hash == w[1].hash && w[0].model_hash == w[1].model_hash);
+    let mut privacy = Vec::new();
+    for n in nodes.iter().filter(|n| n.name.starts_with("source")) {
+        let addr = n.rpc_addr.context("devnet nodes run RPC")?;
+        let v = learnchain_rpc::client::call(addr, "privacy_status", serde_json::Value::Null)
+            .await
+            .with_context(|| format!("privacy_status on {}", n.name))?;
+        let status: learnchain_rpc::PrivacyStatusView = serde_json::from_value(v)?;
+        privacy.push(status);
+    }
+    let epsilon_spent_max = privacy.iter().filter_map(|p| p.epsilon_spent).fold(0.0, f64::max);
+    let data_sources_stopped = privacy.iter().filter(|p| p.stopped).count();
+    let noise_multiplier = privacy.first().and_then(|p| p.noise_multiplier).unwrap_or(f64::NAN);
     let head = observer.svc.head().meta;
     let accuracy = observer.api.metrics_for(&head).map(|m| m.accuracy).unwrap_or(f64::NAN);
     let submissions = {
@@ -313,6 +423,11 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
         blocks_mined,
         nodes: nodes.len(),
         data_dir: dir.display().to_string(),
+        epsilon_spent_max,
+        epsilon_budget: opts.epsilon_budget,
+        delta: opts.delta,
+        noise_multiplier,
+        data_sources_stopped,
     };
     if opts.verbose {
         println!(
@@ -324,6 +439,14 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
             summary.test_accuracy * 100.0,
             summary.submissions,
             summary.elapsed_s
+        );
+        println!(
+            "privacy: every data source at ε ≤ {:.3} (budget {}, δ = {:e}, noise multiplier {}); {} stopped at the budget",
+            summary.epsilon_spent_max,
+            summary.epsilon_budget,
+            summary.delta,
+            summary.noise_multiplier,
+            summary.data_sources_stopped
         );
     }
     Ok(summary)

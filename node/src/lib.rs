@@ -11,6 +11,7 @@ pub mod devnet;
 pub mod keys;
 pub mod miner;
 pub mod node;
+pub mod privacy;
 pub mod rpc_api;
 pub mod service;
 pub mod sync;

@@ -24,7 +24,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(a) => commands::run(a).await,
+            Command::Run(a) => commands::run(*a).await,
             Command::Devnet(a) => commands::devnet(a).await,
             Command::Genesis(c) => commands::genesis(c),
             Command::Keys(c) => commands::keys_cmd(c),

@@ -29,6 +29,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::config::{NodeConfig, Role};
 use crate::rpc_api::{MetricsCache, NodeFacts, NodeRpc, head_view};
 use crate::service::{ChainService, HeadSnapshot, Origin};
+use crate::privacy::{PrivacyGate, PrivacyPlan};
 use crate::{data, datasource, keys, miner, sync};
 
 /// How often the node asks a peer for its status even without a reason.
@@ -72,6 +73,14 @@ fn parse_addrs(list: &[String], what: &str) -> anyhow::Result<Vec<Multiaddr>> {
         .collect()
 }
 
+/// What a data source needs, prepared before the network starts so that a bad privacy
+/// setting stops the node before it listens.
+struct DataSourceParts {
+    key: ed25519_dalek::SigningKey,
+    train: Arc<Dataset>,
+    gate: crate::privacy::SharedGate,
+}
+
 impl Node {
     /// Starts a node.
     pub async fn start(config: NodeConfig, genesis: Genesis) -> anyhow::Result<Node> {
@@ -92,6 +101,41 @@ impl Node {
                     genesis.model.features
                 );
             }
+        let data_source = if config.has(Role::DataSource) {
+            let key = keys::member_key(&config.member_key_path())?;
+            let member = Hash32(key.verifying_key().to_bytes());
+            if !genesis.members.contains(&member) {
+                anyhow::bail!(
+                    "member key {} ({}) is not listed in the genesis members; add it or run as an observer",
+                    member,
+                    config.member_key_path().display()
+                );
+            }
+            let train: Arc<Dataset> = Arc::new(
+                local.train.ok_or_else(|| anyhow::anyhow!("data-source role without training data"))?,
+            );
+            let plan = PrivacyPlan::resolve(&config.privacy, &genesis, train.len())?;
+            let gate = PrivacyGate::open(&config.data_dir, plan)?;
+            let spent = gate.ledger().spent().epsilon;
+            let d = plan.declaration;
+            info!(
+                parent: &span,
+                examples = train.len(),
+                member = %member.short(),
+                sample_rate = %d.sample_rate,
+                noise_multiplier = %d.noise_multiplier,
+                clip = %d.clip,
+                steps = d.steps,
+                epsilon_budget = plan.budget,
+                epsilon_spent = spent,
+                epsilon_per_round = plan.one_round_epsilon,
+                delta = plan.delta,
+                "data source ready (DP-SGD)"
+            );
+            Some(DataSourceParts { key, train, gate: Arc::new(Mutex::new(gate)) })
+        } else {
+            None
+        };
         let keypair = keys::node_keypair(&config.data_dir)?;
         // The miner key in headers is the public half of the node's Ed25519 identity.
         let node_key = Hash32(
@@ -152,6 +196,7 @@ impl Node {
             metrics: Arc::new(Mutex::new(MetricsCache::default())),
             heads: head_tx.clone(),
             syncing: syncing.clone(),
+            privacy: data_source.as_ref().map(|d| d.gate.clone()),
         });
         let (rpc, rpc_addr) = match rpc_addr_cfg {
             Some(addr) => {
@@ -207,24 +252,11 @@ impl Node {
                 ),
             ));
         }
-        if config.has(Role::DataSource) {
-            let key = keys::member_key(&config.member_key_path())?;
-            let member = Hash32(key.verifying_key().to_bytes());
-            if !genesis.members.contains(&member) {
-                anyhow::bail!(
-                    "member key {} ({}) is not listed in the genesis members; add it or run as an observer",
-                    member,
-                    config.member_key_path().display()
-                );
-            }
-            let train: Arc<Dataset> = Arc::new(
-                local.train.ok_or_else(|| anyhow::anyhow!("data-source role without training data"))?,
-            );
-            info!(parent: &span, examples = train.len(), member = %member.short(), "data source ready");
+        if let Some(ds) = data_source {
             tasks.push((
                 "data-source".into(),
                 tokio::spawn(
-                    datasource::run(svc.clone(), net.clone(), key, train, shutdown.subscribe())
+                    datasource::run(svc.clone(), net.clone(), ds.key, ds.train, ds.gate, shutdown.subscribe())
                         .instrument(span.clone()),
                 ),
             ));

@@ -75,6 +75,8 @@ pub struct NodeRpc {
     pub heads: broadcast::Sender<HeadView>,
     /// Whether a sync is running.
     pub syncing: Arc<std::sync::atomic::AtomicBool>,
+    /// The privacy gate of a data source.
+    pub privacy: Option<crate::privacy::SharedGate>,
 }
 
 /// The RPC view of a block meta.
@@ -101,6 +103,10 @@ fn submission_view(s: &Submission, frac_bits: u8) -> SubmissionView {
         base: s.base.to_hex(),
         num_examples: s.num_examples,
         update_l2: l2,
+        dp_sample_rate: s.dp.sample_rate.to_f64(),
+        dp_noise_multiplier: s.dp.noise_multiplier.to_f64(),
+        dp_clip: s.dp.clip.to_f64(),
+        dp_steps: s.dp.steps,
     }
 }
 
@@ -229,6 +235,13 @@ impl NodeApi for NodeRpc {
             height: st.chain.head().height,
             mempool: st.pool.len(),
             syncing: self.syncing.load(std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
+    fn privacy_status(&self) -> Result<learnchain_rpc::PrivacyStatusView, ApiError> {
+        Ok(match &self.privacy {
+            Some(gate) => crate::privacy::lock(gate).status(),
+            None => crate::privacy::not_a_data_source(),
         })
     }
 

@@ -1,4 +1,5 @@
-//! [`Fixed6`]: a non-negative decimal carried as integer millionths.
+//! [`Fixed6`]: a non-negative decimal carried as integer millionths, and [`Probability`]: a
+//! probability carried as an integer count of 10^-15.
 //!
 //! Genesis hyper-parameters such as the learning rate are written by people as decimals
 //! (`learning_rate = 0.05`) but enter the chain id as integers, so no float formatting or
@@ -83,6 +84,81 @@ impl<'de> Deserialize<'de> for Fixed6 {
     }
 }
 
+/// A probability in `[0, 1]`, carried as an integer count of 10^-15 ("femto").
+///
+/// Made for `δ` of `(ε, δ)`-differential privacy, which people write as `1e-5` or `1e-9` and
+/// which [`Fixed6`] cannot hold. Human-readable formats read and write a float; every count
+/// up to 10^15 survives the float round trip exactly (the count is below 2^53, and dividing
+/// then multiplying by 10^15 moves it by less than half a unit before rounding), so a
+/// genesis written and read back keeps its chain id.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Probability(pub u64);
+
+impl Probability {
+    /// Counts in one (probability 1).
+    pub const SCALE: u64 = 1_000_000_000_000_000;
+
+    /// Converts from a float, rounding to the nearest 10^-15. Refuses NaN and values outside
+    /// `[0, 1]`.
+    pub fn from_f64(v: f64) -> Result<Self, String> {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(format!("{v} is not a probability in [0, 1]"));
+        }
+        Ok(Probability((v * Self::SCALE as f64).round() as u64))
+    }
+
+    /// The value as a float.
+    pub fn to_f64(self) -> f64 {
+        self.0 as f64 / Self::SCALE as f64
+    }
+}
+
+impl fmt::Debug for Probability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Probability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:e}", self.to_f64())
+    }
+}
+
+impl Serialize for Probability {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_f64(self.to_f64())
+        } else {
+            s.serialize_u64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Probability {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            #[derive(Deserialize)]
+            #[serde(untagged)]
+            enum Num {
+                I(u64),
+                F(f64),
+            }
+            let v = match Num::deserialize(d)? {
+                Num::I(i) => i as f64,
+                Num::F(f) => f,
+            };
+            Probability::from_f64(v).map_err(serde::de::Error::custom)
+        } else {
+            let v = u64::deserialize(d)?;
+            if v > Self::SCALE {
+                return Err(serde::de::Error::custom("probability above 1"));
+            }
+            Ok(Probability(v))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +170,18 @@ mod tests {
         assert_eq!(Fixed6(3_000_000).to_string(), "3");
         assert!(Fixed6::from_f64(-1.0).is_err());
         assert!(Fixed6::from_f64(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn probability_round_trips_through_float() {
+        assert_eq!(Probability::from_f64(1e-5).map(|p| p.0), Ok(10_000_000_000));
+        assert!(Probability::from_f64(1.5).is_err());
+        assert!(Probability::from_f64(f64::NAN).is_err());
+        assert!(Probability::from_f64(-1e-9).is_err());
+        for count in [0, 1, 7, 10_000_000_000, 123_456_789_012_345, Probability::SCALE - 1, Probability::SCALE] {
+            let back = Probability::from_f64(Probability(count).to_f64()).expect("in range");
+            assert_eq!(back.0, count);
+        }
+        assert_eq!(Probability(10_000_000_000).to_string(), "1e-5");
     }
 }

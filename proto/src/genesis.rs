@@ -12,10 +12,12 @@ use thiserror::Error;
 
 use crate::block::empty_body_root;
 use crate::encoding::{self, MAX_MESSAGE_BYTES};
-use crate::fixed::Fixed6;
+use crate::fixed::{Fixed6, Probability};
 use crate::hash::{Hash32, TAG_CHAIN_ID, TaggedHasher, model_hash};
 use crate::header::{HEADER_VERSION, Header};
 pub use crate::model::{Architecture, ModelSpec};
+pub use crate::privacy::PrivacyPolicy;
+use crate::privacy::{MAX_CLIP_BOUND, MAX_NOISE_MULTIPLIER};
 
 /// Hard ceiling on submissions in one block, whatever a genesis asks for.
 pub const MAX_SUBMISSIONS_HARD: u32 = 1024;
@@ -128,6 +130,8 @@ pub struct Genesis {
     pub pow: PowParams,
     /// Message size limits.
     pub limits: Limits,
+    /// Differential-privacy policy every submission must meet.
+    pub privacy: PrivacyPolicy,
     /// Ed25519 public keys of the data sources allowed to submit.
     pub members: Vec<Hash32>,
 }
@@ -198,6 +202,17 @@ impl Genesis {
         }
     }
 
+    /// The weakest declaration the privacy policy allows with the genesis's local steps:
+    /// the largest sampling rate, the smallest noise multiplier, the largest clip bound.
+    pub fn policy_declaration(&self) -> crate::privacy::DpDeclaration {
+        crate::privacy::DpDeclaration {
+            sample_rate: self.privacy.max_sample_rate,
+            noise_multiplier: self.privacy.min_noise_multiplier,
+            clip: self.privacy.clip_bound,
+            steps: self.training.local_steps,
+        }
+    }
+
     /// Checks every rule a runnable chain needs.
     pub fn validate(&self) -> Result<(), GenesisError> {
         if self.name.is_empty() || self.name.len() > 64 {
@@ -239,6 +254,13 @@ impl Genesis {
         if t.batch_size == 0 {
             return Err(invalid("training.batch_size", "must be positive"));
         }
+        if u128::from(t.learning_rate.0) * u128::from(t.weight_decay.0) > u128::from(Fixed6::SCALE).pow(2) {
+            return Err(invalid(
+                "training.weight_decay",
+                "learning_rate × weight_decay must be at most 1 (the decay step would overshoot zero)",
+            ));
+        }
+        self.validate_privacy()?;
         let c = &self.consensus;
         if c.quorum == 0 {
             return Err(invalid("consensus.quorum", "must be at least 1"));
@@ -314,6 +336,38 @@ impl Genesis {
         Ok(())
     }
 
+    fn validate_privacy(&self) -> Result<(), GenesisError> {
+        let p = &self.privacy;
+        if p.delta.0 == 0 || p.delta >= Probability(Probability::SCALE) {
+            return Err(invalid("privacy.delta", format!("{} is not in (0, 1)", p.delta)));
+        }
+        if p.min_noise_multiplier.0 == 0 || p.min_noise_multiplier > MAX_NOISE_MULTIPLIER {
+            return Err(invalid(
+                "privacy.min_noise_multiplier",
+                format!("{} must be above 0 and at most {MAX_NOISE_MULTIPLIER}", p.min_noise_multiplier),
+            ));
+        }
+        if p.clip_bound.0 == 0 || p.clip_bound > MAX_CLIP_BOUND {
+            return Err(invalid(
+                "privacy.clip_bound",
+                format!("{} must be above 0 and at most {MAX_CLIP_BOUND}", p.clip_bound),
+            ));
+        }
+        if p.max_sample_rate.0 == 0 || p.max_sample_rate.0 > Fixed6::SCALE {
+            return Err(invalid("privacy.max_sample_rate", format!("{} is not in (0, 1]", p.max_sample_rate)));
+        }
+        if p.max_local_steps < self.training.local_steps {
+            return Err(invalid(
+                "privacy.max_local_steps",
+                format!(
+                    "{} is below training.local_steps ({}): honest data sources would be refused",
+                    p.max_local_steps, self.training.local_steps
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// A genesis for a softmax model over `features` inputs and `classes` classes with the
     /// given members and sensible defaults for a local network: near-trivial proof of work,
     /// two-second blocks, FedAvg. Callers adjust fields before use.
@@ -366,6 +420,13 @@ impl Genesis {
                 max_submission_bytes: submission.max(64 * 1024),
                 max_sync_response_bytes: (2048 + 16 * submission).max(1 << 20) * 8,
                 max_blocks_per_request: 64,
+            },
+            privacy: PrivacyPolicy {
+                delta: Probability(10_000_000_000), // 1e-5
+                min_noise_multiplier: Fixed6(500_000),
+                clip_bound: Fixed6(1_000_000),
+                max_local_steps: 20,
+                max_sample_rate: Fixed6(200_000),
             },
             members,
         }
@@ -421,5 +482,33 @@ mod tests {
         let text = Genesis::template("test", 30, 2, members(4)).to_toml_string();
         let typo = text.replacen("quorum", "quorom", 1);
         assert!(matches!(Genesis::from_toml_str(&typo), Err(GenesisError::Parse(_))));
+    }
+
+    #[test]
+    fn nonsense_privacy_policy_is_refused_naming_the_field() {
+        let field_of = |edit: &dyn Fn(&mut Genesis)| {
+            let mut g = Genesis::template("test", 30, 2, members(4));
+            edit(&mut g);
+            match g.validate() {
+                Err(GenesisError::Invalid { field, .. }) => field,
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        };
+        assert_eq!(field_of(&|g| g.privacy.min_noise_multiplier = Fixed6(0)), "privacy.min_noise_multiplier");
+        assert_eq!(field_of(&|g| g.privacy.clip_bound = Fixed6(0)), "privacy.clip_bound");
+        assert_eq!(field_of(&|g| g.privacy.max_sample_rate = Fixed6(0)), "privacy.max_sample_rate");
+        assert_eq!(field_of(&|g| g.privacy.max_sample_rate = Fixed6(1_000_001)), "privacy.max_sample_rate");
+        assert_eq!(field_of(&|g| g.privacy.delta = Probability(0)), "privacy.delta");
+        assert_eq!(field_of(&|g| g.privacy.delta = Probability(Probability::SCALE)), "privacy.delta");
+        assert_eq!(field_of(&|g| g.privacy.max_local_steps = 3), "privacy.max_local_steps");
+        assert_eq!(field_of(&|g| g.training.weight_decay = Fixed6(20_000_000)), "training.weight_decay");
+        // q = 1 is allowed; δ written as a float in TOML reads back exactly.
+        let mut g = Genesis::template("test", 30, 2, members(4));
+        g.privacy.max_sample_rate = Fixed6(1_000_000);
+        g.privacy.delta = Probability::from_f64(1e-9).expect("valid");
+        let back = Genesis::from_toml_str(&g.to_toml_string()).expect("valid");
+        assert_eq!(back.chain_id(), g.chain_id());
+        let text = g.to_toml_string().replace("max_sample_rate = 1.0", "max_sample_rate = -0.5");
+        assert!(matches!(Genesis::from_toml_str(&text), Err(GenesisError::Parse(_))));
     }
 }

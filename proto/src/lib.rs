@@ -17,15 +17,17 @@ pub mod genesis;
 pub mod hash;
 pub mod header;
 pub mod model;
+pub mod privacy;
 pub mod submission;
 pub mod sync;
 pub mod topics;
 
 pub use block::Block;
 pub use encoding::{DecodeError, decode, encode};
-pub use fixed::Fixed6;
+pub use fixed::{Fixed6, Probability};
 pub use genesis::{AggregationRule, Architecture, Genesis, GenesisError};
 pub use hash::Hash32;
+pub use privacy::{DpDeclaration, PrivacyPolicy};
 pub use header::{HEADER_LEN, Header};
 pub use submission::{Signature64, Submission, SubmissionAuth};
 pub use sync::{StatusMessage, SyncRequest, SyncResponse};

@@ -18,6 +18,7 @@ use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::encoding;
+use crate::privacy::DpDeclaration;
 use crate::hash::{
     Hash32, TAG_ROUND, TAG_SUBMISSION_ID, TAG_SUBMISSION_SIGNING, TaggedHasher,
 };
@@ -95,8 +96,11 @@ pub struct Submission {
     pub base: Hash32,
     /// Round: the height of the block that may include it (base height + 1).
     pub round: u64,
-    /// Local examples the data source trained on (informational).
+    /// Local examples the data source trained on. With [`Submission::dp`] it sets the
+    /// expected batch `q·n` of the update-norm bound (see [`crate::privacy`]).
     pub num_examples: u32,
+    /// The DP-SGD parameters the update was trained with.
+    pub dp: DpDeclaration,
     /// Quantized update, one `i32` per model parameter at the genesis scale.
     pub delta: Vec<i32>,
     /// Proof of membership.
@@ -111,6 +115,10 @@ impl Submission {
             .update(self.base.0)
             .update_u64(self.round)
             .update_u64(u64::from(self.num_examples))
+            .update_u64(self.dp.sample_rate.0)
+            .update_u64(self.dp.noise_multiplier.0)
+            .update_u64(self.dp.clip.0)
+            .update_u64(u64::from(self.dp.steps))
             .update_i32s(&self.delta)
             .finish()
     }
@@ -146,6 +154,7 @@ impl Submission {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixed::Fixed6;
 
     fn sample() -> Submission {
         Submission {
@@ -153,6 +162,7 @@ mod tests {
             base: Hash32([2; 32]),
             round: 3,
             num_examples: 100,
+            dp: DpDeclaration { sample_rate: Fixed6(100_000), noise_multiplier: Fixed6(1_000_000), clip: Fixed6(1_000_000), steps: 5 },
             delta: vec![1, -2, 3],
             auth: SubmissionAuth::Ed25519 { key: Hash32([9; 32]), signature: Signature64([7; 64]) },
         }
@@ -169,6 +179,9 @@ mod tests {
         t.delta[0] = 2;
         assert_ne!(t.id(), s.id());
         assert_ne!(t.signing_digest(), s.signing_digest());
+        let mut weaker = s.clone();
+        weaker.dp.noise_multiplier = Fixed6(900_000);
+        assert_ne!(weaker.signing_digest(), s.signing_digest(), "the declaration is signed");
         assert_eq!(t.round_tag(), s.round_tag());
         let mut r = s.clone();
         r.round = 4;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use ed25519_dalek::SigningKey;
+use learnchain_node::privacy::PrivacyConfig;
 use learnchain_node::{DataConfig, HeadSnapshot, Node, NodeConfig, Role};
 use learnchain_proto::{Genesis, Hash32};
 use tokio::sync::watch;
@@ -35,6 +36,9 @@ pub struct Testnet {
     pub genesis: Genesis,
     /// Nodes by index (`None` once stopped).
     pub nodes: Vec<Option<Node>>,
+    /// Privacy settings of data sources added from now on (default: a budget so large it
+    /// never stops a test; privacy tests set their own).
+    pub privacy: PrivacyConfig,
     configs: Vec<NodeConfig>,
 }
 
@@ -69,7 +73,13 @@ impl Testnet {
     /// An empty testnet.
     pub fn empty(genesis: Genesis) -> anyhow::Result<Self> {
         init_logs();
-        Ok(Testnet { dir: tempfile::tempdir()?, genesis, nodes: Vec::new(), configs: Vec::new() })
+        Ok(Testnet {
+            dir: tempfile::tempdir()?,
+            genesis,
+            nodes: Vec::new(),
+            privacy: PrivacyConfig { epsilon_budget: 1e6, ..PrivacyConfig::default() },
+            configs: Vec::new(),
+        })
     }
 
     /// Starts nodes of the given kinds, each bootstrapping from all nodes before it.
@@ -133,6 +143,7 @@ impl Testnet {
             data,
             member_key,
             request_timeout_s: 5,
+            privacy: self.privacy.clone(),
         };
         let node = Node::start(config.clone(), self.genesis.clone()).await?;
         self.nodes.push(Some(node));

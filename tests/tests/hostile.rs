@@ -31,6 +31,7 @@ use learnchain_chain::pow::{self, meets_target};
 use learnchain_net::{Multiaddr, NetConfig, NetError, NetEvent, NetworkHandle, TopicKind, Verdict};
 use learnchain_proto::block::merkle_root;
 use learnchain_proto::hash::{model_hash, sha256};
+use learnchain_proto::privacy::{BoundContext, norm_sq, update_norm_bound_units};
 use learnchain_proto::{Block, Genesis, Hash32, Header, Signature64, Submission, SubmissionAuth, encode};
 use learnchain_node::{HeadSnapshot, Node};
 use learnchain_tests::{Kind, Testnet};
@@ -158,7 +159,8 @@ fn submission(g: &Genesis, base: Hash32, round: u64, delta: Vec<i32>, key: &Sign
         chain_id: g.chain_id(),
         base,
         round,
-        num_examples: 1,
+        num_examples: 100,
+        dp: g.policy_declaration(),
         delta,
         auth: SubmissionAuth::Ed25519 { key: Hash32::ZERO, signature: Signature64([0; 64]) },
     };
@@ -381,6 +383,34 @@ async fn round_attacks(g: &Genesis, observer: &Node, head: &HeadSnapshot) -> any
     let mut huge = vec![0; n];
     huge[0] = g.consensus.max_update_abs.saturating_add(1);
     push("submission beyond the update bound", submission(g, base, round, huge, &m3));
+    // Weaker privacy than the genesis policy, each parameter alone (re-signed: the
+    // declaration is covered by the signature).
+    let weaker = |edit: &dyn Fn(&mut learnchain_proto::DpDeclaration)| {
+        let mut s = submission(g, base, round, vec![0; n], &m3);
+        edit(&mut s.dp);
+        sign_submission(&mut s, &m3);
+        s
+    };
+    let p = &g.privacy;
+    push("submission declaring less noise", weaker(&|d| d.noise_multiplier.0 = p.min_noise_multiplier.0 - 1));
+    push("submission declaring a larger clip", weaker(&|d| d.clip.0 = p.clip_bound.0 + 1));
+    push("submission declaring more steps", weaker(&|d| d.steps = p.max_local_steps + 1));
+    push("submission declaring a higher sampling rate", weaker(&|d| d.sample_rate.0 = p.max_sample_rate.0 + 1));
+    // An update longer than its declaration allows, every coordinate within max_update_abs.
+    let bound = update_norm_bound_units(
+        &g.policy_declaration(),
+        100,
+        &BoundContext {
+            learning_rate: g.training.learning_rate,
+            weight_decay: g.training.weight_decay,
+            frac_bits: g.model.frac_bits,
+            params: g.model.param_count(),
+            base_norm_sq: norm_sq(&head.model),
+        },
+    );
+    let per = i32::try_from(bound / (n as u128).isqrt() + 2).context("bound fits i32")?;
+    ensure!(per <= g.consensus.max_update_abs, "the norm attack must pass the coordinate bound");
+    push("submission above its update-norm bound", submission(g, base, round, vec![per; n], &m3));
     let mut foreign = submission(g, base, round, vec![0; n], &m3);
     foreign.chain_id = Hash32([9; 32]);
     sign_submission(&mut foreign, &m3);

@@ -70,6 +70,12 @@ mod tests {
             base: Hash32([2; 32]),
             round: 1,
             num_examples: 10,
+            dp: learnchain_proto::DpDeclaration {
+                sample_rate: learnchain_proto::Fixed6(100_000),
+                noise_multiplier: learnchain_proto::Fixed6(1_000_000),
+                clip: learnchain_proto::Fixed6(1_000_000),
+                steps: 1,
+            },
             delta: vec![1, 2, 3],
             auth: SubmissionAuth::Ed25519 { key: Hash32::ZERO, signature: Signature64([0; 64]) },
         }

@@ -26,7 +26,7 @@ use crate::difficulty::{median_time_past, next_target};
 use crate::error::{BlockError, ChainError, SubmissionError};
 use crate::pow::{target_to_u256, u256_to_hash, work};
 use crate::store::{BlockMeta, HeadChange, Store};
-use crate::validate::{CheckedBlock, check_submission_shape};
+use crate::validate::{CheckedBlock, base_norm_sq, check_submission_shape, check_update_norm};
 
 /// What importing a valid block did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -315,8 +315,8 @@ impl Chain {
         median_time_past(self.ancestors_timestamps(parent, self.genesis.pow.median_time_span as usize))
     }
 
-    /// Checks a submission for the mempool of the next round: shape, base = head, round,
-    /// membership. Returns its signing digest.
+    /// Checks a submission for the mempool of the next round: shape and privacy policy,
+    /// base = head, round, update norm, membership. Returns its signing digest.
     pub fn check_submission(&self, s: &Submission) -> Result<Hash32, SubmissionError> {
         check_submission_shape(&self.genesis, &self.chain_id, s)?;
         let head = self.head();
@@ -326,6 +326,7 @@ impl Chain {
         if s.round != head.height + 1 {
             return Err(SubmissionError::WrongRound { expected: head.height + 1, got: s.round });
         }
+        check_update_norm(&self.genesis, s, base_norm_sq(&self.genesis, &self.head_model))?;
         let digest = s.signing_digest();
         self.members.verify(s, &digest)?;
         Ok(digest)
@@ -373,10 +374,14 @@ impl Chain {
     fn execute(&self, ctx: ContextualBlock) -> Result<ExecutedBlock, BlockError> {
         let ContextualBlock { checked, parent } = ctx;
         let CheckedBlock { block, hash, digests } = checked;
+        let mut model = self.model_at(&parent.hash)?;
+        let base_norm = base_norm_sq(&self.genesis, &model);
+        for (index, s) in block.submissions.iter().enumerate() {
+            check_update_norm(&self.genesis, s, base_norm).map_err(|error| BlockError::Submission { index, error })?;
+        }
         for (index, (s, digest)) in block.submissions.iter().zip(&digests).enumerate() {
             self.members.verify(s, digest).map_err(|error| BlockError::Submission { index, error })?;
         }
-        let mut model = self.model_at(&parent.hash)?;
         let delta = self
             .aggregate_of(&block.submissions)
             .map_err(|e| BlockError::Storage(format!("aggregate: {e}")))?;

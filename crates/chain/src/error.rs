@@ -52,6 +52,19 @@ pub enum SubmissionError {
         /// The genesis bound.
         bound: i32,
     },
+    /// The declared DP-SGD parameters are weaker than the genesis privacy policy.
+    #[error("weaker privacy than the network allows: {0}")]
+    WeakPrivacy(#[from] learnchain_proto::privacy::PolicyViolation),
+    /// The update is longer than its declared DP-SGD parameters allow.
+    #[error(
+        "update L2 norm {norm} exceeds {bound} (grid units), the most its declared steps, learning rate, clip and noise allow"
+    )]
+    UpdateNormTooLarge {
+        /// `⌈‖Δ‖⌉` in grid units (the check itself compares exact squares).
+        norm: u128,
+        /// The bound in grid units.
+        bound: u128,
+    },
     /// The round is not base height + 1.
     #[error("submission claims round {got} but its base implies round {expected}")]
     WrongRound {

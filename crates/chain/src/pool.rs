@@ -115,6 +115,12 @@ mod tests {
             base: Hash32([base; 32]),
             round: 1,
             num_examples: 1,
+            dp: learnchain_proto::DpDeclaration {
+                sample_rate: learnchain_proto::Fixed6(100_000),
+                noise_multiplier: learnchain_proto::Fixed6(1_000_000),
+                clip: learnchain_proto::Fixed6(1_000_000),
+                steps: 1,
+            },
             delta: vec![v],
             auth: SubmissionAuth::Ed25519 { key: Hash32([member; 32]), signature: Signature64([0; 64]) },
         }

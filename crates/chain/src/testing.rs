@@ -24,6 +24,7 @@ pub fn signed_submission(chain: &Chain, key: &SigningKey, seed: i32) -> Submissi
         base: head.hash,
         round: head.height + 1,
         num_examples: 10,
+        dp: chain.genesis().policy_declaration(),
         delta: sample_delta(chain.genesis().param_count(), seed),
         auth: SubmissionAuth::Ed25519 { key: Hash32::ZERO, signature: Signature64([0; 64]) },
     };

@@ -171,6 +171,84 @@ fn mempool_checks() {
     assert_eq!(a.chain.check_submission(&forged), Err(SubmissionError::BadSignature));
 }
 
+/// The genesis privacy policy and the update-norm bound are consensus rules: enforced on
+/// the mempool and on blocks, whoever built them.
+#[test]
+fn weaker_privacy_and_oversized_updates_are_refused() {
+    use learnchain_proto::privacy::{BoundContext, update_norm_bound_units};
+    let k = keys(3);
+    let g = genesis(&k);
+    let mut a = node(&g);
+    let resign = |mut s: Submission, key: &SigningKey| {
+        crate::auth::sign_submission(&mut s, key);
+        s
+    };
+
+    // Each weaker declaration alone.
+    let p = &g.privacy;
+    let base = submission(&a.chain, &k[0], 1);
+    for (what, edit) in [
+        ("noise", Box::new(|s: &mut Submission| s.dp.noise_multiplier.0 = p.min_noise_multiplier.0 - 1) as Box<dyn Fn(&mut Submission)>),
+        ("clip", Box::new(|s: &mut Submission| s.dp.clip.0 = p.clip_bound.0 + 1)),
+        ("steps", Box::new(|s: &mut Submission| s.dp.steps = p.max_local_steps + 1)),
+        ("rate", Box::new(|s: &mut Submission| s.dp.sample_rate.0 = p.max_sample_rate.0 + 1)),
+        ("batch", Box::new(|s: &mut Submission| s.num_examples = 1)),
+    ] {
+        let mut s = base.clone();
+        edit(&mut s);
+        let s = resign(s, &k[0]);
+        let err = a.chain.check_submission(&s).expect_err(what);
+        assert!(matches!(err, SubmissionError::WeakPrivacy(_)), "{what}: {err}");
+        // In a block (built by a miner that skipped the check) it is refused too.
+        let other = submission(&a.chain, &k[1], 2);
+        let now = a.chain.head().timestamp_ms + g.pow.block_interval_ms;
+        let t = a.chain.build_template(Hash32([9; 32]), vec![s, other], now).expect("template");
+        let mut header = t.header;
+        header.nonce = search(&header, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
+        let err = a.chain.import(Block { header, submissions: t.submissions }, far_future()).expect_err(what);
+        assert!(matches!(err, BlockError::Submission { error: SubmissionError::WeakPrivacy(_), .. }), "{what}: {err}");
+    }
+
+    // Just inside and just outside the norm bound.
+    let ctx = BoundContext {
+        learning_rate: g.training.learning_rate,
+        weight_decay: g.training.weight_decay,
+        frac_bits: g.model.frac_bits,
+        params: g.model.param_count(),
+        base_norm_sq: 0,
+    };
+    let bound = update_norm_bound_units(&base.dp, base.num_examples, &ctx);
+    let n = base.delta.len();
+    let mut inside = vec![0i32; n];
+    inside[0] = i32::try_from(bound).expect("fits");
+    let mut s = base.clone();
+    s.delta = inside;
+    let s = resign(s, &k[0]);
+    a.chain.check_submission(&s).expect("an update exactly at the bound is allowed");
+    let mut outside = vec![0i32; n];
+    outside[0] = i32::try_from(bound).expect("fits");
+    outside[1] = 1;
+    let mut big = base.clone();
+    big.delta = outside;
+    let big = resign(big, &k[0]);
+    let err = a.chain.check_submission(&big).expect_err("over the bound");
+    assert!(matches!(err, SubmissionError::UpdateNormTooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("exceeds"), "{err}");
+    let head = a.chain.head().clone();
+    let other = submission(&a.chain, &k[1], 2);
+    let now = head.timestamp_ms + g.pow.block_interval_ms;
+    let t = a.chain.build_template(Hash32([9; 32]), vec![big, other.clone()], now).expect("template");
+    let mut header = t.header;
+    header.nonce = search(&header, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
+    let err = a.chain.import(Block { header, submissions: t.submissions }, far_future()).expect_err("oversized");
+    assert!(matches!(err, BlockError::Submission { error: SubmissionError::UpdateNormTooLarge { .. }, .. }), "{err}");
+    assert_eq!(a.chain.head(), &head, "nothing changed");
+    let t = a.chain.build_template(Hash32([9; 32]), vec![s, other], now).expect("template");
+    let mut header = t.header;
+    header.nonce = search(&header, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
+    a.chain.import(Block { header, submissions: t.submissions }, far_future()).expect("at the bound imports");
+}
+
 #[test]
 fn restart_resumes_at_head() {
     let k = keys(3);

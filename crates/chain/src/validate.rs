@@ -5,17 +5,19 @@
 //!
 //! 1. [`CheckedBlock`] — context-free checks, cheapest and most likely to reject first:
 //!    version and chain id, submission count, proof of work (one SHA-256d), then each
-//!    submission's shape (chain, base = parent, round = height, length, coordinate bounds),
-//!    ids in strictly ascending order, unique round tags, and the body root.
+//!    submission's shape (chain, base = parent, round = height, length, coordinate bounds,
+//!    declared DP-SGD parameters against the genesis privacy policy), ids in strictly ascending order, unique round tags, and the body root.
 //! 2. [`ContextualBlock`] (built in `chain.rs`) — against the parent: known parent, height,
 //!    retarget, median time past, future drift, quorum-or-timeout.
-//! 3. `ExecutedBlock` (in `chain.rs`) — membership proofs verified, aggregate recomputed and
+//! 3. `ExecutedBlock` (in `chain.rs`) — each update's norm within the bound its declaration
+//!    implies ([`check_update_norm`]; it may read the parent's model), membership proofs verified, aggregate recomputed and
 //!    applied to the parent's model, model hash matched.
 
 use std::collections::HashSet;
 
 use learnchain_proto::block::merkle_root;
 use learnchain_proto::header::HEADER_VERSION;
+use learnchain_proto::privacy;
 use learnchain_proto::{Block, Genesis, Hash32, Submission};
 
 use crate::error::{BlockError, SubmissionError};
@@ -33,6 +35,33 @@ pub fn check_submission_shape(genesis: &Genesis, chain_id: &Hash32, s: &Submissi
     let bound = genesis.consensus.max_update_abs;
     if let Some(index) = s.delta.iter().position(|v| v.unsigned_abs() > bound.unsigned_abs()) {
         return Err(SubmissionError::UpdateTooLarge { index, value: s.delta[index], bound });
+    }
+    genesis.privacy.check(&s.dp, s.num_examples)?;
+    Ok(())
+}
+
+/// `Σ w_i²` of a base model, as the update-norm bound needs it: only when the genesis has
+/// weight decay (otherwise the bound does not read it, and this is 0 without a pass over
+/// the model).
+pub fn base_norm_sq(genesis: &Genesis, base_model: &[i32]) -> u128 {
+    if genesis.training.weight_decay.0 == 0 { 0 } else { privacy::norm_sq(base_model) }
+}
+
+/// The update-norm check of [`learnchain_proto::privacy`]: `‖Δ‖² ≤ B²` for the bound `B`
+/// implied by the submission's declaration, exactly, in integers. `base_norm_sq` comes from
+/// [`base_norm_sq`] for the submission's base model.
+pub fn check_update_norm(genesis: &Genesis, s: &Submission, base_norm_sq: u128) -> Result<(), SubmissionError> {
+    let ctx = privacy::BoundContext {
+        learning_rate: genesis.training.learning_rate,
+        weight_decay: genesis.training.weight_decay,
+        frac_bits: genesis.model.frac_bits,
+        params: genesis.model.param_count(),
+        base_norm_sq,
+    };
+    let bound = privacy::update_norm_bound_units(&s.dp, s.num_examples, &ctx);
+    let norm_sq = privacy::norm_sq(&s.delta);
+    if norm_sq > bound.saturating_mul(bound) {
+        return Err(SubmissionError::UpdateNormTooLarge { norm: privacy::isqrt_ceil(norm_sq), bound });
     }
     Ok(())
 }

@@ -14,6 +14,10 @@
 //!    coordinate (`σ` = [`DpParams::noise_multiplier`]), also when the batch is empty.
 //! 4. **Normalisation**: the noisy sum is divided by the *expected* batch size `q·n`, not by
 //!    the realised one, so the L2 sensitivity of the averaged gradient stays `C/(q·n)`.
+//!    The result is then scaled down to L2 norm [`DpParams::max_step_norm`] if it is longer
+//!    (post-processing of the noised sum with a public radius: no privacy cost). Data sources
+//!    use the step radius of `learnchain_proto::privacy::step_radius`, which is what lets
+//!    validators bound the norm of the whole update.
 //! 5. **Weight decay** ([`Network::add_weight_decay`]) is added after the noise: it depends
 //!    only on the current model, which is already private, never on the data.
 //! 6. **SGD step** `θ ← θ − lr · g`.
@@ -77,6 +81,9 @@ pub struct DpParams {
     pub noise_multiplier: f64,
     /// Clip bound `C` on each example's gradient L2 norm. Finite and `> 0`.
     pub clip: f64,
+    /// Largest L2 norm of one step's noisy averaged gradient (before weight decay); a longer
+    /// one is scaled down to it. `> 0`; `f64::INFINITY` disables the projection.
+    pub max_step_norm: f64,
 }
 
 impl DpParams {
@@ -92,6 +99,9 @@ impl DpParams {
         }
         if !(self.clip.is_finite() && self.clip > 0.0) {
             return invalid("clip", "must be finite and > 0");
+        }
+        if self.max_step_norm.is_nan() || self.max_step_norm <= 0.0 {
+            return invalid("max_step_norm", "must be > 0 (or infinite)");
         }
         if !(self.noise_multiplier * self.clip).is_finite() {
             return invalid(
@@ -147,6 +157,9 @@ pub fn train_local_dp(
             reason: "the noise std noise_multiplier * clip is not usable",
         })?;
         grad.iter_mut().for_each(|g| *g /= expected_batch);
+        if dp.max_step_norm.is_finite() {
+            clip_l2(&mut grad, dp.max_step_norm);
+        }
         let penalty = net.add_weight_decay(l2, &mut grad);
         let data_loss = if rows.is_empty() {
             0.0
@@ -220,6 +233,7 @@ mod tests {
             sample_rate: q,
             noise_multiplier: sigma,
             clip: c,
+            max_step_norm: f64::INFINITY,
         }
     }
 
@@ -284,6 +298,48 @@ mod tests {
                     assert!((a - b).abs() < 1e-10, "{a} vs {b}");
                 }
             }
+        }
+    }
+
+    /// With the declared step radius, the quantized update of an honest run passes the
+    /// validators' integer norm bound, also with heavy noise, a tiny batch and weight decay;
+    /// without the projection a tiny batch's noise would break it.
+    #[test]
+    fn projected_updates_stay_within_the_validators_bound() {
+        use learnchain_proto::privacy::{BoundContext, DpDeclaration, norm_sq, step_radius, update_norm_bound_units};
+        let (train, _) = prepared("breast-cancer");
+        let spec = softmax(30, 2);
+        let global: Vec<i32> = (0..62).map(|i| (i * 7919 % 131_071) - 65_536).collect();
+        let n = u32::try_from(train.len()).expect("small");
+        for (q, sigma, c, steps, lr, decay) in
+            [(0.1, 1.0, 1.0, 10, 0.5, 0.0), (0.01, 8.0, 2.0, 5, 1.0, 0.0), (0.3, 0.5, 0.5, 20, 0.2, 0.05)]
+        {
+            let decl = DpDeclaration {
+                sample_rate: Fixed6::from_f64(q).expect("valid"),
+                noise_multiplier: Fixed6::from_f64(sigma).expect("valid"),
+                clip: Fixed6::from_f64(c).expect("valid"),
+                steps,
+            };
+            let params = training(lr, steps, decay);
+            let ctx = BoundContext {
+                learning_rate: params.learning_rate,
+                weight_decay: params.weight_decay,
+                frac_bits: spec.frac_bits,
+                params: spec.param_count(),
+                base_norm_sq: norm_sq(&global),
+            };
+            let bound = update_norm_bound_units(&decl, n, &ctx);
+            let mut worst = 0.0f64;
+            for seed in 0..20 {
+                let radius = step_radius(&decl, n, spec.param_count());
+                let dp = DpParams { max_step_norm: radius, ..dp(q, sigma, c) };
+                let u = train_local_dp(&spec, &params, &dp, &global, &train, &mut test_rng(seed)).expect("trains");
+                let delta = quantize_delta(&global, &u.params, spec.frac_bits, i32::MAX);
+                let norm = (norm_sq(&delta) as f64).sqrt();
+                assert!(norm_sq(&delta) <= bound * bound, "norm {norm} above bound {bound}");
+                worst = worst.max(norm / bound as f64);
+            }
+            assert!(worst > 0.05, "the bound should not be vacuous: worst ratio {worst}");
         }
     }
 

@@ -17,7 +17,7 @@ use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::broadcast;
 
 use crate::types::{
-    BlockView, HeadView, MempoolView, MetricsView, ModelView, NodeInfoView, PeerView,
+    BlockView, HeadView, MempoolView, MetricsView, ModelView, NodeInfoView, PeerView, PrivacyStatusView,
 };
 
 /// JSON-RPC error code for [`ApiError::NotFound`].
@@ -115,6 +115,9 @@ pub trait NodeApi: Send + Sync + 'static {
 
     /// The submissions waiting for the next block.
     fn mempool(&self) -> Result<MempoolView, ApiError>;
+
+    /// This node's privacy budget and spend.
+    fn privacy_status(&self) -> Result<PrivacyStatusView, ApiError>;
 
     /// A receiver that yields every new head of the best chain (also after a reorg).
     /// Called once per WebSocket subscription, on an async task: it must not block.

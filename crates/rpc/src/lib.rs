@@ -16,6 +16,7 @@
 //! | `net_peers` | — | array of [`PeerView`] |
 //! | `node_info` | — | [`NodeInfoView`] |
 //! | `mempool_content` | — | [`MempoolView`] |
+//! | `privacy_status` | — | [`PrivacyStatusView`] |
 //! | `rpc_methods` | — | `[string]`, sorted |
 //! | `chain_subscribeHeads` / `chain_unsubscribeHeads` | — / subscription id | WebSocket notifications `chain_head` carrying [`HeadView`] |
 //!
@@ -37,5 +38,5 @@ pub use api::{ApiError, BlockRef, NodeApi};
 pub use server::{RpcConfig, RpcError, RpcHandle, RpcServer, start};
 pub use types::{
     BlockView, HeadView, MempoolView, MetricsView, ModelView, NodeInfoView, PeerView,
-    SubmissionView,
+    PrivacyStatusView, SubmissionView,
 };

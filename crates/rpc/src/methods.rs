@@ -36,6 +36,8 @@ pub const NET_PEERS: &str = "net_peers";
 pub const NODE_INFO: &str = "node_info";
 /// `mempool_content()` → [`crate::MempoolView`].
 pub const MEMPOOL_CONTENT: &str = "mempool_content";
+/// `privacy_status()` → [`crate::PrivacyStatusView`].
+pub const PRIVACY_STATUS: &str = "privacy_status";
 /// `rpc_methods()` → sorted array of every method name this server answers.
 pub const RPC_METHODS: &str = "rpc_methods";
 /// `chain_subscribeHeads()` (WebSocket only) → subscription id; then one
@@ -82,6 +84,10 @@ pub(crate) fn module(api: Arc<dyn NodeApi>) -> Result<RpcModule<Ctx>, RegisterMe
     register(&mut module, MEMPOOL_CONTENT, |params, api| {
         params::none(MEMPOOL_CONTENT, params)?;
         api.mempool()
+    })?;
+    register(&mut module, PRIVACY_STATUS, |params, api| {
+        params::none(PRIVACY_STATUS, params)?;
+        api.privacy_status()
     })?;
     register_head_subscription(&mut module)?;
 

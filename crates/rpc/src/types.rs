@@ -51,6 +51,49 @@ pub struct SubmissionView {
     pub num_examples: u32,
     /// L2 norm of the update, in model units (fixed point converted to float).
     pub update_l2: f64,
+    /// Declared DP-SGD Poisson sampling rate `q`.
+    pub dp_sample_rate: f64,
+    /// Declared DP-SGD noise multiplier `σ`.
+    pub dp_noise_multiplier: f64,
+    /// Declared DP-SGD per-example clip bound `C`.
+    pub dp_clip: f64,
+    /// Declared DP-SGD steps in the round.
+    pub dp_steps: u32,
+}
+
+/// This node's differential-privacy spend (`privacy_status`).
+///
+/// A node that is not a data source answers with `data_source: false` and `null` for
+/// every other field except `stopped` (false).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrivacyStatusView {
+    /// Whether this node trains and submits (has a privacy ledger).
+    pub data_source: bool,
+    /// The `ε` budget of the ledger.
+    pub budget_epsilon: Option<f64>,
+    /// `ε` spent so far at `delta`, recomputed from the ledger.
+    pub epsilon_spent: Option<f64>,
+    /// The `δ` the spend is stated at.
+    pub delta: Option<f64>,
+    /// The RDP order that gave the tightest `ε` (`null` before the first round).
+    pub alpha: Option<f64>,
+    /// Rounds whose updates left this node (each is charged, also if no block included it).
+    pub rounds_contributed: Option<u64>,
+    /// `ε` the ledger would reach after one more round with the current parameters.
+    pub epsilon_after_next_round: Option<f64>,
+    /// Whether the node has stopped training and submitting because the next round would
+    /// pass the budget (it runs on as an observer).
+    pub stopped: bool,
+    /// Sampling rate `q` this node trains with.
+    pub sample_rate: Option<f64>,
+    /// Noise multiplier `σ` this node trains with.
+    pub noise_multiplier: Option<f64>,
+    /// Clip bound `C` this node trains with.
+    pub clip: Option<f64>,
+    /// DP-SGD steps per round.
+    pub steps_per_round: Option<u32>,
+    /// Path of the ledger file.
+    pub ledger_path: Option<String>,
 }
 
 /// A block: its header fields and the submissions in its body.

@@ -10,7 +10,7 @@ use learnchain_rpc::client::{self, ClientError};
 use learnchain_rpc::methods;
 use learnchain_rpc::{
     ApiError, BlockRef, BlockView, HeadView, MempoolView, MetricsView, ModelView, NodeApi,
-    NodeInfoView, PeerView, RpcHandle, SubmissionView,
+    NodeInfoView, PeerView, PrivacyStatusView, RpcHandle, SubmissionView,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,6 +35,28 @@ fn submission(i: u64) -> SubmissionView {
         base: hash_of(0xb000 + HEAD_HEIGHT),
         num_examples: 100 + i as u32,
         update_l2: 0.25 * i as f64,
+        dp_sample_rate: 0.1,
+        dp_noise_multiplier: 1.1,
+        dp_clip: 1.0,
+        dp_steps: 5,
+    }
+}
+
+fn privacy() -> PrivacyStatusView {
+    PrivacyStatusView {
+        data_source: true,
+        budget_epsilon: Some(2.0),
+        epsilon_spent: Some(0.75),
+        delta: Some(1e-5),
+        alpha: Some(14.5),
+        rounds_contributed: Some(6),
+        epsilon_after_next_round: Some(0.8),
+        stopped: false,
+        sample_rate: Some(0.1),
+        noise_multiplier: Some(1.1),
+        clip: Some(1.0),
+        steps_per_round: Some(5),
+        ledger_path: Some("/data/privacy-ledger.json".into()),
     }
 }
 
@@ -191,6 +213,10 @@ impl NodeApi for FakeNode {
         Ok(mempool())
     }
 
+    fn privacy_status(&self) -> Result<PrivacyStatusView, ApiError> {
+        Ok(privacy())
+    }
+
     fn subscribe_heads(&self) -> broadcast::Receiver<HeadView> {
         self.heads.subscribe()
     }
@@ -261,6 +287,8 @@ async fn every_method_answers() {
     assert_eq!(info, node_info());
     let pool: MempoolView = call_ok(addr, "mempool_content", Value::Null).await;
     assert_eq!(pool, mempool());
+    let status: PrivacyStatusView = call_ok(addr, "privacy_status", Value::Null).await;
+    assert_eq!(status, privacy());
 
     let names: Vec<String> = call_ok(addr, "rpc_methods", Value::Null).await;
     let mut expected = vec![
@@ -271,6 +299,7 @@ async fn every_method_answers() {
         methods::NET_PEERS,
         methods::NODE_INFO,
         methods::MEMPOOL_CONTENT,
+        methods::PRIVACY_STATUS,
         methods::RPC_METHODS,
         methods::CHAIN_SUBSCRIBE_HEADS,
         methods::CHAIN_UNSUBSCRIBE_HEADS,
