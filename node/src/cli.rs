@@ -244,6 +244,21 @@ pub struct GenesisNewArgs {
     /// with SHA-NI does roughly 10 M hashes per second.
     #[arg(long, default_value_t = 1 << 22)]
     pub initial_difficulty: u64,
+    /// Privacy policy: smallest noise multiplier σ a submission may declare.
+    #[arg(long, default_value_t = 2.0)]
+    pub min_noise_multiplier: f64,
+    /// Privacy policy: largest per-example clip bound C.
+    #[arg(long, default_value_t = 1.0)]
+    pub clip_bound: f64,
+    /// Privacy policy: largest Poisson sampling rate q.
+    #[arg(long, default_value_t = 0.1)]
+    pub max_sample_rate: f64,
+    /// Local DP-SGD steps per round (also the policy's maximum).
+    #[arg(long, default_value_t = 10)]
+    pub local_steps: u32,
+    /// δ data sources account at by default.
+    #[arg(long, default_value_t = 1e-5)]
+    pub delta: f64,
 }
 
 /// `learnchain keys …`.

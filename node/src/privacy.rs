@@ -159,6 +159,8 @@ pub struct PrivacyGate {
     plan: PrivacyPlan,
     ledger: PrivacyLedger,
     stopped: bool,
+    /// Bumped on every recorded round and when the gate stops.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// A gate shared by the data-source task and the RPC server.
@@ -176,7 +178,7 @@ impl PrivacyGate {
         let path: PathBuf = data_dir.join(LEDGER_FILE);
         let ledger = PrivacyLedger::open(&path, plan.budget, plan.delta)
             .with_context(|| format!("cannot open the privacy ledger {}", path.display()))?;
-        Ok(PrivacyGate { plan, ledger, stopped: false })
+        Ok(PrivacyGate { plan, ledger, stopped: false, changes: tokio::sync::watch::Sender::new(0) })
     }
 
     /// The plan.
@@ -187,6 +189,15 @@ impl PrivacyGate {
     /// The ledger.
     pub fn ledger(&self) -> &PrivacyLedger {
         &self.ledger
+    }
+
+    /// A receiver that changes whenever a round is recorded or the gate stops.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn bump(&self) {
+        self.changes.send_modify(|v| *v += 1);
     }
 
     /// Whether the gate has stopped.
@@ -203,7 +214,10 @@ impl PrivacyGate {
     pub fn admit(&mut self, round: u64) -> Admission {
         let next = self.next_epsilon(round);
         if self.stopped || next.is_nan() || next > self.plan.budget {
-            self.stopped = true;
+            if !self.stopped {
+                self.stopped = true;
+                self.bump();
+            }
             return Admission::Stop { spent: self.ledger.spent().epsilon, next, budget: self.plan.budget };
         }
         Admission::Go
@@ -216,6 +230,7 @@ impl PrivacyGate {
             .ledger
             .record(self.plan.round(round))
             .with_context(|| format!("privacy ledger {} refused round {round}", self.ledger.path().display()))?;
+        self.bump();
         Ok(spent.epsilon)
     }
 

@@ -233,7 +233,18 @@ fn read_summary(path: &Path) -> Value {
 }
 
 fn check_summary_keys(v: &Value) {
-    for key in ["height", "head_hash", "model_hash", "nodes_agree", "test_accuracy", "elapsed_s", "submissions"] {
+    for key in [
+        "height",
+        "head_hash",
+        "model_hash",
+        "nodes_agree",
+        "test_accuracy",
+        "elapsed_s",
+        "submissions",
+        "epsilon_spent_max",
+        "epsilon_budget",
+        "noise_multiplier",
+    ] {
         assert!(v.get(key).is_some(), "summary lacks {key:?}: {v}");
     }
 }
@@ -262,6 +273,10 @@ fn devnet_mines_five_blocks_and_writes_a_summary() {
     assert!(v["head_hash"].as_str().is_some_and(|h| h.len() == 64), "{v}");
     assert!(v["model_hash"].as_str().is_some_and(|h| h.len() == 64), "{v}");
     assert!(v["elapsed_s"].as_f64().is_some_and(|t| t > 0.0), "{v}");
+    // DP is on by default: every data source spent something, and no more than the budget.
+    assert_eq!(v["epsilon_budget"].as_f64(), Some(2.0), "{v}");
+    assert!(v["epsilon_spent_max"].as_f64().is_some_and(|e| e > 0.0 && e <= 2.0), "{v}");
+    assert!(v["noise_multiplier"].as_f64().is_some_and(|s| s > 0.0), "{v}");
 }
 
 // ---- b. kill -9 durability ------------------------------------------------------------------
@@ -297,6 +312,19 @@ fn devnet_resumes_after_kill_9() {
     p.child.kill().expect("kill -9");
     let status = p.wait(Instant::now() + Duration::from_secs(10)).status;
     assert!(!status.success(), "a killed process cannot succeed: {status:?}");
+    // Every privacy ledger survived the kill intact, with the rounds released so far.
+    let ledgers = |what: &str| -> Vec<(usize, f64)> {
+        (1..=4)
+            .map(|i| {
+                let path = data.join(format!("source-{i}")).join("privacy-ledger.json");
+                let l = learnchain_privacy::PrivacyLedger::open(&path, 2.0, 1e-5)
+                    .unwrap_or_else(|e| panic!("{what}: ledger {} unreadable: {e}", path.display()));
+                (l.rounds().len(), l.spent().epsilon)
+            })
+            .collect()
+    };
+    let before = ledgers("after kill -9");
+    assert!(before.iter().all(|&(rounds, eps)| rounds >= 1 && eps > 0.0), "{before:?}");
 
     let summary = dir.path().join("summary.json");
     let mut args = vec!["devnet", "--blocks", "3", "--data-dir", s(&data), "--summary-json", s(&summary)];
@@ -307,6 +335,12 @@ fn devnet_resumes_after_kill_9() {
     let v = read_summary(&summary);
     check_summary_keys(&v);
     assert_eq!(v["nodes_agree"], Value::Bool(true), "{v}");
+    let after = ledgers("after the resume");
+    for (b, a) in before.iter().zip(&after) {
+        assert!(a.0 >= b.0 && a.1 >= b.1, "a ledger went backwards: {before:?} → {after:?}");
+    }
+    let max_before = before.iter().map(|x| x.1).fold(0.0, f64::max);
+    assert!(v["epsilon_spent_max"].as_f64().is_some_and(|e| e >= max_before), "{v}, before {max_before}");
     let height = v["height"].as_u64().expect("height");
     // The observer printed `last` only after storing it, so the resumed run starts at or
     // above it and mines 3 more (1 block of slack for a reorg at the tip).
@@ -423,6 +457,38 @@ fn ragged_csv_row_is_named_by_line() {
         "--label-column", "label", "--data-dir", s(&d), "--rpc", "none", "--listen", "/ip4/127.0.0.1/tcp/0",
     ];
     run(&args, dir.path(), QUICK).assert_clean_error(1, &["line 4", "data.csv"]);
+}
+
+#[test]
+fn a_budget_that_cannot_pay_for_one_round_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("member.key");
+    let done = run(&["keys", "new", s(&key)], dir.path(), QUICK);
+    assert!(done.status.success(), "keys new: {}", done.stderr);
+    let g = dir.path().join("genesis.toml");
+    let done = run(
+        &["genesis", "new", "--out", s(&g), "--dataset", "breast-cancer", "--member-key", s(&key)],
+        dir.path(),
+        QUICK,
+    );
+    assert!(done.status.success(), "genesis new: {}", done.stderr);
+    let d = dir.path().join("d");
+    let base = [
+        "run", "--genesis", s(&g), "--role", "data-source", "--member-key", s(&key), "--data", "builtin:breast-cancer",
+        "--data-dir", s(&d), "--rpc", "none", "--listen", "/ip4/127.0.0.1/tcp/0",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--epsilon-budget", "0.01"]);
+    run(&args, dir.path(), QUICK).assert_clean_error(1, &["--epsilon-budget 0.01", "can never allow one round"]);
+    assert!(!d.join("privacy-ledger.json").exists(), "no ledger for a node that never started");
+    // Less noise than the genesis policy allows would be rejected by every validator.
+    let mut args = base.to_vec();
+    args.extend(["--noise-multiplier", "0.5"]);
+    run(&args, dir.path(), QUICK).assert_clean_error(1, &["--noise-multiplier", "0.5"]);
+    // The devnet refuses a budget it cannot plan for.
+    run(&["devnet", "--epsilon-budget", "0"], dir.path(), QUICK).assert_clean_error(1, &["--epsilon-budget"]);
+    run(&["devnet", "--epsilon-budget", "0.000001", "--data-dir", s(&dir.path().join("dev"))], dir.path(), QUICK)
+        .assert_clean_error(1, &["--epsilon-budget"]);
 }
 
 #[test]

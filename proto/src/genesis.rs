@@ -396,7 +396,7 @@ impl Genesis {
             model,
             training: TrainingParams {
                 learning_rate: Fixed6(100_000),
-                local_steps: 20,
+                local_steps: 10,
                 batch_size: 16,
                 weight_decay: Fixed6(0),
             },
@@ -423,10 +423,10 @@ impl Genesis {
             },
             privacy: PrivacyPolicy {
                 delta: Probability(10_000_000_000), // 1e-5
-                min_noise_multiplier: Fixed6(500_000),
+                min_noise_multiplier: Fixed6(2_000_000),
                 clip_bound: Fixed6(1_000_000),
-                max_local_steps: 20,
-                max_sample_rate: Fixed6(200_000),
+                max_local_steps: 10,
+                max_sample_rate: Fixed6(100_000),
             },
             members,
         }

@@ -115,3 +115,79 @@ async fn the_only_miner_restarting_mid_round_picks_up_the_pooled_submissions() -
     net.shutdown().await;
     Ok(())
 }
+
+/// Waits until the data source `i` has stopped at its privacy budget.
+async fn wait_privacy_stopped(net: &Testnet, i: usize) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let gate = net.node(i)?.api.privacy.clone().context("not a data source")?;
+    let mut changes = learnchain_node::privacy::lock(&gate).subscribe();
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        changes.borrow_and_update();
+        if learnchain_node::privacy::lock(&gate).stopped() {
+            return Ok(());
+        }
+        tokio::time::timeout_at(deadline, changes.changed()).await.context("the data source never stopped")??;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_source_stops_at_its_budget_and_a_restart_does_not_reset_it() -> anyhow::Result<()> {
+    use learnchain_node::privacy::{PrivacyConfig, lock};
+    let mut net = Testnet::empty(Testnet::genesis(2))?;
+    let g = net.genesis.clone();
+    let miner = net.add(Kind::Miner, vec![]).await?;
+    let boot = net.all_addrs();
+    net.add(Kind::Source(0), boot.clone()).await?;
+    net.add(Kind::Source(1), boot.clone()).await?;
+    // Source 2 may afford exactly three rounds: ε(3 rounds) ≤ budget < ε(4 rounds).
+    let d = g.policy_declaration();
+    let (q, sigma, steps) = (d.sample_rate.to_f64(), d.noise_multiplier.to_f64(), u64::from(d.steps));
+    let delta = g.privacy.delta.to_f64();
+    let eps = |rounds: u64| learnchain_privacy::epsilon(q, sigma, rounds * steps, delta).map(|s| s.epsilon);
+    let budget = (eps(3)? + eps(4)?) / 2.0;
+    net.privacy = PrivacyConfig { epsilon_budget: budget, ..PrivacyConfig::default() };
+    let limited = net.add(Kind::Source(2), boot).await?;
+
+    wait_privacy_stopped(&net, limited).await?;
+    let (recorded, spent) = {
+        let gate = net.node(limited)?.api.privacy.clone().expect("data source");
+        let g = lock(&gate);
+        (g.ledger().rounds().to_vec(), g.ledger().spent().epsilon)
+    };
+    assert_eq!(recorded.len(), 3, "exactly the rounds the budget allows: {recorded:?}");
+    assert!(spent <= budget);
+    // Over JSON-RPC, too.
+    let addr = net.node(limited)?.rpc_addr.expect("rpc");
+    let status = learnchain_rpc::client::call(addr, "privacy_status", serde_json::Value::Null).await?;
+    assert_eq!(status["stopped"], true);
+    assert_eq!(status["rounds_contributed"], 3);
+
+    // The chain goes on without it, and every update of it that reached a block was charged.
+    let stop_height = net.head(miner)?.meta.height;
+    net.wait_height(miner, stop_height + 3, T).await?;
+    let member = learnchain_proto::Hash32(Testnet::member_key(2).verifying_key().to_bytes());
+    let included: Vec<u64> = {
+        let st = net.node(miner)?.svc.lock();
+        let head = st.chain.head().height;
+        let mut rounds = Vec::new();
+        for h in 1..=head {
+            let block = st.chain.block_at(h)?.expect("canonical block");
+            if block.submissions.iter().any(|s| matches!(s.auth, learnchain_proto::SubmissionAuth::Ed25519 { key, .. } if key == member)) {
+                rounds.push(h);
+            }
+        }
+        rounds
+    };
+    let recorded_rounds: Vec<u64> = recorded.iter().map(|r| r.round).collect();
+    assert!(included.iter().all(|r| recorded_rounds.contains(r)), "included {included:?}, recorded {recorded_rounds:?}");
+
+    // A restart reads the ledger and stops again at once; nothing is reset.
+    net.stop(limited).await?;
+    net.restart(limited, net.all_addrs()).await?;
+    wait_privacy_stopped(&net, limited).await?;
+    let gate = net.node(limited)?.api.privacy.clone().expect("data source");
+    assert_eq!(lock(&gate).ledger().rounds().len(), 3);
+    net.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Measures the accuracy-against-privacy trade-off of learnchain devnet: for each ε budget,
+# RUNS fresh devnets (2 miners, 4 DP-SGD data sources, breast-cancer unless DATASET is
+# set) of BLOCKS blocks, each planning its noise multiplier so every data source stays
+# within the budget at δ = 1e-5. Prints one Markdown table row per budget: σ, the largest
+# ε any data source spent, and the observer's test accuracy (mean, min, max over runs).
+#
+#   scripts/privacy-tradeoff.sh [EPSILONS...]     (default: 0.25 0.5 1 2 4 8)
+#   RUNS=3 BLOCKS=20 DATASET=breast-cancer scripts/privacy-tradeoff.sh
+#
+# Uses target/release/learnchain if present, else builds it.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${LEARNCHAIN_BIN:-$ROOT/target/release/learnchain}"
+[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --locked -p learnchain-node)
+RUNS="${RUNS:-3}"
+BLOCKS="${BLOCKS:-20}"
+DATASET="${DATASET:-breast-cancer}"
+EPSILONS=("$@")
+[ ${#EPSILONS[@]} -gt 0 ] || EPSILONS=(0.25 0.5 1 2 4 8)
+WORK="$(mktemp -d -t learnchain-tradeoff-XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+
+echo "dataset $DATASET, $BLOCKS blocks, $RUNS runs per budget, δ = 1e-5"
+echo
+echo "| ε budget | σ | ε spent (max over sources) | test accuracy mean | min | max |"
+echo "|---:|---:|---:|---:|---:|---:|"
+for eps in "${EPSILONS[@]}"; do
+  rows=()
+  for run in $(seq 1 "$RUNS"); do
+    out="$WORK/$eps-$run.json"
+    if ! "$BIN" devnet --blocks "$BLOCKS" --dataset "$DATASET" --epsilon-budget "$eps" \
+        --data-dir "$WORK/$eps-$run" --summary-json "$out" >"$WORK/$eps-$run.log" 2>&1; then
+      echo "devnet failed for ε = $eps (run $run); log:" >&2
+      tail -20 "$WORK/$eps-$run.log" >&2
+      exit 1
+    fi
+    jq -e '.nodes_agree' "$out" >/dev/null || { echo "nodes disagree for ε = $eps run $run" >&2; exit 1; }
+    rows+=("$(jq -r '[.noise_multiplier, .epsilon_spent_max, .test_accuracy] | @tsv' "$out")")
+  done
+  printf '%s\n' "${rows[@]}" | awk -v eps="$eps" '
+    { s = $1; if ($2 > e) e = $2; a[NR] = $3; sum += $3 }
+    END {
+      min = a[1]; max = a[1]
+      for (i = 1; i <= NR; i++) { if (a[i] < min) min = a[i]; if (a[i] > max) max = a[i] }
+      printf "| %s | %.3f | %.3f | %.2f%% | %.2f%% | %.2f%% |\n", eps, s, e, 100 * sum / NR, 100 * min, 100 * max
+    }'
+done
