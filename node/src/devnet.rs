@@ -150,6 +150,19 @@ fn plan_noise(opts: &DevnetOptions) -> anyhow::Result<Fixed6> {
     if !(sigma.is_finite() && sigma > 0.0) {
         bail!("--noise-multiplier must be positive, got {sigma}");
     }
+    if opts.noise_multiplier.is_some() {
+        // Every block needs submissions: the sources must afford all of them.
+        let needed = opts.blocks + 1;
+        let spent = learnchain_privacy::epsilon(DEVNET_SAMPLE_RATE, sigma, needed * u64::from(DEVNET_LOCAL_STEPS), opts.delta)
+            .with_context(|| format!("--noise-multiplier {sigma}"))?;
+        if spent.epsilon > opts.epsilon_budget {
+            bail!(
+                "--noise-multiplier {sigma} spends ε = {:.3} over the {needed} rounds this devnet needs (--blocks + 1), above --epsilon-budget {}: the data sources would stop and the chain with them; raise the noise or the budget, or lower --blocks",
+                spent.epsilon,
+                opts.epsilon_budget
+            );
+        }
+    }
     let fixed = Fixed6((sigma * Fixed6::SCALE as f64).ceil() as u64);
     if fixed > MAX_NOISE_MULTIPLIER {
         bail!(
