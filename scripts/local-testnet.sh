@@ -2,7 +2,8 @@
 # Runs a small learnchain network as separate processes on this machine, the way a person
 # would by hand: one miner, two data sources (breast-cancer, 2 shards) and one observer.
 # Prints the observer's head and test accuracy over JSON-RPC until the chain reaches
-# HEIGHT (default 10), then stops every node with SIGTERM.
+# HEIGHT (default 10), then each data source's privacy spend, and stops every node with
+# SIGTERM.
 #
 #   scripts/local-testnet.sh [HEIGHT]
 #
@@ -39,7 +40,7 @@ BOOT="/ip4/127.0.0.1/tcp/40333/p2p/$MINER_ID"
 for i in 1 2; do
   "$BIN" run --name "source-$i" --role data-source --genesis "$DIR/genesis.toml" --data-dir "$DIR/source-$i" \
     --data builtin:breast-cancer --shards 2 --shard $((i - 1)) --listen /ip4/127.0.0.1/tcp/0 \
-    --bootnode "$BOOT" --rpc none >"$DIR/source-$i.log" 2>&1 &
+    --bootnode "$BOOT" --rpc "127.0.0.1:$((18546 + i))" --epsilon-budget 8 >"$DIR/source-$i.log" 2>&1 &
   PIDS+=($!)
 done
 "$BIN" run --name observer --role observer --genesis "$DIR/genesis.toml" --data-dir "$DIR/observer" \
@@ -62,4 +63,10 @@ for _ in $(seq 1 600); do
   sleep 0.5
 done
 [ "$last" -ge "$HEIGHT" ] || { echo "did not reach height $HEIGHT" >&2; exit 1; }
+for i in 1 2; do
+  p=$(rpc $((18546 + i)) privacy_status)
+  eps=$(echo "$p" | sed -n 's/.*"epsilon_spent":\([0-9.e-]*\).*/\1/p')
+  rounds=$(echo "$p" | sed -n 's/.*"rounds_contributed":\([0-9]*\).*/\1/p')
+  echo "source-$i: ε spent ${eps:-?} of 8 (δ = 1e-5) over ${rounds:-?} rounds"
+done
 echo "reached height $last; stopping nodes"
