@@ -267,7 +267,8 @@ fn bound_checked(d: &DpDeclaration, n: u32, ctx: &BoundContext) -> Option<u128> 
 /// `Σ v_i²` of a fixed-point vector, exactly (`u128` holds it for any `i32` vector of
 /// up to 2^64 entries).
 pub fn norm_sq(v: &[i32]) -> u128 {
-    v.iter().map(|&x| u128::from(x.unsigned_abs()).pow(2)).sum()
+    // |x|² ≤ 2^62 fits u64; only the running sum needs u128 (one add with carry).
+    v.iter().map(|&x| u128::from(u64::from(x.unsigned_abs()).pow(2))).sum()
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use learnchain_aggregate::{Rule, aggregate, apply};
 use learnchain_chain::auth::{GenesisMembers, MembershipVerifier};
 use learnchain_chain::pow::{u256_to_hash, work};
 use learnchain_chain::store::{HeadChange, Store};
-use learnchain_chain::validate::CheckedBlock;
+use learnchain_chain::validate::{CheckedBlock, base_norm_sq, check_update_norm};
 use learnchain_chain::{BlockMeta, Chain, testing};
 use learnchain_proto::hash::model_hash;
 use learnchain_proto::{Block, Genesis, Hash32, Submission, decode, encode};
@@ -156,6 +156,14 @@ fn bench_stages(c: &mut Criterion) {
         b.iter(|| {
             for (s, d) in block.submissions.iter().zip(&digests) {
                 members.verify(black_box(s), d).expect("verifies");
+            }
+        })
+    });
+    group.bench_function(name("update_norm_checks"), |b| {
+        b.iter(|| {
+            let base = base_norm_sq(&g, &initial);
+            for s in &block.submissions {
+                check_update_norm(&g, black_box(s), base).expect("within the bound");
             }
         })
     });
