@@ -203,6 +203,20 @@ mod tests {
     }
 
     #[test]
+    fn privacy_section_parses_and_typos_are_refused() {
+        let c: NodeConfig =
+            toml::from_str("[privacy]\nepsilon_budget = 3.5\nnoise_multiplier = 2.5\ndelta = 1e-6\n").expect("parses");
+        assert_eq!(c.privacy.epsilon_budget, 3.5);
+        assert_eq!(c.privacy.noise_multiplier, Some(2.5));
+        assert_eq!(c.privacy.delta, Some(1e-6));
+        assert_eq!(c.privacy.sample_rate, None);
+        let empty: NodeConfig = toml::from_str("").expect("defaults");
+        assert_eq!(empty.privacy.epsilon_budget, crate::privacy::DEFAULT_EPSILON_BUDGET);
+        let err = toml::from_str::<NodeConfig>("[privacy]\nepsilon_budjet = 3.5\n").expect_err("typo");
+        assert!(err.to_string().contains("epsilon_budjet"), "{err}");
+    }
+
+    #[test]
     fn oversized_config_file_is_refused_before_reading() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("big.toml");
