@@ -6,7 +6,11 @@
 //! the sync request-response protocol and ping. What the swarm produces afterwards is
 //! consumed by the event loop.
 //!
-//! Gossipsub choices: messages are signed and validated strictly; every message is held
+//! Gossipsub choices: messages are anonymous — no author peer id, sequence number or
+//! signature in the envelope (`MessageAuthenticity::Anonymous` with
+//! `ValidationMode::Anonymous`), so a submission cannot be linked to the node that first
+//! published it through the gossip envelope; authenticity comes from the payload itself
+//! (proof of work for blocks, the member's signature for submissions). Every message is held
 //! until the node reports a verdict (`validate_messages`); the message id is the SHA-256 of
 //! the payload, so the same content published twice is one message; the transmit limit is
 //! the larger topic limit plus [`GOSSIP_ENVELOPE_SLACK`], and each topic has its own limit
@@ -128,7 +132,7 @@ fn gossipsub_behaviour(
     let largest = config.max_block_bytes.max(config.max_submission_bytes);
     let mut builder = gossipsub::ConfigBuilder::default();
     builder
-        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
         .validate_messages()
         .message_id_fn(|message: &gossipsub::Message| {
             gossipsub::MessageId::new(sha256(&message.data).as_bytes())
@@ -148,7 +152,7 @@ fn gossipsub_behaviour(
         .build()
         .map_err(|e| NetError::Config(format!("gossipsub: {e}")))?;
     let mut gossipsub = gossipsub::Behaviour::new(
-        gossipsub::MessageAuthenticity::Signed(config.keypair.clone()),
+        gossipsub::MessageAuthenticity::Anonymous,
         gossip_config,
     )
     .map_err(|e| NetError::Config(format!("gossipsub: {e}")))?;
