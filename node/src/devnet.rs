@@ -238,6 +238,36 @@ fn node_config(
     }
 }
 
+/// On a resumed devnet, refuses to start when a data source cannot afford the rounds this
+/// run needs (`--blocks` + 1): it would stop, and with every source stopped the chain stalls.
+fn check_budgets_for_resume(opts: &DevnetOptions, dir: &Path, g: &Genesis) -> anyhow::Result<()> {
+    let d = g.policy_declaration();
+    for i in 1..=opts.data_sources {
+        let path = dir.join(format!("source-{i}")).join(crate::privacy::LEDGER_FILE);
+        if !path.exists() {
+            continue;
+        }
+        let ledger = learnchain_privacy::PrivacyLedger::open(&path, opts.epsilon_budget, opts.delta)
+            .with_context(|| format!("source-{i}'s privacy ledger (resume with the --epsilon-budget and --delta it was created with)"))?;
+        let extra = learnchain_privacy::RoundParams {
+            round: 0,
+            q: d.sample_rate.to_f64(),
+            sigma: d.noise_multiplier.to_f64(),
+            steps: (opts.blocks + 1) * u64::from(d.steps),
+        };
+        let after = ledger.spent_with(&extra).map(|s| s.epsilon).unwrap_or(f64::INFINITY);
+        if after.is_nan() || after > ledger.budget() {
+            bail!(
+                "source-{i} has spent ε = {:.3} of its budget {}; {} more blocks would take it to ε = {after:.3}, so it would stop and the chain with it: lower --blocks or start a new devnet",
+                ledger.spent().epsilon,
+                ledger.budget(),
+                opts.blocks
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs the devnet to completion.
 pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
     if opts.miners == 0 || opts.data_sources == 0 {
@@ -262,7 +292,9 @@ pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
         members.push(Hash32(key.verifying_key().to_bytes()));
     }
     let genesis = if genesis_path.exists() {
-        crate::commands::load_genesis(&genesis_path)?
+        let g = crate::commands::load_genesis(&genesis_path)?;
+        check_budgets_for_resume(&opts, &dir, &g)?;
+        g
     } else {
         let g = genesis_for(&opts, members)?;
         std::fs::write(&genesis_path, g.to_toml_string())?;

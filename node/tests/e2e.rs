@@ -277,6 +277,10 @@ fn devnet_mines_five_blocks_and_writes_a_summary() {
     assert_eq!(v["epsilon_budget"].as_f64(), Some(2.0), "{v}");
     assert!(v["epsilon_spent_max"].as_f64().is_some_and(|e| e > 0.0 && e <= 2.0), "{v}");
     assert!(v["noise_multiplier"].as_f64().is_some_and(|s| s > 0.0), "{v}");
+    // Its noise was planned for about 5 blocks: resuming for 50 more would exhaust the
+    // sources' budgets and stall the chain, so it is refused up front.
+    run(&["devnet", "--blocks", "50", "--data-dir", s(&data)], dir.path(), QUICK)
+        .assert_clean_error(1, &["source-1 has spent", "lower --blocks"]);
 }
 
 // ---- b. kill -9 durability ------------------------------------------------------------------
