@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use learnchain_proto::{Architecture, Fixed6, Genesis, Hash32, Probability};
+use learnchain_proto::{Architecture, Genesis, Hash32, Probability};
 
 use crate::cli::{DevnetArgs, GenesisCommand, GenesisNewArgs, KeysCommand, PrivacyCommand, RunArgs};
 use crate::config::NodeConfig;
@@ -152,7 +152,7 @@ fn new_genesis(a: GenesisNewArgs) -> anyhow::Result<()> {
     if g.pow.initial_target > g.pow.pow_limit {
         g.pow.pow_limit = g.pow.initial_target;
     }
-    let f6 = |flag: &str, v: f64| Fixed6::from_f64(v).map_err(|e| anyhow::anyhow!("--{flag}: {e}"));
+    let f6 = crate::privacy::fixed;
     g.privacy.min_noise_multiplier = f6("min-noise-multiplier", a.min_noise_multiplier)?;
     g.privacy.clip_bound = f6("clip-bound", a.clip_bound)?;
     g.privacy.max_sample_rate = f6("max-sample-rate", a.max_sample_rate)?;

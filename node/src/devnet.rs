@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use crate::config::{DataConfig, NodeConfig, Role};
 use crate::keys;
 use crate::node::Node;
-use crate::privacy::PrivacyConfig;
+use crate::privacy::{PrivacyConfig, fixed};
 use crate::service::{HeadSnapshot, wait_agree};
 
 /// What to run.
@@ -178,10 +178,10 @@ fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Gen
     let mut g = Genesis::template("learnchain-devnet", data.features() as u32, data.classes, members);
     g.timestamp_ms = learnchain_chain::now_ms();
     g.training.local_steps = DEVNET_LOCAL_STEPS;
-    g.training.learning_rate = Fixed6::from_f64(DEVNET_LEARNING_RATE).map_err(anyhow::Error::msg)?;
+    g.training.learning_rate = fixed("learning-rate", DEVNET_LEARNING_RATE)?;
     g.privacy.max_local_steps = DEVNET_LOCAL_STEPS;
-    g.privacy.max_sample_rate = Fixed6::from_f64(DEVNET_SAMPLE_RATE).map_err(anyhow::Error::msg)?;
-    g.privacy.clip_bound = Fixed6::from_f64(DEVNET_CLIP).map_err(anyhow::Error::msg)?;
+    g.privacy.max_sample_rate = fixed("sample-rate", DEVNET_SAMPLE_RATE)?;
+    g.privacy.clip_bound = fixed("clip", DEVNET_CLIP)?;
     g.privacy.min_noise_multiplier = plan_noise(opts)?;
     g.privacy.delta = Probability::from_f64(opts.delta).map_err(|e| anyhow::anyhow!("--delta: {e}"))?;
     g.consensus.quorum = opts.data_sources as u32;

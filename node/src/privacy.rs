@@ -72,7 +72,9 @@ pub struct PrivacyPlan {
     pub one_round_epsilon: f64,
 }
 
-fn fixed(flag: &str, v: f64) -> anyhow::Result<Fixed6> {
+/// A decimal flag value as the genesis carries it (integer millionths); the error names the
+/// flag.
+pub fn fixed(flag: &str, v: f64) -> anyhow::Result<Fixed6> {
     Fixed6::from_f64(v).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
 }
 

@@ -237,6 +237,20 @@ pub struct BoundContext {
     pub base_norm_sq: u128,
 }
 
+impl BoundContext {
+    /// The context of a chain with genesis `g`, for a base model whose `Σ w_i²` is
+    /// `base_norm_sq`.
+    pub fn for_genesis(g: &crate::Genesis, base_norm_sq: u128) -> Self {
+        BoundContext {
+            learning_rate: g.training.learning_rate,
+            weight_decay: g.training.weight_decay,
+            frac_bits: g.model.frac_bits,
+            params: g.model.param_count(),
+            base_norm_sq,
+        }
+    }
+}
+
 /// `B` of the module docs: the largest L2 norm, in grid units, of an update an honest data
 /// source could submit with declaration `d` and `n` examples. `u128::MAX` (no bound beyond
 /// `max_update_abs`) if any intermediate product overflows, which the policy's caps on `σ`

@@ -400,13 +400,7 @@ async fn round_attacks(g: &Genesis, observer: &Node, head: &HeadSnapshot) -> any
     let bound = update_norm_bound_units(
         &g.policy_declaration(),
         100,
-        &BoundContext {
-            learning_rate: g.training.learning_rate,
-            weight_decay: g.training.weight_decay,
-            frac_bits: g.model.frac_bits,
-            params: g.model.param_count(),
-            base_norm_sq: norm_sq(&head.model),
-        },
+        &BoundContext::for_genesis(g, norm_sq(&head.model)),
     );
     let per = i32::try_from(bound / (n as u128).isqrt() + 2).context("bound fits i32")?;
     ensure!(per <= g.consensus.max_update_abs, "the norm attack must pass the coordinate bound");

@@ -210,13 +210,7 @@ fn weaker_privacy_and_oversized_updates_are_refused() {
     }
 
     // Just inside and just outside the norm bound.
-    let ctx = BoundContext {
-        learning_rate: g.training.learning_rate,
-        weight_decay: g.training.weight_decay,
-        frac_bits: g.model.frac_bits,
-        params: g.model.param_count(),
-        base_norm_sq: 0,
-    };
+    let ctx = BoundContext::for_genesis(&g, 0);
     let bound = update_norm_bound_units(&base.dp, base.num_examples, &ctx);
     let n = base.delta.len();
     let mut inside = vec![0i32; n];

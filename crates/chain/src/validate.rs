@@ -51,13 +51,7 @@ pub fn base_norm_sq(genesis: &Genesis, base_model: &[i32]) -> u128 {
 /// implied by the submission's declaration, exactly, in integers. `base_norm_sq` comes from
 /// [`base_norm_sq`] for the submission's base model.
 pub fn check_update_norm(genesis: &Genesis, s: &Submission, base_norm_sq: u128) -> Result<(), SubmissionError> {
-    let ctx = privacy::BoundContext {
-        learning_rate: genesis.training.learning_rate,
-        weight_decay: genesis.training.weight_decay,
-        frac_bits: genesis.model.frac_bits,
-        params: genesis.model.param_count(),
-        base_norm_sq,
-    };
+    let ctx = privacy::BoundContext::for_genesis(genesis, base_norm_sq);
     let bound = privacy::update_norm_bound_units(&s.dp, s.num_examples, &ctx);
     let norm_sq = privacy::norm_sq(&s.delta);
     if norm_sq > bound.saturating_mul(bound) {
