@@ -1,4 +1,4 @@
-//! The command line: `learnchain run | devnet | genesis | keys`.
+//! The command line: `learnchain run | devnet | genesis | keys | members | privacy`.
 
 use std::path::PathBuf;
 
@@ -37,6 +37,9 @@ pub enum Command {
     /// Create or inspect key files.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// List, register or revoke members of a running chain.
+    #[command(subcommand)]
+    Members(MembersCommand),
     /// Plan differential privacy: ε for given DP-SGD parameters, or the noise for a target ε.
     #[command(subcommand)]
     Privacy(PrivacyCommand),
@@ -129,9 +132,14 @@ pub struct RunArgs {
     /// Partition: iid or dirichlet:ALPHA.
     #[arg(long)]
     pub partition: Option<String>,
-    /// Member key file of a data source.
+    /// Member key file of a data source (a keystore from `learnchain keys new`; created,
+    /// unencrypted, if missing).
     #[arg(long)]
     pub member_key: Option<PathBuf>,
+    /// File whose first line is the member key's passphrase (default: the
+    /// LEARNCHAIN_KEY_PASSPHRASE environment variable).
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
     /// Total ε this data source may spend (at --delta); fixed when its privacy ledger is
     /// created. Default 10.
     #[arg(long)]
@@ -196,7 +204,7 @@ pub struct DevnetArgs {
 #[derive(Debug, Subcommand)]
 pub enum GenesisCommand {
     /// Write a new genesis file.
-    New(GenesisNewArgs),
+    New(Box<GenesisNewArgs>),
     /// Validate a genesis file and print its chain id.
     Show {
         /// The genesis file.
@@ -219,6 +227,17 @@ pub struct GenesisNewArgs {
     /// Member key file whose public key to list (repeatable).
     #[arg(long = "member-key")]
     pub member_keys: Vec<PathBuf>,
+    /// Enrolment authority key file (from `keys new --authority`): it may register and
+    /// revoke members later.
+    #[arg(long)]
+    pub authority_key: Option<PathBuf>,
+    /// Open enrolment: anyone may register with a proof-of-work stamp of this many leading
+    /// zero bits (0 = closed). About 2^bits hashes per registration.
+    #[arg(long, default_value_t = 0)]
+    pub open_stamp_bits: u32,
+    /// Most members in one ring (the anonymity set of a submission).
+    #[arg(long)]
+    pub ring_size: Option<u32>,
     /// Built-in dataset whose shape the model takes.
     #[arg(long, conflicts_with_all = ["features", "classes"])]
     pub dataset: Option<String>,
@@ -264,14 +283,68 @@ pub struct GenesisNewArgs {
 /// `learnchain keys …`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Create a new member key file (mode 0600) and print its public key.
+    /// Create a new key file (mode 0600, never overwritten) and print its public key.
+    ///
+    /// A member key is sealed under a passphrase when one is given (--passphrase-file or the
+    /// LEARNCHAIN_KEY_PASSPHRASE environment variable), otherwise stored unencrypted.
     New {
-        /// The key file to create (never overwritten).
+        /// The key file to create.
         file: PathBuf,
+        /// Create an enrolment authority key (Ed25519) instead of a member key; its public
+        /// key goes into the genesis as `enrolment.authority`.
+        #[arg(long)]
+        authority: bool,
+        /// File whose first line is the passphrase to seal a member key with.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
     },
-    /// Print the public key of a key file.
+    /// Print the public key of a key file (no passphrase needed).
     Show {
         /// The key file.
         file: PathBuf,
+    },
+}
+
+/// `learnchain members …`: the member registry of a running node's chain, over its RPC.
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// List registered member keys with the heights that registered and revoked them.
+    List {
+        /// The node's JSON-RPC address.
+        #[arg(long, default_value = "127.0.0.1:8545")]
+        rpc: String,
+        /// Print the JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register a member key: signed by the enrolment authority (--authority-key), or with
+    /// a proof-of-work stamp where the chain allows open enrolment. The member proves it
+    /// holds its key, so the member key file is needed either way.
+    Enrol {
+        /// The member's key file.
+        #[arg(long)]
+        member_key: PathBuf,
+        /// File whose first line is the member key's passphrase (default: the
+        /// LEARNCHAIN_KEY_PASSPHRASE environment variable).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// The enrolment authority's key file; without it, open enrolment with a stamp.
+        #[arg(long)]
+        authority_key: Option<PathBuf>,
+        /// The node's JSON-RPC address.
+        #[arg(long, default_value = "127.0.0.1:8545")]
+        rpc: String,
+    },
+    /// Revoke a member key (enrolment authority only).
+    Revoke {
+        /// The member's public key (64 hex digits).
+        #[arg(long)]
+        member: String,
+        /// The enrolment authority's key file.
+        #[arg(long)]
+        authority_key: PathBuf,
+        /// The node's JSON-RPC address.
+        #[arg(long, default_value = "127.0.0.1:8545")]
+        rpc: String,
     },
 }

@@ -6,7 +6,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use learnchain_proto::{Architecture, Genesis, Hash32, Probability};
 
-use crate::cli::{DevnetArgs, GenesisCommand, GenesisNewArgs, KeysCommand, PrivacyCommand, RunArgs};
+use ed25519_dalek::SigningKey;
+use learnchain_identity::MemberSecret;
+use learnchain_identity::keystore::{self, KdfParams};
+
+use crate::cli::{DevnetArgs, GenesisCommand, GenesisNewArgs, KeysCommand, MembersCommand, PrivacyCommand, RunArgs};
 use crate::config::NodeConfig;
 use crate::devnet::{self, DevnetOptions};
 use crate::keys;
@@ -41,6 +45,7 @@ pub fn node_config(args: RunArgs) -> anyhow::Result<NodeConfig> {
     if let Some(v) = args.shard { c.data.shard = v; }
     if let Some(v) = args.partition { c.data.partition = v; }
     if let Some(v) = args.member_key { c.member_key = Some(v); }
+    if let Some(v) = args.passphrase_file { c.member_key_passphrase_file = Some(v); }
     if let Some(v) = args.epsilon_budget { c.privacy.epsilon_budget = v; }
     if let Some(v) = args.delta { c.privacy.delta = Some(v); }
     if let Some(v) = args.noise_multiplier { c.privacy.noise_multiplier = Some(v); }
@@ -115,11 +120,15 @@ fn new_genesis(a: GenesisNewArgs) -> anyhow::Result<()> {
         members.push(Hash32::from_hex(m).map_err(|e| anyhow::anyhow!("--member {m:?}: {e}"))?);
     }
     for f in &a.member_keys {
-        let seed = keys::read_seed(f)?;
-        members.push(Hash32(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes()));
+        let public = learnchain_identity::keystore::read_public(f)?;
+        members.push(Hash32(public.to_bytes()));
     }
-    if members.is_empty() {
-        bail!("give at least one --member or --member-key");
+    let authority = match &a.authority_key {
+        Some(f) => Some(Hash32(keys::authority_key(f)?.verifying_key().to_bytes())),
+        None => None,
+    };
+    if members.is_empty() && authority.is_none() && a.open_stamp_bits == 0 {
+        bail!("give at least one --member or --member-key, or allow enrolment (--authority-key or --open-stamp-bits)");
     }
     let (features, classes) = match (a.dataset.as_deref(), a.features, a.classes) {
         (Some(name), _, _) => {
@@ -131,19 +140,20 @@ fn new_genesis(a: GenesisNewArgs) -> anyhow::Result<()> {
     };
     let mut g = Genesis::template(&a.name, features, classes, members);
     g.timestamp_ms = learnchain_chain::now_ms();
+    g.enrolment.authority = authority;
+    g.enrolment.open_stamp_bits = a.open_stamp_bits;
+    if let Some(r) = a.ring_size {
+        g.consensus.ring_size = r;
+    }
     match a.architecture.as_str() {
         "softmax" => {}
         "mlp" => {
             g.model.architecture = Architecture::Mlp;
             g.model.hidden = a.hidden;
-            let params = g.model.param_count();
-            let sub = 4 * params + learnchain_proto::genesis::SUBMISSION_OVERHEAD_BYTES;
-            g.limits.max_submission_bytes = g.limits.max_submission_bytes.max(sub);
-            g.limits.max_block_bytes = g.limits.max_block_bytes.max(2048 + u64::from(g.consensus.max_submissions) * sub);
-            g.limits.max_sync_response_bytes = g.limits.max_sync_response_bytes.max(g.limits.max_block_bytes * 4);
         }
         other => bail!("--architecture {other:?}: expected softmax or mlp"),
     }
+    g.fit_limits();
     if let Some(q) = a.quorum {
         g.consensus.quorum = q;
     }
@@ -171,13 +181,20 @@ fn new_genesis(a: GenesisNewArgs) -> anyhow::Result<()> {
 /// `learnchain genesis …`.
 pub fn genesis(cmd: GenesisCommand) -> anyhow::Result<()> {
     match cmd {
-        GenesisCommand::New(a) => new_genesis(a),
+        GenesisCommand::New(a) => new_genesis(*a),
         GenesisCommand::Show { file } => {
             let g = load_genesis(&file)?;
             println!("name:       {}", g.name);
             println!("chain id:   {}", g.chain_id());
             println!("model:      {:?}, {} parameters", g.model.architecture, g.model.param_count());
-            println!("members:    {}", g.members.len());
+            println!("members:    {} (rings of at most {})", g.members.len(), g.consensus.ring_size);
+            match &g.enrolment.authority {
+                Some(a) => println!("enrolment:  authority {a}"),
+                None => println!("enrolment:  no authority"),
+            }
+            if g.enrolment.open_stamp_bits > 0 {
+                println!("            open, stamps of {} bits", g.enrolment.open_stamp_bits);
+            }
             println!("quorum:     {} (max {} per block)", g.consensus.quorum, g.consensus.max_submissions);
             println!("aggregation: {:?}", g.consensus.aggregation);
             Ok(())
@@ -188,17 +205,125 @@ pub fn genesis(cmd: GenesisCommand) -> anyhow::Result<()> {
 /// `learnchain keys …`.
 pub fn keys_cmd(cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
-        KeysCommand::New { file } => {
+        KeysCommand::New { file, authority: true, passphrase_file } => {
+            if passphrase_file.is_some() {
+                bail!("--passphrase-file seals member keys; an authority key is a 0600 seed file");
+            }
             if file.exists() {
                 bail!("{} exists; not overwriting", file.display());
             }
-            let key = keys::member_key(&file)?;
+            let key = SigningKey::from_bytes(&keys::load_or_create_seed(&file)?);
             println!("{}", hex::encode(key.verifying_key().to_bytes()));
             Ok(())
         }
+        KeysCommand::New { file, authority: false, passphrase_file } => {
+            let pass = keys::passphrase(passphrase_file.as_deref())?;
+            let key = MemberSecret::generate(&mut rand::rngs::OsRng);
+            keystore::write_new(&file, &key, pass.as_ref().map(|p| p.as_str()), KdfParams::DEFAULT)?;
+            println!("{}", key.public());
+            if pass.is_none() {
+                eprintln!(
+                    "note: {} is not encrypted; give --passphrase-file or set {} to seal a key",
+                    file.display(),
+                    keys::PASSPHRASE_ENV
+                );
+            }
+            Ok(())
+        }
         KeysCommand::Show { file } => {
-            let seed = keys::read_seed(&file)?;
-            println!("{}", hex::encode(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes()));
+            match keystore::inspect(&file) {
+                Ok(info) => {
+                    println!("member key {}", info.public);
+                    match info.kdf {
+                        Some(k) => println!(
+                            "encrypted: argon2id (m = {} KiB, t = {}, p = {}) + XChaCha20-Poly1305",
+                            k.m_cost_kib, k.t_cost, k.p_cost
+                        ),
+                        None => println!("encrypted: no"),
+                    }
+                }
+                Err(member_err) => match keys::authority_key(&file) {
+                    Ok(key) => println!("ed25519 key {}", hex::encode(key.verifying_key().to_bytes())),
+                    Err(_) => return Err(member_err.into()),
+                },
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `learnchain members …`.
+pub async fn members_cmd(cmd: MembersCommand) -> anyhow::Result<()> {
+    use learnchain_rpc::methods::{MEMBERS_LIST, MEMBERS_REGISTER, NODE_INFO};
+    let addr = |rpc: &str| -> anyhow::Result<std::net::SocketAddr> {
+        rpc.parse().with_context(|| format!("--rpc {rpc:?} is not an IP:port address"))
+    };
+    let call = |addr, method: &'static str, params: serde_json::Value| async move {
+        learnchain_rpc::client::call(addr, method, params)
+            .await
+            .with_context(|| format!("{method} on the node at {addr}"))
+    };
+    match cmd {
+        MembersCommand::List { rpc, json } => {
+            let value = call(addr(&rpc)?, MEMBERS_LIST, serde_json::json!([])).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&value)?);
+                return Ok(());
+            }
+            let view: learnchain_rpc::MembersView = serde_json::from_value(value)?;
+            println!(
+                "height {}: {} active members in {} ring group(s) of at most {}",
+                view.height, view.active, view.groups, view.ring_size
+            );
+            for m in &view.members {
+                match m.revoked_at {
+                    Some(r) => println!("{}  registered at {:>6}  revoked at {r}", m.key, m.registered_at),
+                    None => println!("{}  registered at {:>6}", m.key, m.registered_at),
+                }
+            }
+            Ok(())
+        }
+        MembersCommand::Enrol { member_key, passphrase_file, authority_key, rpc } => {
+            let addr = addr(&rpc)?;
+            let pass = keys::passphrase(passphrase_file.as_deref())?;
+            let member = keystore::read_secret(&member_key, pass.as_ref().map(|p| p.as_str()))?;
+            let info: learnchain_rpc::NodeInfoView = serde_json::from_value(call(addr, NODE_INFO, serde_json::json!([])).await?)?;
+            let chain_id = Hash32::from_hex(&info.chain_id).map_err(|e| anyhow::anyhow!("node_info chain_id: {e}"))?;
+            let registration = match authority_key {
+                Some(f) => {
+                    let authority = keys::authority_key(&f)?;
+                    learnchain_chain::registry::authorised_registration(&chain_id, &authority, &member, &mut rand::rngs::OsRng)
+                }
+                None => {
+                    let view: learnchain_rpc::MembersView =
+                        serde_json::from_value(call(addr, MEMBERS_LIST, serde_json::json!([])).await?)?;
+                    if view.open_stamp_bits == 0 {
+                        bail!("chain {} has no open enrolment; give --authority-key (the enrolment authority registers members)", info.genesis_name);
+                    }
+                    let bits = view.open_stamp_bits;
+                    eprintln!("computing an enrolment stamp of {bits} bits (about 2^{bits} hashes)…");
+                    tokio::task::spawn_blocking(move || {
+                        learnchain_chain::registry::stamped_registration(&chain_id, bits, &member, &mut rand::rngs::OsRng)
+                    })
+                    .await?
+                }
+            };
+            let hex = hex::encode(learnchain_proto::encode(&registration));
+            let id = call(addr, MEMBERS_REGISTER, serde_json::json!([hex])).await?;
+            println!("registration {} submitted for member {}", id.as_str().unwrap_or_default(), registration.member);
+            println!("the key may sign from the block after the one that includes it (see `learnchain members list`)");
+            Ok(())
+        }
+        MembersCommand::Revoke { member, authority_key, rpc } => {
+            let addr = addr(&rpc)?;
+            let member = Hash32::from_hex(&member).map_err(|e| anyhow::anyhow!("--member: {e}"))?;
+            let authority = keys::authority_key(&authority_key)?;
+            let info: learnchain_rpc::NodeInfoView = serde_json::from_value(call(addr, NODE_INFO, serde_json::json!([])).await?)?;
+            let chain_id = Hash32::from_hex(&info.chain_id).map_err(|e| anyhow::anyhow!("node_info chain_id: {e}"))?;
+            let registration = learnchain_chain::registry::revocation(&chain_id, &authority, &member);
+            let hex = hex::encode(learnchain_proto::encode(&registration));
+            let id = call(addr, MEMBERS_REGISTER, serde_json::json!([hex])).await?;
+            println!("revocation {} submitted for member {member}", id.as_str().unwrap_or_default());
             Ok(())
         }
     }

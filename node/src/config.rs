@@ -102,6 +102,9 @@ pub struct NodeConfig {
     pub data: DataConfig,
     /// Member key file of a data source (default: `DATA_DIR/member.key`).
     pub member_key: Option<PathBuf>,
+    /// File whose first line is the member key's passphrase (default: the
+    /// `LEARNCHAIN_KEY_PASSPHRASE` environment variable; none for an unencrypted key).
+    pub member_key_passphrase_file: Option<PathBuf>,
     /// Sync request timeout in seconds.
     pub request_timeout_s: u64,
     /// Differential privacy of a data source: budget, δ and DP-SGD parameters.
@@ -120,6 +123,7 @@ impl Default for NodeConfig {
             rpc: "127.0.0.1:8545".into(),
             data: DataConfig::default(),
             member_key: None,
+            member_key_passphrase_file: None,
             request_timeout_s: 10,
             privacy: crate::privacy::PrivacyConfig::default(),
         }

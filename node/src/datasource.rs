@@ -1,6 +1,10 @@
 //! The data-source task: on every new head, train locally from the head model with DP-SGD,
-//! quantize the update, record the round in the privacy ledger, sign the update with the
-//! member key and submit it, once per round.
+//! quantize the update, ring-sign it as an anonymous member of its group of the registry
+//! after the head, record the round in the privacy ledger and submit it, once per round.
+//!
+//! A head whose registry does not hold the member key (not registered yet, or revoked) is
+//! skipped before training, so no privacy budget is spent on an update that could not be
+//! submitted. Logs name a submission by its round tag, never by the member key.
 //!
 //! Before each round the [`PrivacyGate`] is asked whether one more round fits the `ε`
 //! budget; when it does not, the task says so in the log and ends (the node runs on as an
@@ -17,12 +21,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
-use learnchain_chain::auth::sign_submission;
+use learnchain_chain::auth::{BaseRings, sign_submission, unsigned};
+use learnchain_identity::MemberSecret;
 use learnchain_model::{Dataset, DpParams, fixed::quantize_delta, train_local_dp};
 use learnchain_net::{NetError, NetworkHandle, TopicKind};
 use learnchain_proto::privacy::step_radius;
-use learnchain_proto::{Hash32, Signature64, Submission, SubmissionAuth, encode};
+use learnchain_proto::{Hash32, Submission, encode};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tokio::sync::watch;
@@ -35,13 +39,15 @@ use crate::service::{ChainService, HeadSnapshot};
 pub async fn run(
     svc: ChainService,
     net: NetworkHandle,
-    key: SigningKey,
+    key: Arc<MemberSecret>,
     data: Arc<Dataset>,
     gate: SharedGate,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut heads = svc.heads();
     let mut done: Option<Hash32> = None;
+    let me = Hash32(key.public().to_bytes());
+    let mut waiting_logged = false;
     loop {
         // Checked by value: `submit` may already have consumed the change notification.
         if *shutdown.borrow() {
@@ -51,6 +57,25 @@ pub async fn run(
         if done != Some(head.meta.hash) {
             done = Some(head.meta.hash);
             let round = head.meta.height + 1;
+            let rings = svc.lock().chain.rings_at(&head.meta.hash);
+            let rings = match rings {
+                Ok(r) if r.ring_for(&me).is_some() => {
+                    waiting_logged = false;
+                    r
+                }
+                Ok(_) => {
+                    if !waiting_logged {
+                        info!(round, "the member key is not in the registry at this head; waiting for it before training");
+                        waiting_logged = true;
+                    }
+                    continue; // `done` is set: the loop waits for the next head
+
+                }
+                Err(e) => {
+                    warn!(error = %e, round, "cannot read the member registry at the head");
+                    continue;
+                }
+            };
             let admission = lock(&gate).admit(round);
             if let Admission::Stop { spent, next, budget } = admission {
                 let delta = lock(&gate).plan().delta;
@@ -65,7 +90,7 @@ pub async fn run(
                 );
                 return;
             }
-            match train(&svc, &key, &data, &gate, &head).await {
+            match train(&svc, &key, &rings, &data, &gate, &head).await {
                 Ok(s) => {
                     if heads.borrow().meta.hash != head.meta.hash {
                         continue; // stale: the head moved while training; nothing was released
@@ -97,7 +122,8 @@ pub async fn run(
 
 async fn train(
     svc: &ChainService,
-    key: &SigningKey,
+    key: &Arc<MemberSecret>,
+    rings: &Arc<BaseRings>,
     data: &Arc<Dataset>,
     gate: &SharedGate,
     head: &HeadSnapshot,
@@ -131,9 +157,13 @@ async fn train(
         num_examples: examples,
         dp: declaration,
         delta,
-        auth: SubmissionAuth::Ed25519 { key: Hash32::ZERO, signature: Signature64([0; 64]) },
+        auth: unsigned(),
     };
-    sign_submission(&mut s, key);
+    let (key, rings) = (key.clone(), rings.clone());
+    let s = tokio::task::spawn_blocking(move || {
+        sign_submission(&mut s, &key, &rings, &mut rand::rngs::OsRng).map(|()| s)
+    })
+    .await??;
     Ok(s)
 }
 

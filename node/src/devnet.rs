@@ -229,6 +229,7 @@ fn node_config(
         rpc: "127.0.0.1:0".into(),
         data,
         member_key: None,
+        member_key_passphrase_file: None,
         request_timeout_s: 10,
         privacy: PrivacyConfig {
             epsilon_budget: opts.epsilon_budget,
@@ -288,8 +289,8 @@ pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
     let genesis_path = dir.join("genesis.toml");
     let mut members = Vec::new();
     for i in 1..=opts.data_sources {
-        let key = keys::member_key(&dir.join(format!("source-{i}")).join("member.key"))?;
-        members.push(Hash32(key.verifying_key().to_bytes()));
+        let key = keys::member_key(&dir.join(format!("source-{i}")).join("member.key"), None)?;
+        members.push(Hash32(key.public().to_bytes()));
     }
     let genesis = if genesis_path.exists() {
         let g = crate::commands::load_genesis(&genesis_path)?;

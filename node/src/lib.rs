@@ -8,6 +8,7 @@ pub mod config;
 pub mod data;
 pub mod datasource;
 pub mod devnet;
+pub mod enrol;
 pub mod keys;
 pub mod miner;
 pub mod node;

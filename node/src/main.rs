@@ -28,6 +28,7 @@ fn main() -> std::process::ExitCode {
             Command::Devnet(a) => commands::devnet(a).await,
             Command::Genesis(c) => commands::genesis(c),
             Command::Keys(c) => commands::keys_cmd(c),
+            Command::Members(c) => commands::members_cmd(c).await,
             Command::Privacy(c) => commands::privacy(c),
         }
     });

@@ -3,7 +3,7 @@
 //!
 //! A block is built once the pool holds the genesis quorum of submissions for the head, or
 //! once the round timeout has passed since the head arrived and the pool holds at least
-//! one. The nonce search runs on tokio's blocking pool with a cancel flag, checked every
+//! one submission or registration. The nonce search runs on tokio's blocking pool with a cancel flag, checked every
 //! 16 384 hashes; a new head, a pause or shutdown sets it.
 
 use std::sync::Arc;
@@ -41,7 +41,8 @@ pub async fn run(
             }
             let status = *pool.borrow_and_update();
             let count = if status.base == head.meta.hash { status.count } else { 0 };
-            let ready = *enabled.borrow() && (count >= quorum || (count >= 1 && Instant::now() >= deadline));
+            let any = count + status.registrations;
+            let ready = *enabled.borrow() && (count >= quorum || (any >= 1 && Instant::now() >= deadline));
             if ready {
                 break;
             }
@@ -49,7 +50,7 @@ pub async fn run(
                 _ = heads.changed() => continue 'round,
                 _ = pool.changed() => {}
                 _ = enabled.changed() => {}
-                _ = tokio::time::sleep_until(deadline), if count >= 1 && Instant::now() < deadline => {}
+                _ = tokio::time::sleep_until(deadline), if any >= 1 && Instant::now() < deadline => {}
                 _ = crate::service::stopped(&mut shutdown) => return,
             }
         }
@@ -68,7 +69,8 @@ pub async fn run(
         };
         let height = template.header.height;
         let n = template.submissions.len();
-        debug!(height, submissions = n, "mining");
+        let r = template.registrations.len();
+        debug!(height, submissions = n, registrations = r, "mining");
         let cancel = Arc::new(AtomicBool::new(false));
         let header = template.header.clone();
         let flag = cancel.clone();
@@ -105,11 +107,11 @@ pub async fn run(
         let Some(nonce) = nonce else { continue };
         let mut header = template.header;
         header.nonce = nonce;
-        let block = Block { header, submissions: template.submissions };
+        let block = Block { header, registrations: template.registrations, submissions: template.submissions };
         let hash = block.hash();
         match svc.import_block(block.clone(), Origin::Local) {
             Ok(_) => {
-                info!(height, block = %hash.short(), submissions = n, pow_ms = started.elapsed().as_millis() as u64, "mined block");
+                info!(height, block = %hash.short(), submissions = n, registrations = r, pow_ms = started.elapsed().as_millis() as u64, "mined block");
                 if let Err(e) = net.publish(TopicKind::Blocks, encode(&block)).await {
                     debug!(error = %e, "block not gossiped");
                 }

@@ -20,7 +20,9 @@ use anyhow::Context;
 use learnchain_chain::{Chain, Verdict as ChainVerdict};
 use learnchain_model::Dataset;
 use learnchain_net::{GossipId, Multiaddr, NetConfig, NetEvent, NetworkHandle, PeerId, SyncResponder, TopicKind, Verdict};
-use learnchain_proto::{Block, Genesis, Hash32, Submission, SyncRequest, decode};
+use learnchain_identity::MemberSecret;
+use learnchain_proto::registration::MAX_REGISTRATION_BYTES;
+use learnchain_proto::{Block, Genesis, Hash32, Registration, Submission, SyncRequest, decode};
 use learnchain_rpc::{HeadView, PeerView};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -30,7 +32,7 @@ use crate::config::{NodeConfig, Role};
 use crate::rpc_api::{MetricsCache, NodeFacts, NodeRpc, head_view};
 use crate::service::{ChainService, HeadSnapshot, Origin};
 use crate::privacy::{PrivacyGate, PrivacyPlan};
-use crate::{data, datasource, keys, miner, sync};
+use crate::{data, datasource, enrol, keys, miner, sync};
 
 /// How often the node asks a peer for its status even without a reason.
 const RESYNC_INTERVAL: Duration = Duration::from_secs(10);
@@ -76,7 +78,9 @@ fn parse_addrs(list: &[String], what: &str) -> anyhow::Result<Vec<Multiaddr>> {
 /// What a data source needs, prepared before the network starts so that a bad privacy
 /// setting stops the node before it listens.
 struct DataSourceParts {
-    key: ed25519_dalek::SigningKey,
+    key: Arc<MemberSecret>,
+    /// Whether the node registers its key itself (open enrolment, key not yet registered).
+    enrol: bool,
     train: Arc<Dataset>,
     gate: crate::privacy::SharedGate,
 }
@@ -102,15 +106,40 @@ impl Node {
                 );
             }
         let data_source = if config.has(Role::DataSource) {
-            let key = keys::member_key(&config.member_key_path())?;
-            let member = Hash32(key.verifying_key().to_bytes());
-            if !genesis.members.contains(&member) {
-                anyhow::bail!(
-                    "member key {} ({}) is not listed in the genesis members; add it or run as an observer",
-                    member,
-                    config.member_key_path().display()
-                );
-            }
+            let path = config.member_key_path();
+            let pass = keys::passphrase(config.member_key_passphrase_file.as_deref())?;
+            let key = keys::member_key(&path, pass.as_ref().map(|p| p.as_str()))
+                .with_context(|| format!("cannot load the member key {}", path.display()))?;
+            let member = Hash32(key.public().to_bytes());
+            let record = svc.lock().chain.registry().record(&member).copied();
+            let enrolment = &genesis.enrolment;
+            let enrol = match record {
+                Some(learnchain_chain::MemberRecord { revoked_at: Some(h), .. }) => anyhow::bail!(
+                    "member key {member} ({}) was revoked at height {h}; revoked keys do not return: make a new key \
+                     (learnchain keys new) and register it",
+                    path.display()
+                ),
+                Some(_) => false,
+                None if !enrolment.is_open() => anyhow::bail!(
+                    "member key {member} ({}) is not a member: it is not in the genesis members and this chain has no \
+                     enrolment; add it to the genesis or run as an observer",
+                    path.display()
+                ),
+                None if enrolment.open_stamp_bits > 0 => {
+                    info!(parent: &span, member = %member, "member key not registered yet: enrolling with a proof-of-work stamp");
+                    true
+                }
+                None => {
+                    warn!(
+                        parent: &span,
+                        member = %member,
+                        "member key not registered yet; the enrolment authority registers it with \
+                         `learnchain members enrol --member-key FILE --authority-key AUTHORITY_FILE`; \
+                         this node trains once a block has registered it"
+                    );
+                    false
+                }
+            };
             let train: Arc<Dataset> = Arc::new(
                 local.train.ok_or_else(|| anyhow::anyhow!("data-source role without training data"))?,
             );
@@ -121,7 +150,6 @@ impl Node {
             info!(
                 parent: &span,
                 examples = train.len(),
-                member = %member.short(),
                 sample_rate = %d.sample_rate,
                 noise_multiplier = %d.noise_multiplier,
                 clip = %d.clip,
@@ -132,7 +160,7 @@ impl Node {
                 delta = plan.delta,
                 "data source ready (DP-SGD)"
             );
-            Some(DataSourceParts { key, train, gate: Arc::new(Mutex::new(gate)) })
+            Some(DataSourceParts { key: Arc::new(key), enrol, train, gate: Arc::new(Mutex::new(gate)) })
         } else {
             None
         };
@@ -195,6 +223,7 @@ impl Node {
             eval: eval.clone(),
             metrics: Arc::new(Mutex::new(MetricsCache::default())),
             heads: head_tx.clone(),
+            net: net.clone(),
             syncing: syncing.clone(),
             privacy: data_source.as_ref().map(|d| d.gate.clone()),
         });
@@ -253,6 +282,14 @@ impl Node {
             ));
         }
         if let Some(ds) = data_source {
+            if ds.enrol {
+                tasks.push((
+                    "enrol".into(),
+                    tokio::spawn(
+                        enrol::run(svc.clone(), net.clone(), ds.key.clone(), shutdown.subscribe()).instrument(span.clone()),
+                    ),
+                ));
+            }
             tasks.push((
                 "data-source".into(),
                 tokio::spawn(
@@ -435,6 +472,23 @@ impl NodeLoop {
                         }
                     }
                 }
+            },
+            TopicKind::Registrations => match decode::<Registration>(&data, MAX_REGISTRATION_BYTES) {
+                Err(e) => {
+                    warn!(peer = %source, error = %e, "undecodable registration");
+                    Verdict::Reject
+                }
+                Ok(r) => match self.svc.add_registration(r) {
+                    Ok(id) => {
+                        debug!(registration = %id.short(), "registration accepted");
+                        Verdict::Accept
+                    }
+                    Err(e) => {
+                        let v = e.verdict();
+                        ChainService::log_rejection("registration", &e, v == ChainVerdict::Reject);
+                        to_verdict(v)
+                    }
+                },
             },
         };
         self.net.report_validation(id, verdict).await;

@@ -1,15 +1,18 @@
 //! The node's answers to JSON-RPC: [`NodeRpc`] implements `learnchain_rpc::NodeApi` over the
-//! chain service, the peer list and this node's evaluation data.
+//! chain service, the peer list and this node's evaluation data. Submissions are shown by
+//! their round tag; nothing here links a submission to a member key.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use learnchain_chain::BlockMeta;
 use learnchain_model::{Dataset, Metrics, evaluate};
-use learnchain_proto::{Block, Hash32, Submission};
+use learnchain_net::TopicKind;
+use learnchain_proto::registration::MAX_REGISTRATION_BYTES;
+use learnchain_proto::{Block, Hash32, Registration, RegistrationKind, Submission, decode};
 use learnchain_rpc::{
-    ApiError, BlockRef, BlockView, HeadView, MempoolView, MetricsView, ModelView, NodeApi, NodeInfoView,
-    PeerView, SubmissionView,
+    ApiError, BlockRef, BlockView, HeadView, MemberView, MembersView, MempoolView, MetricsView, ModelView, NodeApi,
+    NodeInfoView, PeerView, RegistrationView, SubmissionView,
 };
 use tokio::sync::broadcast;
 
@@ -73,6 +76,8 @@ pub struct NodeRpc {
     pub metrics: Arc<Mutex<MetricsCache>>,
     /// New heads for subscriptions.
     pub heads: broadcast::Sender<HeadView>,
+    /// The network, to gossip registrations that arrive over RPC.
+    pub net: learnchain_net::NetworkHandle,
     /// Whether a sync is running.
     pub syncing: Arc<std::sync::atomic::AtomicBool>,
     /// The privacy gate of a data source.
@@ -90,6 +95,21 @@ pub fn head_view(chain_id: &Hash32, m: &BlockMeta) -> HeadView {
         timestamp_ms: m.timestamp_ms,
         total_work: m.total_work.to_hex(),
         submissions: m.submissions as usize,
+        registrations: m.registrations as usize,
+    }
+}
+
+fn registration_view(r: &Registration) -> RegistrationView {
+    let (action, authorisation) = match r.kind {
+        RegistrationKind::Authorised { .. } => ("register", "authority"),
+        RegistrationKind::Stamped { .. } => ("register", "stamp"),
+        RegistrationKind::Revoked { .. } => ("revoke", "authority"),
+    };
+    RegistrationView {
+        id: r.id().to_hex(),
+        member: r.member.to_hex(),
+        action: action.into(),
+        authorisation: authorisation.into(),
     }
 }
 
@@ -122,6 +142,7 @@ fn block_view(b: &Block, frac_bits: u8) -> BlockView {
         body_root: h.body_root.to_hex(),
         model_hash: h.model_hash.to_hex(),
         nonce: h.nonce,
+        registrations: b.registrations.iter().map(registration_view).collect(),
         submissions: b.submissions.iter().map(|s| submission_view(s, frac_bits)).collect(),
     }
 }
@@ -251,8 +272,47 @@ impl NodeApi for NodeRpc {
         Ok(MempoolView {
             round: st.chain.head().height + 1,
             base: st.pool.base().to_hex(),
+            registrations: st.registrations.registrations().iter().map(registration_view).collect(),
             submissions: st.pool.submissions().iter().map(|s| submission_view(s, frac)).collect(),
         })
+    }
+
+    fn members(&self) -> Result<MembersView, ApiError> {
+        let st = self.svc.lock();
+        let g = self.svc.genesis();
+        let head = st.chain.head().clone();
+        let groups = st.chain.rings_at(&head.hash).map_err(internal)?.groups();
+        let registry = st.chain.registry();
+        let members: Vec<MemberView> = registry
+            .records()
+            .map(|(k, r)| MemberView {
+                key: k.to_hex(),
+                registered_at: r.registered_at,
+                revoked_at: r.revoked_at,
+                active: r.revoked_at.is_none(),
+            })
+            .collect();
+        Ok(MembersView {
+            height: head.height,
+            ring_size: g.consensus.ring_size,
+            groups,
+            active: members.iter().filter(|m| m.active).count(),
+            enrolment_authority: g.enrolment.authority.map(|a| a.to_hex()),
+            open_stamp_bits: g.enrolment.open_stamp_bits,
+            members,
+        })
+    }
+
+    fn submit_registration(&self, bytes: Vec<u8>) -> Result<String, ApiError> {
+        let r: Registration = decode(&bytes, MAX_REGISTRATION_BYTES)
+            .map_err(|e| ApiError::InvalidParams(format!("registration: {e}")))?;
+        let id = self.svc.add_registration(r).map_err(|e| ApiError::InvalidParams(e.to_string()))?;
+        // This runs on tokio's blocking pool, inside the runtime: wait for the publish here.
+        let published = tokio::runtime::Handle::current().block_on(self.net.publish(TopicKind::Registrations, bytes));
+        if let Err(e) = published {
+            tracing::debug!(error = %e, "registration from RPC pooled but not gossiped");
+        }
+        Ok(id.to_hex())
     }
 
     fn subscribe_heads(&self) -> broadcast::Receiver<HeadView> {

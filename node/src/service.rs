@@ -1,9 +1,11 @@
-//! [`ChainService`]: the one place where blocks and submissions enter a node's chain.
+//! [`ChainService`]: the one place where blocks, submissions and registrations enter a
+//! node's chain.
 //!
-//! Gossip, sync, the miner and the data source all hand objects to the same service, which
-//! holds the [`Chain`] and the [`SubmissionPool`] under one lock, runs the validation
-//! pipeline, and — when the head moves — resets the pool (re-admitting submissions that were
-//! waiting for that block), then announces the new head on a `watch` channel (the miner and
+//! Gossip, sync, RPC, the miner and the data source all hand objects to the same service,
+//! which holds the [`Chain`], the [`SubmissionPool`] and the [`RegistrationPool`] under one
+//! lock, runs the validation pipeline, and — when the head moves — resets the submission
+//! pool (re-admitting submissions that were waiting for that block), drops registrations
+//! the new head's registry already holds, then announces the new head on a `watch` channel (the miner and
 //! the data source follow it) and a `broadcast` channel (RPC subscriptions).
 //!
 //! Imports run synchronously under the lock: a block of ten 100k-parameter updates
@@ -12,9 +14,10 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use learnchain_chain::{
-    BlockError, BlockMeta, BlockTemplate, Chain, ImportOutcome, SubmissionError, SubmissionPool, now_ms,
+    BlockError, BlockMeta, BlockTemplate, Chain, ImportOutcome, RegistrationError, RegistrationPool, SubmissionError,
+    SubmissionPool, now_ms,
 };
-use learnchain_proto::{Block, Genesis, Hash32, Submission};
+use learnchain_proto::{Block, Genesis, Hash32, Registration, Submission};
 use tokio::sync::{broadcast, watch};
 use tracing::{debug, info, warn};
 
@@ -34,6 +37,8 @@ pub struct PoolStatus {
     pub base: Hash32,
     /// How many are pooled.
     pub count: usize,
+    /// Registrations waiting for a block (any base).
+    pub registrations: usize,
 }
 
 /// The chain and the submission pool of one node.
@@ -42,6 +47,8 @@ pub struct ChainState {
     pub chain: Chain,
     /// Submissions for the next block.
     pub pool: SubmissionPool,
+    /// Registrations waiting for a block.
+    pub registrations: RegistrationPool,
 }
 
 /// Where an object came from, for logs.
@@ -73,10 +80,14 @@ impl ChainService {
         let snapshot = HeadSnapshot { meta: head.clone(), model: Arc::new(chain.head_model().to_vec()) };
         let pool = SubmissionPool::new(head.hash, genesis.consensus.max_submissions as usize * 4);
         let (heads, _) = watch::channel(snapshot);
-        let (pool_status, _) = watch::channel(PoolStatus { base: head.hash, count: 0 });
+        let (pool_status, _) = watch::channel(PoolStatus { base: head.hash, count: 0, registrations: 0 });
         let (head_events, _) = broadcast::channel(64);
         ChainService {
-            state: Arc::new(Mutex::new(ChainState { chain, pool })),
+            state: Arc::new(Mutex::new(ChainState {
+                chain,
+                pool,
+                registrations: RegistrationPool::new(genesis.enrolment.max_per_block as usize * 4),
+            })),
             genesis,
             heads,
             pool_status,
@@ -146,6 +157,8 @@ impl ChainService {
             }
         }
         if let Some(head) = outcome.new_head() {
+            let ChainState { chain, registrations, .. } = &mut *st;
+            registrations.retain(|r| chain.registry().check(r).is_ok());
             let waiting = st.pool.reset(head.hash);
             for s in waiting {
                 match st.chain.check_submission(&s) {
@@ -156,7 +169,7 @@ impl ChainService {
                 }
             }
             let snapshot = HeadSnapshot { meta: head.clone(), model: Arc::new(st.chain.head_model().to_vec()) };
-            let status = PoolStatus { base: head.hash, count: st.pool.len() };
+            let status = PoolStatus { base: head.hash, count: st.pool.len(), registrations: st.registrations.len() };
             drop(st);
             self.heads.send_replace(snapshot);
             self.pool_status.send_replace(status);
@@ -180,17 +193,30 @@ impl ChainService {
             Err(e) => return Err(e),
         }
         let id = st.pool.insert(s)?;
-        let status = PoolStatus { base: st.pool.base(), count: st.pool.len() };
+        let status = PoolStatus { base: st.pool.base(), count: st.pool.len(), registrations: st.registrations.len() };
         drop(st);
         self.pool_status.send_replace(status);
         Ok(id)
     }
 
-    /// A block template on the head from the pooled submissions.
+    /// Checks a registration and adds it to the pool. Returns its id.
+    pub fn add_registration(&self, r: Registration) -> Result<Hash32, RegistrationError> {
+        let mut st = self.lock();
+        st.chain.check_registration(&r)?;
+        let id = st.registrations.insert(r)?;
+        let pending = st.registrations.len();
+        drop(st);
+        // A pending registration is reason enough for a block (after the round timeout).
+        self.pool_status.send_modify(|p| p.registrations = pending);
+        Ok(id)
+    }
+
+    /// A block template on the head from the pooled submissions and registrations.
     pub fn build_template(&self, miner: Hash32) -> Result<BlockTemplate, BlockError> {
         let st = self.lock();
         let subs = st.pool.submissions();
-        st.chain.build_template(miner, subs, now_ms())
+        let regs = st.registrations.registrations();
+        st.chain.build_template(miner, subs, regs, now_ms())
     }
 
     /// Logs a rejected object at a level fitting the verdict.

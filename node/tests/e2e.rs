@@ -367,9 +367,10 @@ fn devnet_resumes_after_kill_9() {
 /// A fresh genesis for breast-cancer with one member; returns its path.
 fn genesis_file(dir: &Path, name: &str) -> PathBuf {
     let out = dir.join(name);
-    let member = "11".repeat(32);
+    // The ristretto255 base point: a valid member key nobody here signs with.
+    let member = "e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2d76";
     let done = run(
-        &["genesis", "new", "--out", s(&out), "--dataset", "breast-cancer", "--member", &member],
+        &["genesis", "new", "--out", s(&out), "--dataset", "breast-cancer", "--member", member],
         dir,
         QUICK,
     );
@@ -515,11 +516,53 @@ fn keys_new_never_overwrites() {
     let public = first.stdout.trim().to_string();
     assert_eq!(public.len(), 64, "public key: {public:?}");
     let before = std::fs::read(&key).expect("key file");
-    run(&["keys", "new", s(&key)], dir.path(), QUICK).assert_clean_error(1, &["k.key", "not overwriting"]);
+    run(&["keys", "new", s(&key)], dir.path(), QUICK).assert_clean_error(1, &["k.key", "refusing to overwrite"]);
     assert_eq!(std::fs::read(&key).expect("key file"), before, "the key file changed");
     let show = run(&["keys", "show", s(&key)], dir.path(), QUICK);
     assert!(show.status.success(), "{}", show.stderr);
-    assert_eq!(show.stdout.trim(), public);
+    assert!(show.stdout.contains(&public), "{}", show.stdout);
+    assert!(show.stdout.contains("encrypted: no"), "{}", show.stdout);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "key files are private");
+    }
+}
+
+/// A sealed member key: `keys show` needs no passphrase; a node started with the wrong one
+/// stops with an error that says so, naming the file, before it listens.
+#[test]
+fn a_wrong_passphrase_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("sealed.key");
+    let right = dir.path().join("right.txt");
+    let wrong = dir.path().join("wrong.txt");
+    std::fs::write(&right, "correct horse battery staple\n").expect("write");
+    std::fs::write(&wrong, "incorrect horse\n").expect("write");
+    let made = run(&["keys", "new", s(&key), "--passphrase-file", s(&right)], dir.path(), QUICK);
+    assert!(made.status.success(), "{}", made.stderr);
+    let public = made.stdout.trim().to_string();
+    let show = run(&["keys", "show", s(&key)], dir.path(), QUICK);
+    assert!(show.stdout.contains(&public) && show.stdout.contains("argon2id"), "{}", show.stdout);
+    let g = genesis_file(dir.path(), "genesis.toml");
+    let data_dir = dir.path().join("node");
+    let args = |pass: &Path| {
+        vec![
+            "run".to_string(), "--genesis".into(), s(&g).into(), "--data-dir".into(), s(&data_dir).into(),
+            "--role".into(), "data-source".into(), "--data".into(), "builtin:breast-cancer".into(),
+            "--member-key".into(), s(&key).into(), "--passphrase-file".into(), s(pass).into(),
+            "--rpc".into(), "none".into(), "--listen".into(), "/ip4/127.0.0.1/tcp/0".into(),
+        ]
+    };
+    let a = args(&wrong);
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    run(&refs, dir.path(), QUICK).assert_clean_error(1, &["wrong passphrase", "sealed.key"]);
+    // The right passphrase opens it; the key is no genesis member of this closed chain,
+    // which the node says instead.
+    let a = args(&right);
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    run(&refs, dir.path(), QUICK).assert_clean_error(1, &[&public, "not a member"]);
 }
 
 // ---- d. RPC and graceful shutdown -----------------------------------------------------------

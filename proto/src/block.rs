@@ -1,14 +1,16 @@
 //! Blocks and the Merkle root of their bodies.
 //!
-//! A block is a header plus the submissions it accepted. The header's `body_root` commits to
-//! the submission ids in body order through a binary Merkle tree with tagged leaf and node
+//! A block is a header plus the registrations and submissions it accepted. The header's
+//! `body_root` is the tagged hash of two Merkle roots — of the registration ids and of the
+//! submission ids, each in body order — built as binary trees with tagged leaf and node
 //! hashes (RFC 6962 style, an odd node is promoted unchanged), so no two different bodies
 //! share a root and a duplicated last item is not a second-preimage trick.
 
 use serde::{Deserialize, Serialize};
 
-use crate::hash::{Hash32, TAG_MERKLE_LEAF, TAG_MERKLE_NODE, TaggedHasher};
+use crate::hash::{Hash32, TAG_BODY, TAG_MERKLE_LEAF, TAG_MERKLE_NODE, TaggedHasher};
 use crate::header::Header;
+use crate::registration::Registration;
 use crate::submission::Submission;
 
 /// A block: header and body.
@@ -16,6 +18,8 @@ use crate::submission::Submission;
 pub struct Block {
     /// The header.
     pub header: Header,
+    /// Registry changes, sorted by id; effective from the next block.
+    pub registrations: Vec<Registration>,
     /// The accepted submissions, sorted by id.
     pub submissions: Vec<Submission>,
 }
@@ -26,16 +30,25 @@ impl Block {
         self.header.hash()
     }
 
-    /// Recomputes the Merkle root of the body.
+    /// Recomputes the body root.
     pub fn compute_body_root(&self) -> Hash32 {
-        let ids: Vec<Hash32> = self.submissions.iter().map(Submission::id).collect();
-        merkle_root(&ids)
+        let registrations: Vec<Hash32> = self.registrations.iter().map(Registration::id).collect();
+        let submissions: Vec<Hash32> = self.submissions.iter().map(Submission::id).collect();
+        body_root(&registrations, &submissions)
     }
 }
 
-/// The body root of a block with no submissions.
+/// The body root over registration ids and submission ids (each in body order).
+pub fn body_root(registration_ids: &[Hash32], submission_ids: &[Hash32]) -> Hash32 {
+    TaggedHasher::new(TAG_BODY)
+        .update(merkle_root(registration_ids).0)
+        .update(merkle_root(submission_ids).0)
+        .finish()
+}
+
+/// The body root of an empty block (the genesis).
 pub fn empty_body_root() -> Hash32 {
-    merkle_root(&[])
+    body_root(&[], &[])
 }
 
 /// Merkle root over `items` (tagged leaves and nodes; the root of nothing is the tagged hash
@@ -83,5 +96,7 @@ mod tests {
                 assert_ne!(roots[i], roots[j], "{i} vs {j}");
             }
         }
+        assert_ne!(body_root(&[a], &[b]), body_root(&[], &[a, b]), "moving an id between lists changes the root");
+        assert_ne!(body_root(&[a], &[]), body_root(&[], &[a]));
     }
 }

@@ -23,8 +23,18 @@ use crate::privacy::{MAX_CLIP_BOUND, MAX_NOISE_MULTIPLIER};
 pub const MAX_SUBMISSIONS_HARD: u32 = 1024;
 /// Hard ceiling on model parameters.
 pub const MAX_MODEL_PARAMS_HARD: u64 = 4_000_000;
-/// Bytes of a submission besides its update vector (ids, round, counts, auth), rounded up.
-pub const SUBMISSION_OVERHEAD_BYTES: u64 = 512;
+/// Hard ceiling on the ring size, whatever a genesis asks for.
+pub const MAX_RING_SIZE_HARD: u32 = 1024;
+/// Hard ceiling on registrations in one block.
+pub const MAX_REGISTRATIONS_HARD: u32 = 1024;
+/// Most leading zero bits an open-enrolment stamp may be asked for.
+pub const MAX_STAMP_BITS: u32 = 40;
+
+/// Bytes of a submission besides its update vector (ids, round, counts, DP declaration and a
+/// ring signature over `ring_size` members), rounded up.
+pub fn submission_overhead_bytes(ring_size: u32) -> u64 {
+    512 + 32 * u64::from(ring_size)
+}
 
 /// How the accepted updates of a block are combined. A consensus rule: every validator
 /// recomputes it from the block body.
@@ -67,6 +77,51 @@ pub struct ConsensusParams {
     pub aggregation: AggregationRule,
     /// Largest absolute value of any coordinate of a quantized update.
     pub max_update_abs: i32,
+    /// Most members in one ring. A registry up to this size is one ring; a larger one is
+    /// split into groups of at most this size by a permutation seeded from the base block's
+    /// hash, and a submission signs over its member's group. The anonymity set of a
+    /// submission is its group.
+    #[serde(default = "default_ring_size")]
+    pub ring_size: u32,
+}
+
+fn default_ring_size() -> u32 {
+    32
+}
+
+/// Who may join the member registry after genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolmentParams {
+    /// Ed25519 public key of the enrolment authority, which may register and revoke
+    /// members. None: no authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<Hash32>,
+    /// Open enrolment: anyone may register a key with a proof-of-work stamp of at least
+    /// this many leading zero bits. 0: closed (only the authority registers).
+    #[serde(default)]
+    pub open_stamp_bits: u32,
+    /// Most registrations one block may carry.
+    #[serde(default = "default_max_registrations")]
+    pub max_per_block: u32,
+}
+
+fn default_max_registrations() -> u32 {
+    64
+}
+
+impl Default for EnrolmentParams {
+    /// Closed: the genesis members only.
+    fn default() -> Self {
+        EnrolmentParams { authority: None, open_stamp_bits: 0, max_per_block: default_max_registrations() }
+    }
+}
+
+impl EnrolmentParams {
+    /// Whether the registry can change after genesis.
+    pub fn is_open(&self) -> bool {
+        self.authority.is_some() || self.open_stamp_bits > 0
+    }
 }
 
 /// Proof-of-work parameters.
@@ -132,7 +187,11 @@ pub struct Genesis {
     pub limits: Limits,
     /// Differential-privacy policy every submission must meet.
     pub privacy: PrivacyPolicy,
-    /// Ed25519 public keys of the data sources allowed to submit.
+    /// Who may join or leave the registry later.
+    #[serde(default)]
+    pub enrolment: EnrolmentParams,
+    /// Member public keys (ristretto255 encodings) registered from the start: the registry
+    /// after the genesis block.
     pub members: Vec<Hash32>,
 }
 
@@ -200,6 +259,22 @@ impl Genesis {
             model_hash: model_hash(&self.model.initial_weights()),
             nonce: 0,
         }
+    }
+
+    /// Raises the size limits, where they are lower, to what a full block of this genesis
+    /// needs: a submission of this model over a full ring, the maximum submissions and
+    /// registrations per block, and a sync response of several such blocks. Call after
+    /// changing the model, the ring size or the per-block maxima.
+    pub fn fit_limits(&mut self) {
+        let submission = 4 * self.model.param_count() + submission_overhead_bytes(self.consensus.ring_size.min(MAX_RING_SIZE_HARD));
+        let block = 2048
+            + u64::from(self.consensus.max_submissions) * submission
+            + u64::from(self.enrolment.max_per_block) * crate::registration::MAX_REGISTRATION_BYTES as u64;
+        let l = &mut self.limits;
+        l.max_submission_bytes = l.max_submission_bytes.max(submission);
+        l.max_block_bytes = l.max_block_bytes.max(block).min(MAX_MESSAGE_BYTES as u64);
+        l.max_sync_response_bytes =
+            l.max_sync_response_bytes.max(l.max_block_bytes.saturating_mul(4)).min(MAX_MESSAGE_BYTES as u64);
     }
 
     /// The weakest declaration the privacy policy allows with the genesis's local steps:
@@ -294,14 +369,16 @@ impl Genesis {
             return Err(invalid("pow.median_time_span", "must be between 1 and 101"));
         }
         let l = &self.limits;
-        let min_submission = 4 * params + SUBMISSION_OVERHEAD_BYTES;
+        let min_submission = 4 * params + submission_overhead_bytes(c.ring_size.min(MAX_RING_SIZE_HARD));
         if l.max_submission_bytes < min_submission {
             return Err(invalid(
                 "limits.max_submission_bytes",
                 format!("must be at least {min_submission} to carry one update of this model"),
             ));
         }
-        let min_block = 1024 + u64::from(c.quorum) * min_submission;
+        let min_block = 1024
+            + u64::from(c.quorum) * min_submission
+            + u64::from(self.enrolment.max_per_block) * crate::registration::MAX_REGISTRATION_BYTES as u64;
         if l.max_block_bytes < min_block {
             return Err(invalid(
                 "limits.max_block_bytes",
@@ -322,11 +399,41 @@ impl Genesis {
         if l.max_blocks_per_request == 0 || l.max_blocks_per_request > 1024 {
             return Err(invalid("limits.max_blocks_per_request", "must be between 1 and 1024"));
         }
-        if self.members.len() < c.quorum as usize {
+        self.validate_members()
+    }
+
+    fn validate_members(&self) -> Result<(), GenesisError> {
+        let c = &self.consensus;
+        if c.ring_size == 0 || c.ring_size > MAX_RING_SIZE_HARD {
+            return Err(invalid("consensus.ring_size", format!("must be between 1 and {MAX_RING_SIZE_HARD}")));
+        }
+        let e = &self.enrolment;
+        if e.open_stamp_bits > MAX_STAMP_BITS {
+            return Err(invalid("enrolment.open_stamp_bits", format!("must be at most {MAX_STAMP_BITS}")));
+        }
+        if e.max_per_block == 0 || e.max_per_block > MAX_REGISTRATIONS_HARD {
+            return Err(invalid("enrolment.max_per_block", format!("must be between 1 and {MAX_REGISTRATIONS_HARD}")));
+        }
+        if let Some(key) = &e.authority {
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&key.0)
+                .map_err(|_| invalid("enrolment.authority", "is not a valid Ed25519 public key"))?;
+            if vk.is_weak() {
+                return Err(invalid("enrolment.authority", "is a small-order Ed25519 point, not a key"));
+            }
+        }
+        if !e.is_open() && self.members.len() < c.quorum as usize {
             return Err(invalid(
                 "members",
-                format!("{} members cannot meet a quorum of {}", self.members.len(), c.quorum),
+                format!(
+                    "{} members cannot meet a quorum of {} and enrolment is closed",
+                    self.members.len(),
+                    c.quorum
+                ),
             ));
+        }
+        for (i, m) in self.members.iter().enumerate() {
+            learnchain_identity::MemberPublic::from_bytes(m.0)
+                .map_err(|e| invalid("members", format!("entry {i} ({m}) is not a member key: {e}")))?;
         }
         let mut sorted = self.members.clone();
         sorted.sort();
@@ -389,7 +496,8 @@ impl Genesis {
             frac_bits: 16,
         };
         let params = model.param_count();
-        let submission = 4 * params + SUBMISSION_OVERHEAD_BYTES;
+        let ring_size = default_ring_size();
+        let submission = 4 * params + submission_overhead_bytes(ring_size);
         Genesis {
             name: name.to_string(),
             timestamp_ms: 1_764_000_000_000,
@@ -406,6 +514,7 @@ impl Genesis {
                 round_timeout_ms: 5_000,
                 aggregation: AggregationRule::Mean,
                 max_update_abs: 1 << 24,
+                ring_size,
             },
             pow: PowParams {
                 initial_target: Hash32(initial),
@@ -416,9 +525,9 @@ impl Genesis {
                 median_time_span: default_median_time_span(),
             },
             limits: Limits {
-                max_block_bytes: (2048 + 16 * submission).max(1 << 20),
+                max_block_bytes: (2048 + 16 * submission + 64 * 512).max(1 << 20),
                 max_submission_bytes: submission.max(64 * 1024),
-                max_sync_response_bytes: (2048 + 16 * submission).max(1 << 20) * 8,
+                max_sync_response_bytes: (2048 + 16 * submission + 64 * 512).max(1 << 20) * 8,
                 max_blocks_per_request: 64,
             },
             privacy: PrivacyPolicy {
@@ -428,6 +537,7 @@ impl Genesis {
                 max_local_steps: 10,
                 max_sample_rate: Fixed6(100_000),
             },
+            enrolment: EnrolmentParams::default(),
             members,
         }
     }
@@ -438,7 +548,7 @@ mod tests {
     use super::*;
 
     fn members(n: u8) -> Vec<Hash32> {
-        (1..=n).map(|i| Hash32([i; 32])).collect()
+        learnchain_identity::test_member_keys(n as usize).iter().map(|k| Hash32(k.public().to_bytes())).collect()
     }
 
     #[test]
@@ -478,6 +588,23 @@ mod tests {
         let mut g = Genesis::template("test", 30, 2, members(4));
         g.members.push(g.members[0]);
         assert!(matches!(g.validate(), Err(GenesisError::Invalid { field: "members", .. })));
+        let mut g = Genesis::template("test", 30, 2, members(4));
+        g.members[1] = Hash32([0xff; 32]);
+        assert!(matches!(g.validate(), Err(GenesisError::Invalid { field: "members", .. })), "not a point");
+        let mut g = Genesis::template("test", 30, 2, members(4));
+        g.consensus.ring_size = 0;
+        assert!(matches!(g.validate(), Err(GenesisError::Invalid { field: "consensus.ring_size", .. })));
+        let mut g = Genesis::template("test", 30, 2, members(4));
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        g.enrolment.authority = Some(Hash32(identity));
+        assert!(matches!(g.validate(), Err(GenesisError::Invalid { field: "enrolment.authority", .. })));
+        // An open registry may start below the quorum, even empty.
+        let mut g = Genesis::template("test", 30, 2, vec![]);
+        g.consensus.quorum = 2;
+        assert!(matches!(g.validate(), Err(GenesisError::Invalid { field: "members", .. })));
+        g.enrolment.open_stamp_bits = 12;
+        g.validate().expect("open enrolment from an empty registry");
         assert!(matches!(Genesis::from_toml_str("name = 3"), Err(GenesisError::Parse(_))));
         let text = Genesis::template("test", 30, 2, members(4)).to_toml_string();
         let typo = text.replacen("quorum", "quorom", 1);

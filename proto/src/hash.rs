@@ -142,8 +142,16 @@ pub const TAG_CHAIN_ID: &str = "learnchain/chain-id/v1";
 pub const TAG_SUBMISSION_SIGNING: &str = "learnchain/submission-signing/v1";
 /// Tag for a submission's id.
 pub const TAG_SUBMISSION_ID: &str = "learnchain/submission-id/v1";
-/// Tag for a submission's round tag (one per member and round).
-pub const TAG_ROUND: &str = "learnchain/round-tag/v1";
+/// Tag for the digest a registration's authority and member sign.
+pub const TAG_REGISTRATION_SIGNING: &str = "learnchain/registration-signing/v1";
+/// Tag for a registration's id.
+pub const TAG_REGISTRATION_ID: &str = "learnchain/registration-id/v1";
+/// Tag for an open-enrolment proof-of-work stamp.
+pub const TAG_ENROL_STAMP: &str = "learnchain/enrol-stamp/v1";
+/// Tag for the body root over the registration and submission roots.
+pub const TAG_BODY: &str = "learnchain/body/v1";
+/// Tag for the sort key that splits a registry into ring groups.
+pub const TAG_RING_GROUPS: &str = "learnchain/ring-groups/v1";
 /// Tag for a leaf of the body Merkle tree.
 pub const TAG_MERKLE_LEAF: &str = "learnchain/merkle-leaf/v1";
 /// Tag for an inner node of the body Merkle tree.

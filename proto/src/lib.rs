@@ -2,7 +2,8 @@
 //!
 //! This crate owns everything two nodes must agree on byte for byte: the genesis
 //! ([`genesis`]), block headers and their fixed proof-of-work layout ([`header`]), blocks and
-//! their body root ([`block`]), model-update submissions ([`submission`]), the sync protocol's
+//! their body root ([`block`]), model-update submissions ([`submission`]), member registry
+//! changes ([`registration`]), the sync protocol's
 //! messages ([`sync`]), gossip topic names ([`topics`]), the canonical encoding with its
 //! version byte and size limits ([`encoding`]) and the hashes ([`hash`]). It does no I/O.
 //!
@@ -18,6 +19,7 @@ pub mod hash;
 pub mod header;
 pub mod model;
 pub mod privacy;
+pub mod registration;
 pub mod submission;
 pub mod sync;
 pub mod topics;
@@ -29,5 +31,6 @@ pub use genesis::{AggregationRule, Architecture, Genesis, GenesisError};
 pub use hash::Hash32;
 pub use privacy::{DpDeclaration, PrivacyPolicy};
 pub use header::{HEADER_LEN, Header};
+pub use registration::{Registration, RegistrationKind, RegistryAction};
 pub use submission::{Signature64, Submission, SubmissionAuth};
 pub use sync::{StatusMessage, SyncRequest, SyncResponse};

@@ -5,11 +5,12 @@
 //! authorisation ([`SubmissionAuth`]). Everything but the authorisation is covered by the
 //! [`Submission::signing_digest`]; the id hashes the digest and the authorisation together.
 //!
-//! The authorisation is an enum so that the way a member proves it may submit can change
-//! (issue 4 replaces the named Ed25519 key with an anonymous ring signature) while the rest
-//! of the type and every check that does not concern membership stay as they are. Code that
-//! needs "who may not submit twice this round" asks for [`Submission::round_tag`] and never
-//! looks inside the authorisation.
+//! The authorisation is a linkable ring signature ([`SubmissionAuth::Ring`]) over the member
+//! registry after the base block (or over one group of it, when the registry is larger than
+//! the genesis ring size). Nothing in a submission names its member: the ring says "one of
+//! these", and the linking tag — [`Submission::round_tag`] — says "not yet seen this round"
+//! without saying who. Code that needs "who may not submit twice this round" asks for the
+//! round tag and never looks inside the authorisation.
 
 use std::fmt;
 
@@ -20,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::encoding;
 use crate::privacy::DpDeclaration;
 use crate::hash::{
-    Hash32, TAG_ROUND, TAG_SUBMISSION_ID, TAG_SUBMISSION_SIGNING, TaggedHasher,
+    Hash32, TAG_SUBMISSION_ID, TAG_SUBMISSION_SIGNING, TaggedHasher,
 };
 
 /// A 64-byte signature (hex in human-readable formats).
@@ -77,12 +78,20 @@ impl<'de> Deserialize<'de> for Signature64 {
 /// How a submission proves its sender may submit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SubmissionAuth {
-    /// An Ed25519 signature by a member key listed in the genesis.
-    Ed25519 {
-        /// The member's public key.
-        key: Hash32,
-        /// Signature over [`Submission::signing_digest`].
-        signature: Signature64,
+    /// A bLSAG ring signature over [`Submission::signing_digest`] by one member of a group
+    /// of the registry after the base block, with a tag scoped to (chain id, round).
+    Ring {
+        /// Which group of the registry the ring is (0 when the registry is one group).
+        group: u32,
+        /// Digest of the ring's keys in ring order; validators recompute the group and
+        /// compare, so a ring from another height is named as such.
+        ring_digest: Hash32,
+        /// The linking tag `I = x·H_p(chain id ‖ round)`.
+        tag: Hash32,
+        /// The first challenge `c_0`.
+        c0: Hash32,
+        /// One response per ring member, in ring order.
+        responses: Vec<Hash32>,
     },
 }
 
@@ -137,16 +146,12 @@ impl Submission {
             .finish()
     }
 
-    /// The tag that may appear at most once per round on a branch: it stands for "this
-    /// member, this round" without the rest of the protocol needing to know who the member
-    /// is.
+    /// The tag that may appear at most once per round on a branch: the ring signature's
+    /// linking tag. It stands for "this member, this round" without naming the member; the
+    /// same member's tags in two rounds are unrelated.
     pub fn round_tag(&self) -> Hash32 {
         match &self.auth {
-            SubmissionAuth::Ed25519 { key, .. } => TaggedHasher::new(TAG_ROUND)
-                .update(self.chain_id.0)
-                .update_u64(self.round)
-                .update(key.0)
-                .finish(),
+            SubmissionAuth::Ring { tag, .. } => *tag,
         }
     }
 }
@@ -164,7 +169,13 @@ mod tests {
             num_examples: 100,
             dp: DpDeclaration { sample_rate: Fixed6(100_000), noise_multiplier: Fixed6(1_000_000), clip: Fixed6(1_000_000), steps: 5 },
             delta: vec![1, -2, 3],
-            auth: SubmissionAuth::Ed25519 { key: Hash32([9; 32]), signature: Signature64([7; 64]) },
+            auth: SubmissionAuth::Ring {
+                group: 0,
+                ring_digest: Hash32([8; 32]),
+                tag: Hash32([9; 32]),
+                c0: Hash32([7; 32]),
+                responses: vec![Hash32([6; 32]); 3],
+            },
         }
     }
 
@@ -184,7 +195,9 @@ mod tests {
         assert_ne!(weaker.signing_digest(), s.signing_digest(), "the declaration is signed");
         assert_eq!(t.round_tag(), s.round_tag());
         let mut r = s.clone();
-        r.round = 4;
-        assert_ne!(r.round_tag(), s.round_tag());
+        let SubmissionAuth::Ring { responses, .. } = &mut r.auth;
+        responses[0].0[0] ^= 1;
+        assert_ne!(r.id(), s.id(), "the id covers the signature");
+        assert_eq!(r.signing_digest(), s.signing_digest(), "the digest does not");
     }
 }

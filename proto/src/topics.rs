@@ -16,17 +16,20 @@ pub enum TopicKind {
     Blocks,
     /// Data sources' submissions.
     Submissions,
+    /// Member registrations and revocations.
+    Registrations,
 }
 
 impl TopicKind {
     /// Every kind.
-    pub const ALL: [TopicKind; 2] = [TopicKind::Blocks, TopicKind::Submissions];
+    pub const ALL: [TopicKind; 3] = [TopicKind::Blocks, TopicKind::Submissions, TopicKind::Registrations];
 
     /// Topic string for this kind on the chain `chain_id`.
     pub fn topic(self, chain_id: &Hash32) -> String {
         let kind = match self {
             TopicKind::Blocks => "blocks",
             TopicKind::Submissions => "submissions",
+            TopicKind::Registrations => "registrations",
         };
         format!("/learnchain/{}/{kind}/1", &chain_id.to_hex()[..16])
     }

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ed25519_dalek::SigningKey;
+use learnchain_identity::MemberSecret;
+use learnchain_identity::keystore::{self, KdfParams};
 use learnchain_node::privacy::PrivacyConfig;
 use learnchain_node::{DataConfig, HeadSnapshot, Node, NodeConfig, Role};
 use learnchain_proto::{Genesis, Hash32};
@@ -54,14 +55,25 @@ impl Testnet {
     pub const SHARDS: usize = 4;
 
     /// A member key for shard `i`, derived deterministically.
-    pub fn member_key(i: usize) -> SigningKey {
-        SigningKey::from_bytes(&[i as u8 + 1; 32])
+    pub fn member_key(i: usize) -> MemberSecret {
+        MemberSecret::from_seed(&[i as u8 + 1; 32])
+    }
+
+    /// The public key of [`Testnet::member_key`] `i`, as the chain writes it.
+    pub fn member_id(i: usize) -> Hash32 {
+        Hash32(Self::member_key(i).public().to_bytes())
     }
 
     /// A fast genesis for breast-cancer with every shard's member listed and a quorum of
     /// `quorum`.
     pub fn genesis(quorum: u32) -> Genesis {
-        let members = (0..Self::SHARDS).map(|i| Hash32(Self::member_key(i).verifying_key().to_bytes())).collect();
+        Self::genesis_with_members(quorum, 0..Self::SHARDS)
+    }
+
+    /// [`Testnet::genesis`] listing only the members of `shards` (others may enrol later if
+    /// the caller opens enrolment).
+    pub fn genesis_with_members(quorum: u32, shards: impl Iterator<Item = usize>) -> Genesis {
+        let members = shards.map(Self::member_id).collect();
         let mut g = Genesis::template("testnet", 30, 2, members);
         g.timestamp_ms = learnchain_chain::now_ms();
         g.consensus.quorum = quorum;
@@ -117,7 +129,7 @@ impl Testnet {
                 let path = data_dir.join("member.key");
                 std::fs::create_dir_all(&data_dir)?;
                 if !path.exists() {
-                    std::fs::write(&path, hex::encode(Self::member_key(s).to_bytes()))?;
+                    keystore::write_new(&path, &Self::member_key(s), None, KdfParams::TEST)?;
                 }
                 (
                     vec![Role::DataSource],
@@ -142,6 +154,7 @@ impl Testnet {
             rpc: "127.0.0.1:0".into(),
             data,
             member_key,
+            member_key_passphrase_file: None,
             request_timeout_s: 5,
             privacy: self.privacy.clone(),
         };
@@ -199,6 +212,47 @@ impl Testnet {
                 Err(_) => bail!("node {i} stuck at height {} waiting for {height}", head.meta.height),
             }
         }
+    }
+
+    /// Waits until `pred` holds for node `i`'s chain, checking at every new head; `what`
+    /// names the condition in the error when `timeout` passes first.
+    pub async fn wait_until(
+        &self,
+        i: usize,
+        what: &str,
+        pred: impl Fn(&learnchain_chain::Chain) -> anyhow::Result<bool>,
+        timeout: Duration,
+    ) -> anyhow::Result<HeadSnapshot> {
+        let node = self.node(i)?;
+        let mut rx = node.heads();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let head = rx.borrow_and_update().clone();
+            if pred(&node.svc.lock().chain)? {
+                return Ok(head);
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => bail!("node {i} stopped while waiting until {what}"),
+                Err(_) => bail!("node {i} at height {}: timed out waiting until {what}", head.meta.height),
+            }
+        }
+    }
+
+    /// The heights of node `i`'s canonical blocks carrying a submission of member key `k`
+    /// (recognised by its round tags: only a key's holder can do this).
+    pub fn rounds_of(&self, i: usize, key: &MemberSecret) -> anyhow::Result<Vec<u64>> {
+        let chain_id = self.genesis.chain_id();
+        let st = self.node(i)?.svc.lock();
+        let mut out = Vec::new();
+        for h in 1..=st.chain.head().height {
+            let block = st.chain.block_at(h)?.with_context(|| format!("no block at {h}"))?;
+            let tag = Hash32(learnchain_identity::link_tag(key, &chain_id.0, h));
+            if block.submissions.iter().any(|s| s.round_tag() == tag) {
+                out.push(h);
+            }
+        }
+        Ok(out)
     }
 
     /// Waits until every node in `which` has the same head; returns it.

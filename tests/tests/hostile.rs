@@ -25,14 +25,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use ed25519_dalek::SigningKey;
-use learnchain_chain::auth::sign_submission;
+use learnchain_chain::auth::{BaseRings, sign_submission, sign_with_ring, unsigned};
+use learnchain_identity::{MemberSecret, Ring};
 use learnchain_chain::pow::{self, meets_target};
 use learnchain_net::{Multiaddr, NetConfig, NetError, NetEvent, NetworkHandle, TopicKind, Verdict};
-use learnchain_proto::block::merkle_root;
+use learnchain_proto::block::body_root;
 use learnchain_proto::hash::{model_hash, sha256};
 use learnchain_proto::privacy::{BoundContext, norm_sq, update_norm_bound_units};
-use learnchain_proto::{Block, Genesis, Hash32, Header, Signature64, Submission, SubmissionAuth, encode};
+use learnchain_proto::{Block, Genesis, Hash32, Header, Registration, RegistrationKind, Signature64, Submission, encode};
 use learnchain_node::{HeadSnapshot, Node};
 use learnchain_tests::{Kind, Testnet};
 use tokio::sync::watch;
@@ -153,8 +153,9 @@ async fn mine(mut header: Header) -> anyhow::Result<Header> {
     }
 }
 
-/// A submission signed by `key`.
-fn submission(g: &Genesis, base: Hash32, round: u64, delta: Vec<i32>, key: &SigningKey) -> Submission {
+/// A submission ring-signed by `key` over its group in `rings`, or — for a key that is no
+/// member there — over a ring of its own making (group 0 with the key swapped in).
+fn submission(g: &Genesis, rings: &BaseRings, base: Hash32, round: u64, delta: Vec<i32>, key: &MemberSecret) -> Submission {
     let mut s = Submission {
         chain_id: g.chain_id(),
         base,
@@ -162,22 +163,37 @@ fn submission(g: &Genesis, base: Hash32, round: u64, delta: Vec<i32>, key: &Sign
         num_examples: 100,
         dp: g.policy_declaration(),
         delta,
-        auth: SubmissionAuth::Ed25519 { key: Hash32::ZERO, signature: Signature64([0; 64]) },
+        auth: unsigned(),
     };
-    sign_submission(&mut s, key);
+    sign(&mut s, rings, key);
     s
+}
+
+/// (Re-)signs `s` as [`submission`] does.
+fn sign(s: &mut Submission, rings: &BaseRings, key: &MemberSecret) {
+    if sign_submission(s, key, rings, &mut rand::rngs::OsRng).is_ok() {
+        return;
+    }
+    let mut keys = rings.ring(0).map(|r| r.keys().to_vec()).unwrap_or_default();
+    match keys.first_mut() {
+        Some(k) => *k = key.public(),
+        None => keys.push(key.public()),
+    }
+    if let Ok(ring) = Ring::new(keys) {
+        let _ = sign_with_ring(s, key, 0, &ring, &mut rand::rngs::OsRng);
+    }
 }
 
 /// `header` with `subs` as its body: sorted by id, body root recomputed.
 fn with_body(mut header: Header, mut subs: Vec<Submission>) -> Block {
     subs.sort_by_key(Submission::id);
     let ids: Vec<Hash32> = subs.iter().map(Submission::id).collect();
-    header.body_root = merkle_root(&ids);
-    Block { header, submissions: subs }
+    header.body_root = body_root(&[], &ids);
+    Block { header, registrations: vec![], submissions: subs }
 }
 
-fn member(key: &SigningKey) -> Hash32 {
-    Hash32(key.verifying_key().to_bytes())
+fn member(key: &MemberSecret) -> Hash32 {
+    Hash32(key.public().to_bytes())
 }
 
 /// One message the hostile peer publishes.
@@ -273,6 +289,22 @@ async fn headless_attacks(g: &Genesis, block1: &Block) -> anyhow::Result<(Vec<At
         attacks.push(Attack { what: "garbage block", kind: TopicKind::Blocks, data: garbage(i as u64 + 1, len), replay: false });
         attacks.push(Attack { what: "garbage submission", kind: TopicKind::Submissions, data: garbage(i as u64 + 100, len), replay: false });
     }
+    // Registrations this chain (closed enrolment, no authority) must refuse: garbage, a
+    // stamp, a forged authority signature, a revocation, a key that is no point.
+    attacks.push(Attack { what: "garbage registration", kind: TopicKind::Registrations, data: garbage(200, 150), replay: false });
+    let key = Hash32(MemberSecret::from_seed(&[0x79; 32]).public().to_bytes());
+    let reg = |member: Hash32, kind: RegistrationKind| Registration { chain_id: g.chain_id(), member, kind };
+    for (what, r) in [
+        ("stamped registration on a closed chain", reg(key, RegistrationKind::Stamped { possession: Signature64([1; 64]), nonce: 7 })),
+        (
+            "registration with a forged authority signature",
+            reg(key, RegistrationKind::Authorised { possession: Signature64([1; 64]), authority: Signature64([2; 64]) }),
+        ),
+        ("revocation without an authority", reg(g.members[0], RegistrationKind::Revoked { authority: Signature64([3; 64]) })),
+        ("registration of a non-key", reg(Hash32([0xff; 32]), RegistrationKind::Stamped { possession: Signature64([1; 64]), nonce: 0 })),
+    ] {
+        attacks.push(Attack { what, kind: TopicKind::Registrations, data: encode(&r), replay: false });
+    }
     // The right version byte, then junk; a real block cut short; a real block with a tail.
     let mut versioned = vec![1u8];
     versioned.extend(garbage(7, 300));
@@ -338,10 +370,21 @@ async fn round_attacks(g: &Genesis, observer: &Node, head: &HeadSnapshot) -> any
     let round = head.meta.height + 1;
     let n = g.param_count();
     let (m0, m2, m3) = (Testnet::member_key(0), Testnet::member_key(2), Testnet::member_key(3));
-    let outsider = SigningKey::from_bytes(&[0x77; 32]);
-    let outsider2 = SigningKey::from_bytes(&[0x78; 32]);
+    let outsider = MemberSecret::from_seed(&[0x77; 32]);
+    let outsider2 = MemberSecret::from_seed(&[0x78; 32]);
     assert!(!g.members.contains(&member(&outsider)) && !g.members.contains(&member(&outsider2)));
-    let mut r = RoundAttacks { attacks: vec![], forged_blocks: vec![], forged_subs: vec![], marker: submission(g, base, round, vec![0; n], &m3) };
+    let (rings, genesis_rings) = {
+        let st = observer.svc.lock();
+        let genesis_hash = st.chain.canonical_hash(0)?.context("genesis")?;
+        (st.chain.rings_at(&base)?, st.chain.rings_at(&genesis_hash)?)
+    };
+    let rings = &*rings;
+    let mut r = RoundAttacks {
+        attacks: vec![],
+        forged_blocks: vec![],
+        forged_subs: vec![],
+        marker: submission(g, rings, base, round, vec![0; n], &m3),
+    };
 
     // A block on the head, valid in every way but that its updates are signed by keys
     // outside the genesis (two of them, to meet the quorum); zero updates keep the model.
@@ -361,7 +404,10 @@ async fn round_attacks(g: &Genesis, observer: &Node, head: &HeadSnapshot) -> any
         model_hash: model_hash(&head.model),
         nonce: 0,
     };
-    let body = vec![submission(g, base, round, vec![0; n], &outsider), submission(g, base, round, vec![0; n], &outsider2)];
+    let body = vec![
+        submission(g, rings, base, round, vec![0; n], &outsider),
+        submission(g, rings, base, round, vec![0; n], &outsider2),
+    ];
     let mut block = with_body(header, body);
     block.header = mine(block.header).await?;
     r.forged_blocks.push(("block of non-member updates", block.hash()));
@@ -371,24 +417,30 @@ async fn round_attacks(g: &Genesis, observer: &Node, head: &HeadSnapshot) -> any
         r.forged_subs.push(s.id());
         r.attacks.push(Attack { what, kind: TopicKind::Submissions, data: encode(&s), replay: false });
     };
-    push("submission by a non-member", submission(g, base, round, vec![0; n], &outsider));
-    let mut tampered = submission(g, base, round, vec![0; n], &m0);
+    push("submission by a non-member", submission(g, rings, base, round, vec![0; n], &outsider));
+    // A member signing over the ring of another height (the registry's groups are
+    // reshuffled by every base, so the ring differs even when the registry does not).
+    let mut old_ring = submission(g, rings, base, round, vec![0; n], &m3);
+    old_ring.delta[1] = 1;
+    sign_submission(&mut old_ring, &m3, &genesis_rings, &mut rand::rngs::OsRng)?;
+    push("submission over the ring of another height", old_ring);
+    let mut tampered = submission(g, rings, base, round, vec![0; n], &m0);
     tampered.delta[0] = 1;
     push("submission with a bad signature", tampered);
     let mut other = vec![0; n];
     other[0] = 12_345;
-    push("equivocating submission", submission(g, base, round, other, &m0));
-    push("submission for the wrong round", submission(g, base, round + 5, vec![0; n], &m3));
-    push("submission of the wrong length", submission(g, base, round, vec![0; n + 1], &m3));
+    push("equivocating submission", submission(g, rings, base, round, other, &m0));
+    push("submission for the wrong round", submission(g, rings, base, round + 5, vec![0; n], &m3));
+    push("submission of the wrong length", submission(g, rings, base, round, vec![0; n + 1], &m3));
     let mut huge = vec![0; n];
     huge[0] = g.consensus.max_update_abs.saturating_add(1);
-    push("submission beyond the update bound", submission(g, base, round, huge, &m3));
+    push("submission beyond the update bound", submission(g, rings, base, round, huge, &m3));
     // Weaker privacy than the genesis policy, each parameter alone (re-signed: the
     // declaration is covered by the signature).
     let weaker = |edit: &dyn Fn(&mut learnchain_proto::DpDeclaration)| {
-        let mut s = submission(g, base, round, vec![0; n], &m3);
+        let mut s = submission(g, rings, base, round, vec![0; n], &m3);
         edit(&mut s.dp);
-        sign_submission(&mut s, &m3);
+        sign(&mut s, rings, &m3);
         s
     };
     let p = &g.privacy;
@@ -404,13 +456,13 @@ async fn round_attacks(g: &Genesis, observer: &Node, head: &HeadSnapshot) -> any
     );
     let per = i32::try_from(bound / (n as u128).isqrt() + 2).context("bound fits i32")?;
     ensure!(per <= g.consensus.max_update_abs, "the norm attack must pass the coordinate bound");
-    push("submission above its update-norm bound", submission(g, base, round, vec![per; n], &m3));
-    let mut foreign = submission(g, base, round, vec![0; n], &m3);
+    push("submission above its update-norm bound", submission(g, rings, base, round, vec![per; n], &m3));
+    let mut foreign = submission(g, rings, base, round, vec![0; n], &m3);
     foreign.chain_id = Hash32([9; 32]);
-    sign_submission(&mut foreign, &m3);
+    sign(&mut foreign, rings, &m3);
     push("submission for another chain", foreign);
-    push("submission on a stale base", submission(g, observer.svc.lock().chain.canonical_hash(0)?.context("genesis")?, 1, vec![0; n], &m2));
-    push("submission on an unknown base", submission(g, Hash32([0x3c; 32]), round, vec![0; n], &m2));
+    push("submission on a stale base", submission(g, &genesis_rings, genesis_rings.base(), 1, vec![0; n], &m2));
+    push("submission on an unknown base", submission(g, rings, Hash32([0x3c; 32]), round, vec![0; n], &m2));
     Ok(r)
 }
 
@@ -426,7 +478,7 @@ async fn publish_all(peer: &Peer, attacks: &[Attack]) -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hostile_peer_cannot_inject_blocks_or_submissions() -> anyhow::Result<()> {
+async fn a_hostile_peer_cannot_inject_blocks_submissions_or_registrations() -> anyhow::Result<()> {
     let net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1), Kind::Observer]).await?;
     let g = net.genesis.clone();
     let chain_id = g.chain_id();
@@ -481,6 +533,7 @@ async fn a_hostile_peer_cannot_inject_blocks_or_submissions() -> anyhow::Result<
         for id in &forged_subs {
             assert!(!st.pool.contains(id), "node {i} pooled a forged submission");
         }
+        assert!(st.registrations.is_empty(), "node {i} pooled a forged registration");
         assert_eq!(st.chain.head().hash, head.meta.hash, "node {i}'s head moved while mining was paused");
     }
     let pooled: HashSet<Hash32> = observer.svc.lock().pool.submissions().iter().map(Submission::id).collect();
@@ -506,7 +559,6 @@ async fn a_hostile_peer_cannot_inject_blocks_or_submissions() -> anyhow::Result<
     // the genesis model recoverable from the head by unwinding every stored aggregate,
     // identical to the miner's chain, and no forged update inside. (Mining goes on; the
     // locks hold both chains still while they are compared.)
-    let members: HashSet<Hash32> = g.members.iter().copied().collect();
     let forged: HashSet<Hash32> = forged_subs.iter().copied().collect();
     {
         let obs = net.node(OBSERVER)?.svc.lock();
@@ -522,9 +574,10 @@ async fn a_hostile_peer_cannot_inject_blocks_or_submissions() -> anyhow::Result<
             assert_eq!(block.header.parent, parent, "block {h} is not linked to its parent");
             assert_eq!(obs.chain.meta(&hash).map(|m| m.model_hash), Some(block.header.model_hash));
             assert_eq!(miner.chain.canonical_hash(h)?, Some(hash), "observer and miner differ at {h}");
+            let rings = if block.submissions.is_empty() { None } else { Some(obs.chain.rings_at(&parent)?) };
             for s in &block.submissions {
-                let SubmissionAuth::Ed25519 { key, .. } = &s.auth;
-                assert!(members.contains(key), "block {h} carries a non-member update");
+                let rings = rings.as_ref().context("rings")?;
+                assert_eq!(rings.verify(s, &s.signing_digest()), Ok(()), "block {h} carries a non-member update");
                 assert!(!forged.contains(&s.id()), "block {h} carries a forged update");
             }
             parent = hash;

@@ -166,14 +166,17 @@ async fn a_data_source_stops_at_its_budget_and_a_restart_does_not_reset_it() -> 
     // The chain goes on without it, and every update of it that reached a block was charged.
     let stop_height = net.head(miner)?.meta.height;
     net.wait_height(miner, stop_height + 3, T).await?;
-    let member = learnchain_proto::Hash32(Testnet::member_key(2).verifying_key().to_bytes());
+    // Only the key's holder can tell its submissions: their round tags are its linking tags.
+    let key = Testnet::member_key(2);
+    let chain_id = net.genesis.chain_id();
     let included: Vec<u64> = {
         let st = net.node(miner)?.svc.lock();
         let head = st.chain.head().height;
         let mut rounds = Vec::new();
         for h in 1..=head {
             let block = st.chain.block_at(h)?.expect("canonical block");
-            if block.submissions.iter().any(|s| matches!(s.auth, learnchain_proto::SubmissionAuth::Ed25519 { key, .. } if key == member)) {
+            let tag = learnchain_proto::Hash32(learnchain_identity::link_tag(&key, &chain_id.0, h));
+            if block.submissions.iter().any(|s| s.round_tag() == tag) {
                 rounds.push(h);
             }
         }
@@ -188,6 +191,95 @@ async fn a_data_source_stops_at_its_budget_and_a_restart_does_not_reset_it() -> 
     wait_privacy_stopped(&net, limited).await?;
     let gate = net.node(limited)?.api.privacy.clone().expect("data source");
     assert_eq!(lock(&gate).ledger().rounds().len(), 3);
+    net.shutdown().await;
+    Ok(())
+}
+
+/// The enrolment authority registers a fourth data source over JSON-RPC; it submits from
+/// the block after the one that registered it; the authority revokes it and its updates
+/// stop. Blocks never show which member sent an update; only the key's holder can find its
+/// own by their round tags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authority_registers_and_revokes_a_member_over_rpc() -> anyhow::Result<()> {
+    use learnchain_chain::registry::{authorised_registration, revocation};
+    let authority = ed25519_dalek::SigningKey::from_bytes(&[0x42; 32]);
+    let mut g = Testnet::genesis_with_members(2, 0..2);
+    g.enrolment.authority = Some(learnchain_proto::Hash32(authority.verifying_key().to_bytes()));
+    let mut net = Testnet::empty(g)?;
+    let miner = net.add(Kind::Miner, vec![]).await?;
+    for s in [0, 1, 3] {
+        let boot = net.all_addrs();
+        net.add(Kind::Source(s), boot).await?;
+    }
+    let newcomer = Testnet::member_key(3);
+    let id = Testnet::member_id(3);
+    let chain_id = net.genesis.chain_id();
+    net.wait_height(miner, 2, T).await?;
+    assert!(net.rounds_of(miner, &newcomer)?.is_empty(), "not a member yet");
+
+    let addr = net.node(miner)?.rpc_addr.expect("rpc");
+    let reg = authorised_registration(&chain_id, &authority, &newcomer, &mut rand::rngs::OsRng);
+    let answer = learnchain_rpc::client::members_register(addr, &hex::encode(learnchain_proto::encode(&reg))).await?;
+    assert_eq!(answer, reg.id().to_hex());
+    let registered = net.wait_until(miner, "the registry holds the newcomer", |c| Ok(c.registry().is_active(&id)), T).await?;
+    let at = registered.meta.height;
+    let mut waited = 0;
+    while net.rounds_of(miner, &newcomer)?.is_empty() {
+        net.wait_height(miner, at + 1 + waited, T).await?;
+        waited += 1;
+        anyhow::ensure!(waited < 20, "no update of the newcomer in 20 blocks");
+    }
+    let first = net.rounds_of(miner, &newcomer)?[0];
+    assert!(first > at, "submitted in round {first}, registered in block {at}");
+
+    // Over RPC: the registry with heights, and blocks showing round tags, not members.
+    let members = learnchain_rpc::client::members_list(addr).await?;
+    let entry = members.members.iter().find(|m| m.key == id.to_hex()).expect("listed");
+    assert_eq!((entry.registered_at, entry.revoked_at, entry.active), (at, None, true));
+    assert_eq!(members.active, 3);
+    let block = learnchain_rpc::client::call(addr, "chain_getBlock", serde_json::json!([first])).await?;
+    let text = block.to_string();
+    assert!(!text.contains(&id.to_hex()), "a block view names a member key: {text}");
+    assert!(text.contains("round_tag"));
+
+    // Revoked: its submissions end with the block after the revoking one.
+    let rev = revocation(&chain_id, &authority, &id);
+    learnchain_rpc::client::members_register(addr, &hex::encode(learnchain_proto::encode(&rev))).await?;
+    let revoked = net
+        .wait_until(miner, "the registry revokes the newcomer", |c| Ok(c.registry().record(&id).is_some_and(|r| r.revoked_at.is_some())), T)
+        .await?;
+    let end = revoked.meta.height;
+    net.wait_height(miner, end + 3, T).await?;
+    let rounds = net.rounds_of(miner, &newcomer)?;
+    assert!(rounds.iter().all(|&r| r <= end), "updates after the revocation at {end}: {rounds:?}");
+    let members = learnchain_rpc::client::members_list(addr).await?;
+    let entry = members.members.iter().find(|m| m.key == id.to_hex()).expect("listed");
+    assert_eq!((entry.revoked_at, entry.active), (Some(end), false));
+    net.shutdown().await;
+    Ok(())
+}
+
+/// Under open enrolment a data source whose key no block has registered stamps its own
+/// registration, gossips it, and contributes once a block has included it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_source_enrols_itself_under_open_enrolment() -> anyhow::Result<()> {
+    let mut g = Testnet::genesis_with_members(2, 0..2);
+    g.enrolment.open_stamp_bits = 10;
+    let mut net = Testnet::empty(g)?;
+    let miner = net.add(Kind::Miner, vec![]).await?;
+    for s in [0, 1, 2] {
+        let boot = net.all_addrs();
+        net.add(Kind::Source(s), boot).await?;
+    }
+    let id = Testnet::member_id(2);
+    let registered = net.wait_until(miner, "the registry holds source 2", |c| Ok(c.registry().is_active(&id)), T).await?;
+    let newcomer = Testnet::member_key(2);
+    let mut h = registered.meta.height;
+    while net.rounds_of(miner, &newcomer)?.is_empty() {
+        h += 1;
+        net.wait_height(miner, h, T).await?;
+        anyhow::ensure!(h < registered.meta.height + 20, "no update of the enrolled source in 20 blocks");
+    }
     net.shutdown().await;
     Ok(())
 }

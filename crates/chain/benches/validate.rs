@@ -1,13 +1,16 @@
 //! Block validation time against submission count and model size.
 //!
 //! `import/{subs}x{params}` times the whole [`Chain::import`] of a mined block of `subs`
-//! signed submissions of a `params`-parameter softmax model into a freshly opened chain (one
-//! per iteration; opening it is setup and not timed). The target: a block of 10
-//! submissions of a 100k-parameter model validated in at most 10 ms.
+//! ring-signed submissions of a `params`-parameter softmax model into a freshly opened chain
+//! (one per iteration; opening it is setup and not timed). Every benchmark chain has 64
+//! genesis members and a ring size of 64, so each submission carries a 64-member bLSAG ring
+//! signature — the membership issue's target is a block of 10 such submissions validated
+//! in at most 120 ms.
 //!
 //! For that largest case the `stages/*` group times the pieces of an import one by one, so a
 //! miss can be attributed: decoding the gossiped bytes, the context-free checks
-//! ([`CheckedBlock::check`], which hashes every update), the Ed25519 signatures, the
+//! ([`CheckedBlock::check`], which hashes every update), building the rings of the registry
+//! (`rings_at_base`, once per base and cached), the ring signatures, the
 //! aggregation with the model hash, and the store commit (redb write and fsync). The
 //! `*_tmpfs` variants put the database on `/dev/shm`, separating the disk flush from the CPU
 //! work.
@@ -18,9 +21,10 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use ed25519_dalek::SigningKey;
 use learnchain_aggregate::{Rule, aggregate, apply};
-use learnchain_chain::auth::{GenesisMembers, MembershipVerifier};
+use learnchain_chain::Registry;
+use learnchain_chain::auth::BaseRings;
+use learnchain_identity::MemberSecret;
 use learnchain_chain::pow::{u256_to_hash, work};
 use learnchain_chain::store::{HeadChange, Store};
 use learnchain_chain::validate::{CheckedBlock, base_norm_sq, check_update_norm};
@@ -31,20 +35,18 @@ use tempfile::TempDir;
 
 /// Classes of every benchmark model; features are chosen to reach the parameter count.
 const CLASSES: u32 = 10;
-/// Members of every benchmark genesis (the most submissions any case uses).
-const MEMBERS: u8 = 10;
+/// Members of every benchmark genesis, and its ring size: one 64-member ring.
+const MEMBERS: usize = 64;
 
 /// A genesis whose softmax model has exactly `params` parameters (a multiple of `CLASSES`).
-fn genesis(params: u32, keys: &[SigningKey]) -> Genesis {
+fn genesis(params: u32, keys: &[MemberSecret]) -> Genesis {
     let features = params / CLASSES - 1;
-    let members = keys.iter().map(|k| Hash32(k.verifying_key().to_bytes())).collect();
+    let members = keys.iter().map(|k| Hash32(k.public().to_bytes())).collect();
     let mut g = Genesis::template("bench-validate", features, CLASSES, members);
     g.consensus.quorum = 1;
     g.consensus.max_submissions = 16;
-    let submission = 4 * u64::from(params) + 512;
-    g.limits.max_submission_bytes = submission.max(64 * 1024);
-    g.limits.max_block_bytes = (4096 + 16 * submission).max(1 << 20);
-    g.limits.max_sync_response_bytes = 2 * g.limits.max_block_bytes;
+    g.consensus.ring_size = MEMBERS as u32;
+    g.fit_limits();
     let mut initial = [0xffu8; 32];
     initial[0] = 0x00;
     let mut limit = [0xffu8; 32];
@@ -67,9 +69,9 @@ fn open_in(g: &Genesis, in_memory: bool) -> (Chain, TempDir) {
 }
 
 /// A mined block on the genesis of `g` carrying one submission from each of `subs` members.
-fn mined_block(g: &Genesis, keys: &[SigningKey], subs: usize) -> Block {
+fn mined_block(g: &Genesis, keys: &[MemberSecret], subs: usize) -> Block {
     let (chain, _dir) = open(g);
-    let signers: Vec<&SigningKey> = keys[..subs].iter().collect();
+    let signers: Vec<&MemberSecret> = keys[..subs].iter().collect();
     let block = testing::mined_block(&chain, &signers, 1);
     // Sanity: the block imports.
     let (mut check, _d) = open(g);
@@ -77,8 +79,8 @@ fn mined_block(g: &Genesis, keys: &[SigningKey], subs: usize) -> Block {
     block
 }
 
-fn keys() -> Vec<SigningKey> {
-    (1..=MEMBERS).map(|i| SigningKey::from_bytes(&[i; 32])).collect()
+fn keys() -> Vec<MemberSecret> {
+    learnchain_identity::test_member_keys(MEMBERS)
 }
 
 fn bench_import(c: &mut Criterion) {
@@ -126,7 +128,8 @@ fn bench_stages(c: &mut Criterion) {
     let max = usize::try_from(g.limits.max_block_bytes).expect("fits");
     let checked = CheckedBlock::check(&g, &chain_id, block.clone()).expect("checks");
     let digests = checked.digests.clone();
-    let members = GenesisMembers::new(&g.members);
+    let registry = Registry::genesis(&g);
+    let rings = BaseRings::new(&registry, &block.header.parent, g.consensus.ring_size);
     let initial = g.model.initial_weights();
     let initial_hash = model_hash(&initial);
 
@@ -152,10 +155,13 @@ fn bench_stages(c: &mut Criterion) {
     group.bench_function(name("signing_digests"), |b| {
         b.iter(|| black_box(&block).submissions.iter().map(Submission::signing_digest).collect::<Vec<_>>())
     });
-    group.bench_function(name("signatures"), |b| {
+    group.bench_function(name("rings_at_base"), |b| {
+        b.iter(|| BaseRings::new(black_box(&registry), &block.header.parent, g.consensus.ring_size))
+    });
+    group.bench_function(name("ring_signatures"), |b| {
         b.iter(|| {
             for (s, d) in block.submissions.iter().zip(&digests) {
-                members.verify(black_box(s), d).expect("verifies");
+                rings.verify(black_box(s), d).expect("verifies");
             }
         })
     });
@@ -190,6 +196,7 @@ fn bench_stages(c: &mut Criterion) {
         total_work: u256_to_hash(work(&h.target)),
         model_hash: h.model_hash,
         submissions: subs as u32,
+        registrations: 0,
         miner: h.miner,
     };
     group.throughput(Throughput::Bytes(bytes.len() as u64));
@@ -204,6 +211,7 @@ fn bench_stages(c: &mut Criterion) {
                         canonical: vec![(meta.height, meta.hash)],
                         model: &initial,
                         model_hash: initial_hash,
+                        registry: None,
                     };
                     store.commit(&block, &meta, Some(change)).expect("commits");
                     (store, dir)
@@ -229,6 +237,7 @@ fn bench_stages(c: &mut Criterion) {
                     canonical: vec![(m.height, m.hash)],
                     model: &initial,
                     model_hash: initial_hash,
+                    registry: None,
                 };
                 store.commit(&block, &m, Some(change)).expect("commits");
             })

@@ -1,74 +1,152 @@
-//! Who may submit: the membership check behind one trait.
+//! Who may submit: ring signatures over the member registry at the submission's base.
 //!
-//! [`MembershipVerifier`] is the seam between the chain and the way members prove they may
-//! submit. Issue 2's implementation, [`GenesisMembers`], accepts an Ed25519 signature by a
-//! key the genesis lists. The anonymous-membership issue replaces it with a linkable ring
-//! signature over the registry at the submission's base; nothing else in the chain looks
-//! inside a [`SubmissionAuth`].
+//! A submission's [`SubmissionAuth::Ring`] is a bLSAG signature (`learnchain-identity`)
+//! over its signing digest by one member of a ring, with a linking tag scoped to the chain
+//! and the round. The ring must be the active registry after the base block — or, when the
+//! registry is larger than the genesis ring size, one of its groups ([`ring_groups`]).
+//! [`BaseRings`] holds those rings for one base, decompressed once and shared by every
+//! submission on that base, whether it arrives by gossip or in a block.
+//!
+//! A second submission by one member in one round has the same tag. The pool keeps one per
+//! tag and a block may not carry two. Because a submission's round is its block's height,
+//! the only block of a branch that can carry a given round's tags is the block at that
+//! height, so "unused in this round on this branch" is exactly "unused in this block and,
+//! before it, in the pool".
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use learnchain_proto::{Hash32, Signature64, Submission, SubmissionAuth};
+use learnchain_identity::{MemberPublic, MemberSecret, Ring, SignError};
+use learnchain_proto::{Hash32, Submission, SubmissionAuth};
+use rand::{CryptoRng, RngCore};
 
 use crate::error::SubmissionError;
+use crate::registry::{Registry, ring_groups};
 
-/// Decides whether a submission's authorisation is valid.
-pub trait MembershipVerifier: Send + Sync {
-    /// Checks `submission`'s authorisation against its signing `digest`.
-    fn verify(&self, submission: &Submission, digest: &Hash32) -> Result<(), SubmissionError>;
+/// The rings of one base block: the registry's groups, decompressed, with each member's
+/// group.
+#[derive(Debug)]
+pub struct BaseRings {
+    base: Hash32,
+    groups: Vec<Ring>,
+    group_of: HashMap<Hash32, u32>,
 }
 
-/// Members are the Ed25519 keys listed in the genesis.
-pub struct GenesisMembers {
-    keys: HashSet<Hash32>,
-}
-
-impl GenesisMembers {
-    /// From the genesis member list.
-    pub fn new(keys: &[Hash32]) -> Self {
-        GenesisMembers { keys: keys.iter().copied().collect() }
-    }
-}
-
-impl MembershipVerifier for GenesisMembers {
-    fn verify(&self, submission: &Submission, digest: &Hash32) -> Result<(), SubmissionError> {
-        match &submission.auth {
-            SubmissionAuth::Ed25519 { key, signature } => {
-                if !self.keys.contains(key) {
-                    return Err(SubmissionError::UnknownMember(*key));
-                }
-                let vk = VerifyingKey::from_bytes(&key.0).map_err(|_| SubmissionError::BadSignature)?;
-                let sig = Signature::from_bytes(&signature.0);
-                vk.verify_strict(&digest.0, &sig).map_err(|_| SubmissionError::BadSignature)
+impl BaseRings {
+    /// The rings for submissions based on `base`, whose registry is `registry`.
+    pub fn new(registry: &Registry, base: &Hash32, ring_size: u32) -> Self {
+        let mut groups = Vec::new();
+        let mut group_of = HashMap::new();
+        for keys in ring_groups(&registry.active(), base, ring_size) {
+            // Registry keys were validated as points when registered (or in the genesis),
+            // and are unique; a key that is not is left out rather than trusted.
+            let members: Vec<MemberPublic> = keys.iter().filter_map(|k| MemberPublic::from_bytes(k.0).ok()).collect();
+            let Ok(ring) = Ring::new(members) else { continue };
+            for k in &keys {
+                group_of.insert(*k, groups.len() as u32);
             }
+            groups.push(ring);
         }
+        BaseRings { base: *base, groups, group_of }
+    }
+
+    /// The base block these rings belong to.
+    pub fn base(&self) -> Hash32 {
+        self.base
+    }
+
+    /// Number of groups (0 when nobody is registered).
+    pub fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The group and ring a member signs with, if it is active at the base.
+    pub fn ring_for(&self, member: &Hash32) -> Option<(u32, &Ring)> {
+        let g = *self.group_of.get(member)?;
+        Some((g, &self.groups[g as usize]))
+    }
+
+    /// The ring of group `g`.
+    pub fn ring(&self, g: u32) -> Option<&Ring> {
+        self.groups.get(g as usize)
+    }
+
+    /// Checks `submission`'s ring signature against these rings: the group exists, the ring
+    /// digest is that group's, and the signature verifies over `digest` for the
+    /// submission's chain and round.
+    pub fn verify(&self, submission: &Submission, digest: &Hash32) -> Result<(), SubmissionError> {
+        let SubmissionAuth::Ring { group, ring_digest, tag, c0, responses } = &submission.auth;
+        if self.groups.is_empty() {
+            return Err(SubmissionError::NoMembers);
+        }
+        let ring = self
+            .groups
+            .get(*group as usize)
+            .ok_or(SubmissionError::UnknownGroup { group: *group, groups: self.groups.len() })?;
+        if ring.digest() != ring_digest.0 {
+            return Err(SubmissionError::RingMismatch { group: *group });
+        }
+        let signature = learnchain_identity::RingSignature {
+            tag: tag.0,
+            c0: c0.0,
+            responses: responses.iter().map(|r| r.0).collect(),
+        };
+        learnchain_identity::verify(ring, &submission.chain_id.0, submission.round, &digest.0, &signature)
+            .map_err(SubmissionError::BadRingSignature)
     }
 }
 
-/// Signs `submission` in place with a member's Ed25519 key.
-pub fn sign_submission(submission: &mut Submission, key: &SigningKey) {
+/// Signs `submission` in place as an anonymous member of its group in `rings` (the rings of
+/// the submission's base).
+pub fn sign_submission<R: RngCore + CryptoRng>(
+    submission: &mut Submission,
+    secret: &MemberSecret,
+    rings: &BaseRings,
+    rng: &mut R,
+) -> Result<(), SignError> {
+    let me = Hash32(secret.public().to_bytes());
+    let (group, ring) = rings.ring_for(&me).ok_or(SignError::NotInRing(secret.public()))?;
+    sign_with_ring(submission, secret, group, ring, rng)
+}
+
+/// Signs `submission` in place over an explicit ring claimed to be `group`. Honest signers
+/// use [`sign_submission`]; this exists so tests can build submissions over wrong rings.
+pub fn sign_with_ring<R: RngCore + CryptoRng>(
+    submission: &mut Submission,
+    secret: &MemberSecret,
+    group: u32,
+    ring: &Ring,
+    rng: &mut R,
+) -> Result<(), SignError> {
     let digest = submission.signing_digest();
-    let signature = key.sign(&digest.0);
-    submission.auth = SubmissionAuth::Ed25519 {
-        key: Hash32(key.verifying_key().to_bytes()),
-        signature: Signature64(signature.to_bytes()),
+    let sig = learnchain_identity::sign(secret, ring, &submission.chain_id.0, submission.round, &digest.0, rng)?;
+    submission.auth = SubmissionAuth::Ring {
+        group,
+        ring_digest: Hash32(ring.digest()),
+        tag: Hash32(sig.tag),
+        c0: Hash32(sig.c0),
+        responses: sig.responses.into_iter().map(Hash32).collect(),
     };
+    Ok(())
+}
+
+/// An unsigned placeholder authorisation, replaced by [`sign_submission`].
+pub fn unsigned() -> SubmissionAuth {
+    SubmissionAuth::Ring { group: 0, ring_digest: Hash32::ZERO, tag: Hash32::ZERO, c0: Hash32::ZERO, responses: Vec::new() }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use learnchain_proto::registration::RegistrationKind;
+    use learnchain_proto::{Registration, Signature64};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
 
-    fn key(seed: u8) -> SigningKey {
-        SigningKey::from_bytes(&[seed; 32])
-    }
-
-    fn submission() -> Submission {
+    fn submission(round: u64) -> Submission {
         Submission {
             chain_id: Hash32([1; 32]),
             base: Hash32([2; 32]),
-            round: 1,
+            round,
             num_examples: 10,
             dp: learnchain_proto::DpDeclaration {
                 sample_rate: learnchain_proto::Fixed6(100_000),
@@ -77,25 +155,51 @@ mod tests {
                 steps: 1,
             },
             delta: vec![1, 2, 3],
-            auth: SubmissionAuth::Ed25519 { key: Hash32::ZERO, signature: Signature64([0; 64]) },
+            auth: unsigned(),
         }
     }
 
+    fn registry(keys: &[MemberSecret]) -> Registry {
+        let mut r = Registry::default();
+        let regs: Vec<Registration> = keys
+            .iter()
+            .map(|k| Registration {
+                chain_id: Hash32([1; 32]),
+                member: Hash32(k.public().to_bytes()),
+                kind: RegistrationKind::Stamped { possession: Signature64([0; 64]), nonce: 0 },
+            })
+            .collect();
+        r.apply(&regs, 0).expect("fresh keys");
+        r
+    }
+
     #[test]
-    fn member_signature_verifies_and_tampering_fails() {
-        let k = key(3);
-        let members = GenesisMembers::new(&[Hash32(k.verifying_key().to_bytes())]);
-        let mut s = submission();
-        sign_submission(&mut s, &k);
-        assert_eq!(members.verify(&s, &s.signing_digest()), Ok(()));
-        let mut t = s.clone();
-        t.delta[0] = 9;
-        assert_eq!(members.verify(&t, &t.signing_digest()), Err(SubmissionError::BadSignature));
-        let mut outsider = submission();
-        sign_submission(&mut outsider, &key(4));
-        assert!(matches!(
-            members.verify(&outsider, &outsider.signing_digest()),
-            Err(SubmissionError::UnknownMember(_))
-        ));
+    fn members_sign_in_their_group_and_others_cannot() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let keys = learnchain_identity::test_member_keys(10);
+        let reg = registry(&keys[..9]);
+        let rings = BaseRings::new(&reg, &Hash32([2; 32]), 4);
+        assert_eq!(rings.groups(), 3, "9 members in rings of at most 4");
+        for k in &keys[..9] {
+            let mut s = submission(1);
+            sign_submission(&mut s, k, &rings, &mut rng).expect("member");
+            assert_eq!(rings.verify(&s, &s.signing_digest()), Ok(()));
+            let mut t = s.clone();
+            t.delta[0] += 1;
+            assert!(matches!(rings.verify(&t, &t.signing_digest()), Err(SubmissionError::BadRingSignature(_))));
+        }
+        // The tenth key is no member: it cannot sign with the rings, and a ring of its own
+        // making is not a group of the registry.
+        let mut s = submission(1);
+        assert!(sign_submission(&mut s, &keys[9], &rings, &mut rng).is_err());
+        let mut own = rings.ring(0).expect("group").keys().to_vec();
+        own[0] = keys[9].public();
+        let own = Ring::new(own).expect("ring");
+        sign_with_ring(&mut s, &keys[9], 0, &own, &mut rng).expect("signs its own ring");
+        assert_eq!(rings.verify(&s, &s.signing_digest()), Err(SubmissionError::RingMismatch { group: 0 }));
+        sign_with_ring(&mut s, &keys[9], 7, &own, &mut rng).expect("signs");
+        assert_eq!(rings.verify(&s, &s.signing_digest()), Err(SubmissionError::UnknownGroup { group: 7, groups: 3 }));
+        let empty = BaseRings::new(&Registry::default(), &Hash32([2; 32]), 4);
+        assert_eq!(empty.verify(&s, &s.signing_digest()), Err(SubmissionError::NoMembers));
     }
 }

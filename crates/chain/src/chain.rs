@@ -6,24 +6,29 @@
 //! the head is the block with the most cumulative work, and on equal work the one seen
 //! first stays. Moving the head to another branch (a reorg) rewinds the integer model
 //! exactly — `W_ancestor = W_head − Σ aggregates` — and replays the winning branch, so the
-//! model after a reorg is bit for bit the model built straight on the winning branch.
+//! model after a reorg is bit for bit the model built straight on the winning branch. The
+//! member registry is state the same way: kept for the head, rewound and replayed along the
+//! path to any other block ([`Chain::registry_at`]), and turned into the rings submissions
+//! on a base sign over ([`Chain::rings_at`], cached for the last few bases).
 //!
 //! The chain is synchronous and single-owner: the node keeps it in one task and feeds it
 //! blocks and submissions; it never touches the network.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use learnchain_aggregate::{self as agg, Rule};
-use learnchain_proto::block::merkle_root;
+use learnchain_proto::block::body_root;
 use learnchain_proto::genesis::AggregationRule;
 use learnchain_proto::hash::model_hash;
 use learnchain_proto::header::HEADER_VERSION;
-use learnchain_proto::{Block, Genesis, Hash32, Header, StatusMessage, Submission};
+use learnchain_proto::{Block, Genesis, Hash32, Header, Registration, StatusMessage, Submission};
 
-use crate::auth::{GenesisMembers, MembershipVerifier};
+use crate::auth::BaseRings;
 use crate::difficulty::{median_time_past, next_target};
-use crate::error::{BlockError, ChainError, SubmissionError};
+use crate::error::{BlockError, ChainError, RegistrationError, SubmissionError};
+use crate::registry::{Registry, check_authorisation};
 use crate::pow::{target_to_u256, u256_to_hash, work};
 use crate::store::{BlockMeta, HeadChange, Store};
 use crate::validate::{CheckedBlock, base_norm_sq, check_submission_shape, check_update_norm};
@@ -67,7 +72,9 @@ impl ImportOutcome {
 pub struct BlockTemplate {
     /// Header (nonce to be found).
     pub header: Header,
-    /// Body, sorted by id.
+    /// Registrations, sorted by id.
+    pub registrations: Vec<Registration>,
+    /// Submissions, sorted by id.
     pub submissions: Vec<Submission>,
 }
 
@@ -82,7 +89,11 @@ struct ExecutedBlock {
     block: Block,
     meta: BlockMeta,
     model: Vec<i32>,
+    registry: Registry,
 }
+
+/// How many bases' rings [`Chain::rings_at`] keeps.
+const RING_CACHE: usize = 8;
 
 /// The block tree, best chain and head model of one node.
 pub struct Chain {
@@ -92,7 +103,8 @@ pub struct Chain {
     metas: HashMap<Hash32, BlockMeta>,
     head: Hash32,
     head_model: Vec<i32>,
-    members: Box<dyn MembershipVerifier>,
+    registry: Registry,
+    rings: Mutex<VecDeque<Arc<BaseRings>>>,
 }
 
 fn rule(r: AggregationRule) -> Rule {
@@ -121,7 +133,7 @@ impl Chain {
             Some(_) => {}
             None => {
                 let header = genesis.header();
-                let block = Block { header: header.clone(), submissions: vec![] };
+                let block = Block { header: header.clone(), registrations: vec![], submissions: vec![] };
                 let meta = BlockMeta {
                     hash: header.hash(),
                     height: 0,
@@ -131,9 +143,11 @@ impl Chain {
                     total_work: u256_to_hash(work(&header.target)),
                     model_hash: header.model_hash,
                     submissions: 0,
+                    registrations: 0,
                     miner: Hash32::ZERO,
                 };
-                store.init(&chain_id, &block, &meta, &genesis.model.initial_weights())?;
+                let registry = Registry::genesis(&genesis);
+                store.init(&chain_id, &block, &meta, &genesis.model.initial_weights(), &registry)?;
             }
         }
         let metas: HashMap<Hash32, BlockMeta> =
@@ -145,8 +159,8 @@ impl Chain {
         if model_hash(&head_model) != head_meta.model_hash {
             return Err(ChainError::Corrupt("head model does not match the head block".into()));
         }
-        let members = Box::new(GenesisMembers::new(&genesis.members));
-        Ok(Chain { genesis, chain_id, store, metas, head, head_model, members })
+        let registry = store.registry()?;
+        Ok(Chain { genesis, chain_id, store, metas, head, head_model, registry, rings: Mutex::new(VecDeque::new()) })
     }
 
     /// The genesis.
@@ -168,6 +182,68 @@ impl Chain {
     /// The model after the head.
     pub fn head_model(&self) -> &[i32] {
         &self.head_model
+    }
+
+    /// The member registry after the head.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The member registry after block `hash` (any known block, on any branch).
+    pub fn registry_at(&self, hash: &Hash32) -> Result<Registry, ChainError> {
+        if *hash == self.head {
+            return Ok(self.registry.clone());
+        }
+        let (unwind, apply) = self.path(&self.head, hash)?;
+        let mut registry = self.registry.clone();
+        for h in unwind {
+            if let Some(block) = self.block_with_registrations(&h)? {
+                registry.unapply(&block.registrations);
+            }
+        }
+        for h in apply {
+            if let Some(block) = self.block_with_registrations(&h)? {
+                registry
+                    .apply(&block.registrations, block.header.height)
+                    .map_err(|(i, e)| ChainError::Corrupt(format!("stored block {h} registration {i}: {e}")))?;
+            }
+        }
+        Ok(registry)
+    }
+
+    fn block_with_registrations(&self, hash: &Hash32) -> Result<Option<Block>, ChainError> {
+        let meta = self.metas.get(hash).ok_or_else(|| ChainError::NotFound(format!("block {hash}")))?;
+        if meta.registrations == 0 {
+            return Ok(None);
+        }
+        self.store.block(hash)?.map(Some).ok_or_else(|| ChainError::NotFound(format!("block {hash}")))
+    }
+
+    /// The rings submissions based on block `base` sign over (cached for recent bases).
+    pub fn rings_at(&self, base: &Hash32) -> Result<Arc<BaseRings>, ChainError> {
+        if let Some(hit) = self.rings_cache().iter().find(|r| r.base() == *base) {
+            return Ok(Arc::clone(hit));
+        }
+        let registry = self.registry_at(base)?;
+        let rings = Arc::new(BaseRings::new(&registry, base, self.genesis.consensus.ring_size));
+        let mut cache = self.rings_cache();
+        if cache.len() >= RING_CACHE {
+            cache.pop_front();
+        }
+        cache.push_back(Arc::clone(&rings));
+        Ok(rings)
+    }
+
+    fn rings_cache(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<BaseRings>>> {
+        // The cache holds only derived data; a poisoned lock still holds valid entries.
+        self.rings.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Checks a registration for the pool: its authorisation, and that it applies to the
+    /// registry after the head.
+    pub fn check_registration(&self, r: &Registration) -> Result<(), RegistrationError> {
+        check_authorisation(&self.genesis, &self.chain_id, r)?;
+        self.registry.check(r)
     }
 
     /// Whether a block is known.
@@ -284,6 +360,10 @@ impl Chain {
     }
 
     fn aggregate_of(&self, submissions: &[Submission]) -> Result<Vec<i32>, agg::AggregateError> {
+        if submissions.is_empty() {
+            // A block of registrations only leaves the model as it is.
+            return Ok(vec![0; self.genesis.param_count()]);
+        }
         let updates: Vec<&[i32]> = submissions.iter().map(|s| s.delta.as_slice()).collect();
         agg::aggregate(rule(self.genesis.consensus.aggregation), &updates)
     }
@@ -328,7 +408,8 @@ impl Chain {
         }
         check_update_norm(&self.genesis, s, base_norm_sq(&self.genesis, &self.head_model))?;
         let digest = s.signing_digest();
-        self.members.verify(s, &digest)?;
+        let rings = self.rings_at(&head.hash).map_err(|_| SubmissionError::NotOnHead(s.base))?;
+        rings.verify(s, &digest)?;
         Ok(digest)
     }
 
@@ -379,8 +460,18 @@ impl Chain {
         for (index, s) in block.submissions.iter().enumerate() {
             check_update_norm(&self.genesis, s, base_norm).map_err(|error| BlockError::Submission { index, error })?;
         }
-        for (index, (s, digest)) in block.submissions.iter().zip(&digests).enumerate() {
-            self.members.verify(s, digest).map_err(|error| BlockError::Submission { index, error })?;
+        let mut registry = self.registry_at(&parent.hash)?;
+        for (index, r) in block.registrations.iter().enumerate() {
+            check_authorisation(&self.genesis, &self.chain_id, r).map_err(|error| BlockError::Registration { index, error })?;
+        }
+        registry
+            .apply(&block.registrations, block.header.height)
+            .map_err(|(index, error)| BlockError::Registration { index, error })?;
+        if !block.submissions.is_empty() {
+            let rings = self.rings_at(&parent.hash)?;
+            for (index, (s, digest)) in block.submissions.iter().zip(&digests).enumerate() {
+                rings.verify(s, digest).map_err(|error| BlockError::Submission { index, error })?;
+            }
         }
         let delta = self
             .aggregate_of(&block.submissions)
@@ -404,13 +495,14 @@ impl Chain {
             total_work: u256_to_hash(total),
             model_hash: computed,
             submissions: block.submissions.len() as u32,
+            registrations: block.registrations.len() as u32,
             miner: h.miner,
         };
-        Ok(ExecutedBlock { block, meta, model })
+        Ok(ExecutedBlock { block, meta, model, registry })
     }
 
     fn commit(&mut self, ex: ExecutedBlock) -> Result<ImportOutcome, BlockError> {
-        let ExecutedBlock { block, meta, model } = ex;
+        let ExecutedBlock { block, meta, model, registry } = ex;
         let head = self.head().clone();
         // Most cumulative work wins; on a tie the block seen first (the current head) stays.
         if meta.total_work <= head.total_work {
@@ -428,14 +520,22 @@ impl Chain {
         };
         let canonical: Vec<(u64, Hash32)> =
             apply.iter().filter_map(|h| self.metas.get(h).map(|m| (m.height, m.hash))).collect();
-        let change =
-            HeadChange { head: meta.hash, height: meta.height, canonical, model: &model, model_hash: meta.model_hash };
+        let registry_changed = registry != self.registry;
+        let change = HeadChange {
+            head: meta.hash,
+            height: meta.height,
+            canonical,
+            model: &model,
+            model_hash: meta.model_hash,
+            registry: registry_changed.then_some(&registry),
+        };
         if let Err(e) = self.store.commit(&block, &meta, Some(change)) {
             self.metas.remove(&meta.hash);
             return Err(e.into());
         }
         self.head = meta.hash;
         self.head_model = model;
+        self.registry = registry;
         if unwind.is_empty() {
             Ok(ImportOutcome::Extended { head: meta })
         } else {
@@ -443,24 +543,70 @@ impl Chain {
         }
     }
 
-    /// Builds a block on the head from already checked `submissions` (see
-    /// [`Chain::check_submission`]): sorts them by id, keeps at most the genesis maximum,
+    /// Builds a block on the head from already checked `submissions` and `registrations`
+    /// (see [`Chain::check_submission`] and [`Chain::check_registration`]): keeps the
+    /// registrations that still apply to the head's registry (sorted by id, at most the
+    /// genesis maximum, one per member) and the submissions for this round (sorted by id,
+    /// one per round tag, at most the genesis maximum), within the block size limit;
     /// aggregates them and fills in target, timestamp, body root and model hash. The nonce
     /// is left at 0 for the miner.
-    pub fn build_template(&self, miner: Hash32, mut submissions: Vec<Submission>, now: u64) -> Result<BlockTemplate, BlockError> {
+    pub fn build_template(
+        &self,
+        miner: Hash32,
+        submissions: Vec<Submission>,
+        registrations: Vec<Registration>,
+        now: u64,
+    ) -> Result<BlockTemplate, BlockError> {
         let parent = self.head().clone();
-        submissions.retain(|s| s.base == parent.hash && s.round == parent.height + 1);
-        let mut keyed: Vec<(Hash32, Submission)> = submissions.into_iter().map(|s| (s.id(), s)).collect();
+        let c = &self.genesis.consensus;
+        let max_bytes = usize::try_from(self.genesis.limits.max_block_bytes).unwrap_or(usize::MAX);
+        // Header, two length prefixes and the version byte, rounded up.
+        let mut used = 512usize;
+
+        let mut regs: Vec<(Hash32, Registration)> = registrations.into_iter().map(|r| (r.id(), r)).collect();
+        regs.sort_by_key(|a| a.0);
+        regs.dedup_by(|a, b| a.0 == b.0);
+        let mut next_registry = self.registry.clone();
+        let mut registrations = Vec::new();
+        let mut reg_ids = Vec::new();
+        for (id, r) in regs {
+            if registrations.len() >= self.genesis.enrolment.max_per_block as usize {
+                break;
+            }
+            let size = learnchain_proto::encoding::encoded_len(&r);
+            if used + size > max_bytes || next_registry.apply(std::slice::from_ref(&r), parent.height + 1).is_err() {
+                continue;
+            }
+            used += size;
+            reg_ids.push(id);
+            registrations.push(r);
+        }
+
+        let mut keyed: Vec<(Hash32, Submission)> = submissions
+            .into_iter()
+            .filter(|s| s.base == parent.hash && s.round == parent.height + 1)
+            .map(|s| (s.id(), s))
+            .collect();
         keyed.sort_by_key(|a| a.0);
         keyed.dedup_by(|a, b| a.0 == b.0);
         let mut seen = std::collections::HashSet::new();
-        keyed.retain(|(_, s)| seen.insert(s.round_tag()));
-        keyed.truncate(self.genesis.consensus.max_submissions as usize);
-        if keyed.is_empty() {
-            return Err(BlockError::SubmissionCount { got: 0, max: self.genesis.consensus.max_submissions });
+        let mut ids = Vec::new();
+        let mut submissions = Vec::new();
+        for (id, s) in keyed {
+            if submissions.len() >= c.max_submissions as usize {
+                break;
+            }
+            let size = learnchain_proto::encoding::encoded_len(&s);
+            if used + size > max_bytes || !seen.insert(s.round_tag()) {
+                continue;
+            }
+            used += size;
+            ids.push(id);
+            submissions.push(s);
         }
-        let ids: Vec<Hash32> = keyed.iter().map(|(id, _)| *id).collect();
-        let submissions: Vec<Submission> = keyed.into_iter().map(|(_, s)| s).collect();
+        if submissions.is_empty() && registrations.is_empty() {
+            return Err(BlockError::EmptyBody);
+        }
         let delta = self
             .aggregate_of(&submissions)
             .map_err(|e| BlockError::Storage(format!("aggregate: {e}")))?;
@@ -470,7 +616,6 @@ impl Chain {
             other => BlockError::Storage(other.to_string()),
         })?;
         let mut timestamp_ms = now.max(self.median_time_past(&parent) + 1);
-        let c = &self.genesis.consensus;
         if submissions.len() < c.quorum as usize {
             timestamp_ms = timestamp_ms.max(parent.timestamp_ms + c.round_timeout_ms);
         }
@@ -482,10 +627,10 @@ impl Chain {
             timestamp_ms,
             target: self.required_target(&parent),
             miner,
-            body_root: merkle_root(&ids),
+            body_root: body_root(&reg_ids, &ids),
             model_hash: model_hash(&model),
             nonce: 0,
         };
-        Ok(BlockTemplate { header, submissions })
+        Ok(BlockTemplate { header, registrations, submissions })
     }
 }

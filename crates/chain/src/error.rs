@@ -73,12 +73,27 @@ pub enum SubmissionError {
         /// Claimed round.
         got: u64,
     },
-    /// The signer is not a member.
-    #[error("signer {0} is not a registered member")]
-    UnknownMember(Hash32),
-    /// The signature does not verify.
-    #[error("signature does not verify")]
-    BadSignature,
+    /// The registry at the base is empty: nobody may submit.
+    #[error("no member is registered at the base block")]
+    NoMembers,
+    /// The ring names a group the registry at the base does not have.
+    #[error("ring group {group} does not exist at the base block ({groups} groups)")]
+    UnknownGroup {
+        /// Claimed group.
+        group: u32,
+        /// Groups at the base.
+        groups: usize,
+    },
+    /// The ring is not the registry (or the named group of it) at the base: taken at
+    /// another height, or containing a non-member or a revoked member.
+    #[error("the ring is not group {group} of the member registry at the base block (a ring from another height, or with a key that is not a member there)")]
+    RingMismatch {
+        /// Claimed group.
+        group: u32,
+    },
+    /// The ring signature does not verify.
+    #[error("ring signature does not verify: {0}")]
+    BadRingSignature(learnchain_identity::VerifyError),
     /// The base is not our head (stale, or for a branch we are not on).
     #[error("base {0} is not the current head")]
     NotOnHead(Hash32),
@@ -100,6 +115,90 @@ impl SubmissionError {
             SubmissionError::NotOnHead(_) | SubmissionError::Duplicate | SubmissionError::PoolFull => {
                 Verdict::Ignore
             }
+            _ => Verdict::Reject,
+        }
+    }
+}
+
+/// Why a registration is not acceptable.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RegistrationError {
+    /// Bytes did not decode.
+    #[error("undecodable registration: {0}")]
+    Decode(#[from] DecodeError),
+    /// Made for another chain.
+    #[error("registration for chain {got}, this chain is {expected}")]
+    WrongChain {
+        /// This chain.
+        expected: Hash32,
+        /// The registration's chain.
+        got: Hash32,
+    },
+    /// The member key is not a ristretto255 point.
+    #[error("member {0} is not a valid member key: {1}")]
+    NotAKey(Hash32, learnchain_identity::KeyError),
+    /// Signed by an authority, but the genesis names none.
+    #[error("this chain has no enrolment authority")]
+    NoAuthority,
+    /// The authority's signature does not verify.
+    #[error("the enrolment authority's signature does not verify")]
+    BadAuthoritySignature,
+    /// The member's proof of possession does not verify.
+    #[error("the member's proof of possession of its key does not verify")]
+    BadPossession,
+    /// A stamped registration on a chain without open enrolment.
+    #[error("this chain does not allow open enrolment")]
+    ClosedEnrolment,
+    /// The enrolment stamp has too little work.
+    #[error("enrolment stamp has {bits} leading zero bits, {required} required")]
+    WeakStamp {
+        /// Bits found.
+        bits: u32,
+        /// Genesis requirement.
+        required: u32,
+    },
+    /// The key is already registered.
+    #[error("member {member} is already registered (at height {height})")]
+    AlreadyRegistered {
+        /// The key.
+        member: Hash32,
+        /// Registration height.
+        height: u64,
+    },
+    /// The key was revoked; revoked keys do not come back.
+    #[error("member {member} was revoked at height {height}")]
+    WasRevoked {
+        /// The key.
+        member: Hash32,
+        /// Revocation height.
+        height: u64,
+    },
+    /// A revocation of a key that is not registered.
+    #[error("member {0} is not registered")]
+    NotAMember(Hash32),
+    /// Already pooled.
+    #[error("registration already known")]
+    Duplicate,
+    /// Another registration for the same member is pooled.
+    #[error("another registration for member {0} is already pending")]
+    Conflict(Hash32),
+    /// The pool holds as many as it may.
+    #[error("registration pool is full")]
+    PoolFull,
+}
+
+impl RegistrationError {
+    /// The gossip verdict for this error: a registration that raced another into a block
+    /// (already registered, already revoked, pending) is ignored, a forged or malformed one
+    /// rejected.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            RegistrationError::AlreadyRegistered { .. }
+            | RegistrationError::WasRevoked { .. }
+            | RegistrationError::NotAMember(_)
+            | RegistrationError::Duplicate
+            | RegistrationError::Conflict(_)
+            | RegistrationError::PoolFull => Verdict::Ignore,
             _ => Verdict::Reject,
         }
     }
@@ -131,8 +230,30 @@ pub enum BlockError {
     /// The body root does not match the body.
     #[error("body root does not match the body")]
     BadBodyRoot,
-    /// No submissions, or more than the genesis allows.
-    #[error("block carries {got} submissions; allowed 1 to {max}")]
+    /// Neither submissions nor registrations.
+    #[error("block carries neither submissions nor registrations")]
+    EmptyBody,
+    /// More registrations than the genesis allows.
+    #[error("block carries {got} registrations; at most {max} allowed")]
+    RegistrationCount {
+        /// Carried.
+        got: usize,
+        /// Genesis maximum.
+        max: u32,
+    },
+    /// Registrations not in strictly ascending id order, or two for one member.
+    #[error("registrations are not sorted by id, or two concern one member")]
+    RegistrationsUnsorted,
+    /// A registration is invalid.
+    #[error("registration {index} is invalid: {error}")]
+    Registration {
+        /// Position in the body.
+        index: usize,
+        /// What is wrong with it.
+        error: RegistrationError,
+    },
+    /// More submissions than the genesis allows.
+    #[error("block carries {got} submissions; at most {max} allowed")]
     SubmissionCount {
         /// Carried.
         got: usize,
@@ -248,6 +369,14 @@ pub enum ChainError {
         expected: Hash32,
         /// In the database.
         found: Hash32,
+    },
+    /// The data directory was written by a learnchain with another store layout.
+    #[error("the data directory uses store schema {found}, this learnchain uses schema {expected}; start with a fresh --data-dir (the chain is re-synced from peers)")]
+    Schema {
+        /// In the database (1 for stores written before schemas were recorded).
+        found: u32,
+        /// This code's.
+        expected: u32,
     },
     /// The stored state is inconsistent.
     #[error("stored chain state is inconsistent: {0}")]

@@ -12,13 +12,15 @@ pub mod difficulty;
 pub mod error;
 pub mod pool;
 pub mod pow;
+pub mod registry;
 pub mod store;
 pub mod testing;
 pub mod validate;
 
 pub use chain::{BlockTemplate, Chain, ImportOutcome, now_ms};
-pub use error::{BlockError, ChainError, SubmissionError, Verdict};
-pub use pool::SubmissionPool;
+pub use error::{BlockError, ChainError, RegistrationError, SubmissionError, Verdict};
+pub use pool::{RegistrationPool, SubmissionPool};
+pub use registry::{MemberRecord, Registry};
 pub use store::BlockMeta;
 
 #[cfg(test)]

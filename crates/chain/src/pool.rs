@@ -5,12 +5,16 @@
 //! equivocation) and a size bound. Submissions whose base is not yet known — the data
 //! source saw a block before we did — wait in a small bounded orphan queue and are offered
 //! again when the head moves ([`SubmissionPool::reset`]).
+//!
+//! [`RegistrationPool`] holds checked registrations until a block includes them: one per
+//! member key, bounded; after every head change the node drops those that no longer apply
+//! ([`RegistrationPool::retain`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use learnchain_proto::{Hash32, Submission};
+use learnchain_proto::{Hash32, Registration, Submission};
 
-use crate::error::SubmissionError;
+use crate::error::{RegistrationError, SubmissionError};
 
 /// Checked submissions for the next round, keyed by id.
 pub struct SubmissionPool {
@@ -104,10 +108,64 @@ impl SubmissionPool {
     }
 }
 
+/// Checked registrations waiting for a block, keyed by id, one per member.
+pub struct RegistrationPool {
+    by_id: BTreeMap<Hash32, Registration>,
+    members: HashMap<Hash32, Hash32>,
+    max: usize,
+}
+
+impl RegistrationPool {
+    /// An empty pool holding at most `max`.
+    pub fn new(max: usize) -> Self {
+        RegistrationPool { by_id: BTreeMap::new(), members: HashMap::new(), max }
+    }
+
+    /// Number pooled.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether the pool is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Adds a checked registration.
+    pub fn insert(&mut self, r: Registration) -> Result<Hash32, RegistrationError> {
+        let id = r.id();
+        if self.by_id.contains_key(&id) {
+            return Err(RegistrationError::Duplicate);
+        }
+        if self.members.contains_key(&r.member) {
+            return Err(RegistrationError::Conflict(r.member));
+        }
+        if self.by_id.len() >= self.max {
+            return Err(RegistrationError::PoolFull);
+        }
+        self.members.insert(r.member, id);
+        self.by_id.insert(id, r);
+        Ok(id)
+    }
+
+    /// Keeps only the registrations `keep` accepts (after a head change: those that still
+    /// apply to the new head's registry).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Registration) -> bool) {
+        self.by_id.retain(|_, r| keep(r));
+        let by_id = &self.by_id;
+        self.members.retain(|_, id| by_id.contains_key(id));
+    }
+
+    /// The pooled registrations, sorted by id.
+    pub fn registrations(&self) -> Vec<Registration> {
+        self.by_id.values().cloned().collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use learnchain_proto::{Signature64, SubmissionAuth};
+    use learnchain_proto::{RegistrationKind, Signature64, SubmissionAuth};
 
     fn sub(base: u8, member: u8, v: i32) -> Submission {
         Submission {
@@ -122,8 +180,35 @@ mod tests {
                 steps: 1,
             },
             delta: vec![v],
-            auth: SubmissionAuth::Ed25519 { key: Hash32([member; 32]), signature: Signature64([0; 64]) },
+            auth: SubmissionAuth::Ring {
+                group: 0,
+                ring_digest: Hash32::ZERO,
+                tag: Hash32([member; 32]),
+                c0: Hash32([v as u8; 32]),
+                responses: vec![],
+            },
         }
+    }
+
+    fn reg(member: u8, nonce: u64) -> Registration {
+        Registration {
+            chain_id: Hash32([1; 32]),
+            member: Hash32([member; 32]),
+            kind: RegistrationKind::Stamped { possession: Signature64([0; 64]), nonce },
+        }
+    }
+
+    #[test]
+    fn registrations_one_per_member_bounded_and_pruned() {
+        let mut p = RegistrationPool::new(2);
+        assert!(p.insert(reg(1, 0)).is_ok());
+        assert_eq!(p.insert(reg(1, 0)), Err(RegistrationError::Duplicate));
+        assert_eq!(p.insert(reg(1, 1)), Err(RegistrationError::Conflict(Hash32([1; 32]))));
+        assert!(p.insert(reg(2, 0)).is_ok());
+        assert_eq!(p.insert(reg(3, 0)), Err(RegistrationError::PoolFull));
+        p.retain(|r| r.member != Hash32([1; 32]));
+        assert_eq!(p.len(), 1);
+        assert!(p.insert(reg(1, 1)).is_ok(), "the member's slot is free again");
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //!
 //! Tables: `blocks` (hash → canonical block encoding), `meta` (hash → [`BlockMeta`]) for every
 //! valid block including side branches, `canonical` (height → hash) for the best chain, and
-//! `state` with the chain id, the head hash and the head's model (raw little-endian `i32`s,
-//! with its hash so corruption is noticed on open).
+//! `state` with the store schema, the chain id, the head hash, the head's model (raw
+//! little-endian `i32`s, with its hash so corruption is noticed on open) and the member
+//! registry after the head.
 //!
 //! Each imported block is one write transaction ([`Store::commit`]): the block, its meta and,
-//! when the head moves, the canonical index, head and model all land together or not at all.
+//! when the head moves, the canonical index, head, model and (if it changed) registry all land
+//! together or not at all.
 //! redb's copy-on-write commits are crash-safe, so `kill -9` at any point leaves either the
 //! state before or after the block.
 
@@ -19,6 +21,11 @@ use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ChainError;
+use crate::registry::Registry;
+
+/// The layout this code reads and writes. A data directory written by another layout is
+/// refused on open with a message saying so, never read as if it were this one.
+pub const SCHEMA_VERSION: u32 = 2;
 
 const BLOCKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blocks");
 const META: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("meta");
@@ -44,6 +51,8 @@ pub struct BlockMeta {
     pub model_hash: Hash32,
     /// Number of submissions in the body.
     pub submissions: u32,
+    /// Number of registrations in the body.
+    pub registrations: u32,
     /// The miner's key.
     pub miner: Hash32,
 }
@@ -60,6 +69,8 @@ pub struct HeadChange<'a> {
     pub model: &'a [i32],
     /// Its hash (the new head's `model_hash`), stored with it and checked on open.
     pub model_hash: Hash32,
+    /// The registry after the new head, when it differs from the stored one.
+    pub registry: Option<&'a Registry>,
 }
 
 /// The redb database of one node.
@@ -103,7 +114,19 @@ impl Store {
             tx.open_table(STATE)?;
         }
         tx.commit()?;
-        Ok(Store { db })
+        let store = Store { db };
+        if store.chain_id()?.is_some() {
+            let tx = store.db.begin_read()?;
+            let t = tx.open_table(STATE)?;
+            let schema = match t.get("schema")? {
+                Some(v) => v.value().try_into().map(u32::from_le_bytes).unwrap_or(0),
+                None => 1,
+            };
+            if schema != SCHEMA_VERSION {
+                return Err(ChainError::Schema { found: schema, expected: SCHEMA_VERSION });
+            }
+        }
+        Ok(store)
     }
 
     /// The chain id stored at initialisation, if any.
@@ -122,11 +145,20 @@ impl Store {
     }
 
     /// Writes the genesis block and initial state in one transaction.
-    pub fn init(&self, chain_id: &Hash32, genesis: &Block, meta: &BlockMeta, model: &[i32]) -> Result<(), ChainError> {
+    pub fn init(
+        &self,
+        chain_id: &Hash32,
+        genesis: &Block,
+        meta: &BlockMeta,
+        model: &[i32],
+        registry: &Registry,
+    ) -> Result<(), ChainError> {
         let tx = self.db.begin_write()?;
         {
             let mut state = tx.open_table(STATE)?;
+            state.insert("schema", SCHEMA_VERSION.to_le_bytes().as_slice())?;
             state.insert("chain_id", chain_id.0.as_slice())?;
+            state.insert("registry", encoding::encode(registry).as_slice())?;
             state.insert("head", meta.hash.0.as_slice())?;
             state.insert("model", model_bytes(model, &meta.model_hash).as_slice())?;
             tx.open_table(BLOCKS)?.insert(&meta.hash.0, encoding::encode(genesis).as_slice())?;
@@ -161,6 +193,14 @@ impl Store {
         );
         let model = t.get("model")?.ok_or_else(|| ChainError::Corrupt("no model".into()))?;
         Ok((head, model_from_bytes(model.value())?))
+    }
+
+    /// The registry after the head.
+    pub fn registry(&self) -> Result<Registry, ChainError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(STATE)?;
+        let bytes = t.get("registry")?.ok_or_else(|| ChainError::Corrupt("no registry".into()))?;
+        encoding::decode(bytes.value(), MAX_MESSAGE_BYTES).map_err(|e| ChainError::Corrupt(format!("registry: {e}")))
     }
 
     /// A stored block.
@@ -204,6 +244,9 @@ impl Store {
                 let mut state = tx.open_table(STATE)?;
                 state.insert("head", change.head.0.as_slice())?;
                 state.insert("model", model_bytes(change.model, &change.model_hash).as_slice())?;
+                if let Some(registry) = change.registry {
+                    state.insert("registry", encoding::encode(registry).as_slice())?;
+                }
             }
         }
         tx.commit()?;

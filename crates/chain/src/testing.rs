@@ -1,12 +1,14 @@
-//! Helpers that build valid chain objects for tests, benchmarks and tools: signed
+//! Helpers that build valid chain objects for tests, benchmarks and tools: ring-signed
 //! submissions for a chain's head and mined blocks. Not used by consensus code.
 
 use std::sync::atomic::AtomicBool;
 
-use ed25519_dalek::SigningKey;
-use learnchain_proto::{Block, Hash32, Signature64, Submission, SubmissionAuth};
+use learnchain_identity::MemberSecret;
+use learnchain_proto::{Block, Hash32, Registration, Submission};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 
-use crate::auth::sign_submission;
+use crate::auth::{sign_submission, unsigned};
 use crate::chain::Chain;
 use crate::pow::search;
 
@@ -16,19 +18,29 @@ pub fn sample_delta(params: usize, seed: i32) -> Vec<i32> {
     (0..params as i32).map(|i| (seed.wrapping_mul(31).wrapping_add(i.wrapping_mul(7))).rem_euclid(1000) - 500).collect()
 }
 
-/// A submission for the next round on `chain`'s head, signed by `key`.
-pub fn signed_submission(chain: &Chain, key: &SigningKey, seed: i32) -> Submission {
+/// An unsigned submission for the next round on `chain`'s head.
+pub fn unsigned_submission(chain: &Chain, seed: i32) -> Submission {
     let head = chain.head();
-    let mut s = Submission {
+    Submission {
         chain_id: chain.chain_id(),
         base: head.hash,
         round: head.height + 1,
         num_examples: 10,
         dp: chain.genesis().policy_declaration(),
         delta: sample_delta(chain.genesis().param_count(), seed),
-        auth: SubmissionAuth::Ed25519 { key: Hash32::ZERO, signature: Signature64([0; 64]) },
-    };
-    sign_submission(&mut s, key);
+        auth: unsigned(),
+    }
+}
+
+/// A submission for the next round on `chain`'s head, ring-signed by `key` over its group
+/// of the head's registry. A key that is not a member gets an unsigned submission (which
+/// every validator refuses).
+pub fn signed_submission(chain: &Chain, key: &MemberSecret, seed: i32) -> Submission {
+    let mut s = unsigned_submission(chain, seed);
+    let mut rng = ChaCha20Rng::seed_from_u64(seed as u64);
+    if let Ok(rings) = chain.rings_at(&s.base) {
+        let _ = sign_submission(&mut s, key, &rings, &mut rng);
+    }
     s
 }
 
@@ -41,17 +53,22 @@ pub fn solve(header: &mut learnchain_proto::Header) {
 
 /// A mined block on `chain`'s head carrying one submission per signer (seeds `seed`,
 /// `seed + 1`, …), timestamped one block interval after the head.
-pub fn mined_block(chain: &Chain, signers: &[&SigningKey], seed: i32) -> Block {
+pub fn mined_block(chain: &Chain, signers: &[&MemberSecret], seed: i32) -> Block {
+    mined_block_with(chain, signers, vec![], seed)
+}
+
+/// [`mined_block`] that also carries `registrations`.
+pub fn mined_block_with(chain: &Chain, signers: &[&MemberSecret], registrations: Vec<Registration>, seed: i32) -> Block {
     let subs: Vec<Submission> =
         signers.iter().enumerate().map(|(i, k)| signed_submission(chain, k, seed + i as i32)).collect();
     let now = chain.head().timestamp_ms + chain.genesis().pow.block_interval_ms;
-    match chain.build_template(Hash32([9; 32]), subs, now) {
+    match chain.build_template(Hash32([9; 32]), subs, registrations, now) {
         Ok(t) => {
             let mut header = t.header;
             solve(&mut header);
-            Block { header, submissions: t.submissions }
+            Block { header, registrations: t.registrations, submissions: t.submissions }
         }
         // Callers pass valid signers; an empty body is the only way to fail here.
-        Err(_) => Block { header: chain.genesis().header(), submissions: vec![] },
+        Err(_) => Block { header: chain.genesis().header(), registrations: vec![], submissions: vec![] },
     }
 }

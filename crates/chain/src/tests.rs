@@ -2,7 +2,7 @@
 
 use std::sync::atomic::AtomicBool;
 
-use ed25519_dalek::SigningKey;
+use learnchain_identity::{MemberSecret, Ring};
 use learnchain_proto::{Block, Genesis, Hash32, Submission};
 use proptest::prelude::*;
 
@@ -10,12 +10,16 @@ use crate::chain::{Chain, ImportOutcome};
 use crate::error::{BlockError, SubmissionError};
 use crate::pow::search;
 
-fn keys(n: u8) -> Vec<SigningKey> {
-    (1..=n).map(|i| SigningKey::from_bytes(&[i; 32])).collect()
+fn keys(n: u8) -> Vec<MemberSecret> {
+    learnchain_identity::test_member_keys(n as usize)
 }
 
-fn genesis(keys: &[SigningKey]) -> Genesis {
-    let members = keys.iter().map(|k| Hash32(k.verifying_key().to_bytes())).collect();
+fn member_id(k: &MemberSecret) -> Hash32 {
+    Hash32(k.public().to_bytes())
+}
+
+fn genesis(keys: &[MemberSecret]) -> Genesis {
+    let members = keys.iter().map(member_id).collect();
     let mut g = Genesis::template("chain-test", 3, 2, members);
     g.consensus.quorum = 2;
     g
@@ -32,12 +36,12 @@ fn node(g: &Genesis) -> Node {
     Node { chain, _dir: dir }
 }
 
-fn submission(chain: &Chain, key: &SigningKey, seed: i32) -> Submission {
+fn submission(chain: &Chain, key: &MemberSecret, seed: i32) -> Submission {
     crate::testing::signed_submission(chain, key, seed)
 }
 
 /// Builds and mines a block on `chain`'s head with submissions from `signers`.
-fn mine(chain: &Chain, signers: &[&SigningKey], seed: i32) -> Block {
+fn mine(chain: &Chain, signers: &[&MemberSecret], seed: i32) -> Block {
     let b = crate::testing::mined_block(chain, signers, seed);
     for s in &b.submissions {
         chain.check_submission(s).expect("valid submission");
@@ -93,20 +97,25 @@ fn invalid_blocks_are_refused_and_state_is_untouched() {
     dup.submissions[1] = dup.submissions[0].clone();
     assert!(a.chain.import(dup, far_future()).is_err());
 
-    let outsider = SigningKey::from_bytes(&[77; 32]);
+    // An outsider signs over a ring of its own making (the registry with itself swapped in).
+    let outsider = MemberSecret::from_seed(&[77; 32]);
     let mut foreign = mine(&a.chain, &[&k[0], &k[1]], 1);
-    let mut bad_sub = submission(&a.chain, &outsider, 3);
-    bad_sub.round = foreign.submissions[0].round;
+    let mut bad_sub = crate::testing::unsigned_submission(&a.chain, 3);
+    let rings = a.chain.rings_at(&bad_sub.base).expect("rings");
+    let mut own = rings.ring(0).expect("one group").keys().to_vec();
+    own[0] = outsider.public();
+    let own = Ring::new(own).expect("ring");
+    crate::auth::sign_with_ring(&mut bad_sub, &outsider, 0, &own, &mut rand::rngs::OsRng).expect("signs");
     foreign.submissions[0] = bad_sub;
     let ids: Vec<Hash32> = {
         foreign.submissions.sort_by_key(|s| s.id());
         foreign.submissions.iter().map(|s| s.id()).collect()
     };
-    foreign.header.body_root = learnchain_proto::block::merkle_root(&ids);
+    foreign.header.body_root = learnchain_proto::block::body_root(&[], &ids);
     foreign.header.nonce = search(&foreign.header, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
     assert!(matches!(
         a.chain.import(foreign, far_future()),
-        Err(BlockError::Submission { error: SubmissionError::UnknownMember(_), .. })
+        Err(BlockError::Submission { error: SubmissionError::RingMismatch { group: 0 }, .. })
     ));
 
     let mut tampered = good.clone();
@@ -135,17 +144,17 @@ fn below_quorum_needs_the_round_timeout() {
     let mut a = node(&g);
     let lone = submission(&a.chain, &k[0], 1);
     let now = a.chain.head().timestamp_ms + 10;
-    let t = a.chain.build_template(Hash32([9; 32]), vec![lone], now).expect("template");
+    let t = a.chain.build_template(Hash32([9; 32]), vec![lone], vec![], now).expect("template");
     // The template itself moves the timestamp past the timeout, so the block is valid…
     assert!(t.header.timestamp_ms >= a.chain.head().timestamp_ms + g.consensus.round_timeout_ms);
     let mut header = t.header.clone();
     header.nonce = search(&header, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
-    let ok = Block { header, submissions: t.submissions.clone() };
+    let ok = Block { header, registrations: vec![], submissions: t.submissions.clone() };
     // …and a miner that backdates it is refused.
     let mut early = t.header;
     early.timestamp_ms = now;
     early.nonce = search(&early, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
-    let early = Block { header: early, submissions: t.submissions };
+    let early = Block { header: early, registrations: vec![], submissions: t.submissions };
     assert!(matches!(a.chain.import(early, far_future()), Err(BlockError::QuorumNotMet { .. })));
     a.chain.import(ok, far_future()).expect("after timeout");
 }
@@ -168,7 +177,10 @@ fn mempool_checks() {
     assert!(matches!(a.chain.check_submission(&huge), Err(SubmissionError::UpdateTooLarge { .. })));
     let mut forged = s;
     forged.delta[1] ^= 1;
-    assert_eq!(a.chain.check_submission(&forged), Err(SubmissionError::BadSignature));
+    assert_eq!(
+        a.chain.check_submission(&forged),
+        Err(SubmissionError::BadRingSignature(learnchain_identity::VerifyError::Invalid))
+    );
 }
 
 /// The genesis privacy policy and the update-norm bound are consensus rules: enforced on
@@ -179,10 +191,11 @@ fn weaker_privacy_and_oversized_updates_are_refused() {
     let k = keys(3);
     let g = genesis(&k);
     let mut a = node(&g);
-    let resign = |mut s: Submission, key: &SigningKey| {
-        crate::auth::sign_submission(&mut s, key);
+    fn resign(chain: &Chain, mut s: Submission, key: &MemberSecret) -> Submission {
+        let rings = chain.rings_at(&s.base).expect("rings");
+        crate::auth::sign_submission(&mut s, key, &rings, &mut rand::rngs::OsRng).expect("member");
         s
-    };
+    }
 
     // Each weaker declaration alone.
     let p = &g.privacy;
@@ -196,16 +209,16 @@ fn weaker_privacy_and_oversized_updates_are_refused() {
     ] {
         let mut s = base.clone();
         edit(&mut s);
-        let s = resign(s, &k[0]);
+        let s = resign(&a.chain, s, &k[0]);
         let err = a.chain.check_submission(&s).expect_err(what);
         assert!(matches!(err, SubmissionError::WeakPrivacy(_)), "{what}: {err}");
         // In a block (built by a miner that skipped the check) it is refused too.
         let other = submission(&a.chain, &k[1], 2);
         let now = a.chain.head().timestamp_ms + g.pow.block_interval_ms;
-        let t = a.chain.build_template(Hash32([9; 32]), vec![s, other], now).expect("template");
+        let t = a.chain.build_template(Hash32([9; 32]), vec![s, other], vec![], now).expect("template");
         let mut header = t.header;
         header.nonce = search(&header, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
-        let err = a.chain.import(Block { header, submissions: t.submissions }, far_future()).expect_err(what);
+        let err = a.chain.import(Block { header, registrations: vec![], submissions: t.submissions }, far_future()).expect_err(what);
         assert!(matches!(err, BlockError::Submission { error: SubmissionError::WeakPrivacy(_), .. }), "{what}: {err}");
     }
 
@@ -217,30 +230,30 @@ fn weaker_privacy_and_oversized_updates_are_refused() {
     inside[0] = i32::try_from(bound).expect("fits");
     let mut s = base.clone();
     s.delta = inside;
-    let s = resign(s, &k[0]);
+    let s = resign(&a.chain, s, &k[0]);
     a.chain.check_submission(&s).expect("an update exactly at the bound is allowed");
     let mut outside = vec![0i32; n];
     outside[0] = i32::try_from(bound).expect("fits");
     outside[1] = 1;
     let mut big = base.clone();
     big.delta = outside;
-    let big = resign(big, &k[0]);
+    let big = resign(&a.chain, big, &k[0]);
     let err = a.chain.check_submission(&big).expect_err("over the bound");
     assert!(matches!(err, SubmissionError::UpdateNormTooLarge { .. }), "{err}");
     assert!(err.to_string().contains("exceeds"), "{err}");
     let head = a.chain.head().clone();
     let other = submission(&a.chain, &k[1], 2);
     let now = head.timestamp_ms + g.pow.block_interval_ms;
-    let t = a.chain.build_template(Hash32([9; 32]), vec![big, other.clone()], now).expect("template");
+    let t = a.chain.build_template(Hash32([9; 32]), vec![big, other.clone()], vec![], now).expect("template");
     let mut header = t.header;
     header.nonce = search(&header, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
-    let err = a.chain.import(Block { header, submissions: t.submissions }, far_future()).expect_err("oversized");
+    let err = a.chain.import(Block { header, registrations: vec![], submissions: t.submissions }, far_future()).expect_err("oversized");
     assert!(matches!(err, BlockError::Submission { error: SubmissionError::UpdateNormTooLarge { .. }, .. }), "{err}");
     assert_eq!(a.chain.head(), &head, "nothing changed");
-    let t = a.chain.build_template(Hash32([9; 32]), vec![s, other], now).expect("template");
+    let t = a.chain.build_template(Hash32([9; 32]), vec![s, other], vec![], now).expect("template");
     let mut header = t.header;
     header.nonce = search(&header, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
-    a.chain.import(Block { header, submissions: t.submissions }, far_future()).expect("at the bound imports");
+    a.chain.import(Block { header, registrations: vec![], submissions: t.submissions }, far_future()).expect("at the bound imports");
 }
 
 #[test]
@@ -266,7 +279,7 @@ fn restart_resumes_at_head() {
 }
 
 /// Mines `len` blocks on a fresh chain with seeds starting at `seed`, returning them.
-fn branch(g: &Genesis, k: &[SigningKey], len: usize, seed: i32) -> (Vec<Block>, Vec<i32>) {
+fn branch(g: &Genesis, k: &[MemberSecret], len: usize, seed: i32) -> (Vec<Block>, Vec<i32>) {
     let mut n = node(g);
     let mut blocks = Vec::new();
     for i in 0..len {
@@ -318,4 +331,205 @@ proptest! {
         prop_assert_eq!(x.chain.canonical_hash(h).expect("read"), Some(head));
         prop_assert_eq!(x.chain.canonical_hash(h + 1).expect("read"), None);
     }
+}
+
+/// Mines `header` and wraps it with a body, recomputing the body root.
+fn block_of(mut header: learnchain_proto::Header, registrations: Vec<learnchain_proto::Registration>, mut subs: Vec<Submission>) -> Block {
+    subs.sort_by_key(Submission::id);
+    let reg_ids: Vec<Hash32> = registrations.iter().map(learnchain_proto::Registration::id).collect();
+    let ids: Vec<Hash32> = subs.iter().map(Submission::id).collect();
+    header.body_root = learnchain_proto::block::body_root(&reg_ids, &ids);
+    header.nonce = search(&header, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
+    Block { header, registrations, submissions: subs }
+}
+
+#[test]
+fn registrations_take_effect_from_the_next_block_and_revocations_end_membership() {
+    use crate::registry::{authorised_registration, revocation};
+    use crate::error::RegistrationError;
+    let k = keys(3);
+    let newcomer = MemberSecret::from_seed(&[50; 32]);
+    let authority = ed25519_dalek::SigningKey::from_bytes(&[60; 32]);
+    let mut g = genesis(&k);
+    g.enrolment.authority = Some(Hash32(authority.verifying_key().to_bytes()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("chain.redb");
+    let mut a = Chain::open(&path, g.clone()).expect("open");
+    let chain_id = a.chain_id();
+    let genesis_hash = a.head().hash;
+    let reg = authorised_registration(&chain_id, &authority, &newcomer, &mut rand::rngs::OsRng);
+    assert_eq!(a.check_registration(&reg), Ok(()));
+    assert!(a.check_submission(&submission(&a, &newcomer, 5)).is_err(), "not a member before registration");
+
+    // Block 1 carries the registration; a submission of the newcomer in that same block
+    // would sign over the registry after the parent, which does not hold it.
+    let b1 = crate::testing::mined_block_with(&a, &[&k[0], &k[1]], vec![reg.clone()], 1);
+    assert_eq!(b1.registrations.len(), 1);
+    a.import(b1.clone(), far_future()).expect("block with a registration");
+    let id = member_id(&newcomer);
+    assert_eq!(a.registry().record(&id).map(|r| r.registered_at), Some(1));
+    assert!(matches!(a.check_registration(&reg), Err(RegistrationError::AlreadyRegistered { height: 1, .. })));
+
+    // From block 2 on it submits, once per round.
+    let s = submission(&a, &newcomer, 7);
+    a.check_submission(&s).expect("a member from the block after its registration");
+    let s2 = submission(&a, &newcomer, 8);
+    assert_eq!(s.round_tag(), s2.round_tag(), "one member, one round, one tag");
+    let mut pool = crate::SubmissionPool::new(a.head().hash, 8);
+    pool.insert(s.clone()).expect("first");
+    assert!(matches!(pool.insert(s2.clone()), Err(SubmissionError::Equivocation(_))));
+    let t = a.build_template(Hash32([9; 32]), vec![s.clone(), s2.clone()], vec![], far_future() / 2).expect("template");
+    assert_eq!(t.submissions.len(), 1, "the template keeps one per tag");
+    let mut twice = a.build_template(Hash32([9; 32]), vec![s.clone()], vec![], a.head().timestamp_ms + 100).expect("template");
+    twice.header.timestamp_ms = a.head().timestamp_ms + g.consensus.round_timeout_ms + 1;
+    let twice = block_of(twice.header, vec![], vec![s.clone(), s2]);
+    assert!(matches!(a.import(twice, far_future()), Err(BlockError::DuplicateRoundTag(_))));
+
+    // Block 2 revokes it; its submission in block 2 (based on block 1) still counts.
+    let rev = revocation(&chain_id, &authority, &id);
+    assert_eq!(a.check_registration(&rev), Ok(()));
+    let b2 = crate::testing::mined_block_with(&a, &[&k[0], &newcomer], vec![rev.clone()], 2);
+    assert_eq!(b2.submissions.len(), 2);
+    a.import(b2, far_future()).expect("revocation");
+    assert_eq!(a.registry().record(&id).and_then(|r| r.revoked_at), Some(2));
+    // After it: no group holds the key, and the ring it used before is refused.
+    let mut late = crate::testing::unsigned_submission(&a, 9);
+    let old_rings = a.rings_at(&b1.hash()).expect("rings at block 1");
+    crate::auth::sign_submission(&mut late, &newcomer, &old_rings, &mut rand::rngs::OsRng).expect("signs the old ring");
+    assert_eq!(a.check_submission(&late), Err(SubmissionError::RingMismatch { group: 0 }), "revoked");
+    assert!(matches!(a.check_registration(&reg), Err(RegistrationError::WasRevoked { height: 2, .. })));
+    assert!(matches!(a.check_registration(&rev), Err(RegistrationError::WasRevoked { height: 2, .. })));
+
+    // The registry persists with the head, and is rewound for any other block.
+    let head = a.head().clone();
+    drop(a);
+    let mut a = Chain::open(&path, g.clone()).expect("reopen");
+    assert_eq!(a.head(), &head);
+    assert_eq!(a.registry().record(&id).and_then(|r| r.revoked_at), Some(2));
+    assert!(a.registry_at(&b1.hash()).expect("at block 1").is_active(&id));
+    assert!(a.registry_at(&genesis_hash).expect("at genesis").record(&id).is_none());
+
+    // A heavier branch without the registration takes over: the registry rewinds with it.
+    let (other, _) = branch(&g, &k, 4, 3);
+    for b in other {
+        a.import(b, far_future()).expect("other branch");
+    }
+    assert_eq!(a.head().height, 4);
+    assert!(a.registry().record(&id).is_none(), "the reorg unwound the registration");
+    assert!(a.check_registration(&reg).is_ok(), "and it may be registered again on this branch");
+}
+
+#[test]
+fn open_enrolment_stamps_and_registration_only_blocks() {
+    use crate::error::RegistrationError;
+    use crate::registry::{authorised_registration, stamped_registration};
+    let k = keys(2);
+    let newcomer = MemberSecret::from_seed(&[51; 32]);
+    let mut g = genesis(&k);
+    let closed = node(&g);
+    let chain_id = closed.chain.chain_id();
+    let stamped = stamped_registration(&chain_id, 8, &newcomer, &mut rand::rngs::OsRng);
+    assert_eq!(closed.chain.check_registration(&stamped), Err(RegistrationError::ClosedEnrolment));
+    let forged = authorised_registration(&chain_id, &ed25519_dalek::SigningKey::from_bytes(&[1; 32]), &newcomer, &mut rand::rngs::OsRng);
+    assert_eq!(closed.chain.check_registration(&forged), Err(RegistrationError::NoAuthority));
+
+    g.enrolment.open_stamp_bits = 8;
+    let mut a = node(&g);
+    let chain_id = a.chain.chain_id();
+    let weak = {
+        let mut r = stamped_registration(&chain_id, 0, &newcomer, &mut rand::rngs::OsRng);
+        // Find a nonce that misses the 8 bits.
+        if let learnchain_proto::RegistrationKind::Stamped { nonce, .. } = &mut r.kind {
+            while learnchain_proto::registration::leading_zero_bits(&learnchain_proto::registration::stamp_hash(&chain_id, &r.member, *nonce)) >= 8 {
+                *nonce += 1;
+            }
+        }
+        r
+    };
+    assert!(matches!(a.chain.check_registration(&weak), Err(RegistrationError::WeakStamp { required: 8, .. })));
+    let good = stamped_registration(&chain_id, 8, &newcomer, &mut rand::rngs::OsRng);
+    assert_eq!(a.chain.check_registration(&good), Ok(()));
+    // Possession is bound: the stamp cannot be moved to another key.
+    let mut moved = good.clone();
+    moved.member = member_id(&k[0]);
+    assert!(a.chain.check_registration(&moved).is_err());
+
+    // A block of registrations only needs the round timeout and leaves the model alone.
+    let model = a.chain.head_model().to_vec();
+    let t = a.chain.build_template(Hash32([9; 32]), vec![], vec![good.clone()], a.chain.head().timestamp_ms + 10).expect("template");
+    assert!(t.submissions.is_empty());
+    assert!(t.header.timestamp_ms >= a.chain.head().timestamp_ms + g.consensus.round_timeout_ms);
+    let b = block_of(t.header, t.registrations, vec![]);
+    a.chain.import(b, far_future()).expect("registration-only block");
+    assert_eq!(a.chain.head_model(), model.as_slice());
+    assert!(a.chain.registry().is_active(&member_id(&newcomer)));
+    assert!(matches!(
+        a.chain.build_template(Hash32([9; 32]), vec![], vec![], far_future() / 2),
+        Err(BlockError::EmptyBody)
+    ));
+    let s = submission(&a.chain, &newcomer, 3);
+    a.chain.check_submission(&s).expect("the stamped member submits");
+}
+
+#[test]
+fn a_large_registry_is_split_into_groups_and_each_member_signs_in_its_own() {
+    let k = keys(10);
+    let mut g = genesis(&k);
+    g.consensus.ring_size = 4;
+    g.fit_limits();
+    let mut a = node(&g);
+    let rings = a.chain.rings_at(&a.chain.head().hash).expect("rings");
+    assert_eq!(rings.groups(), 3);
+    let sizes: Vec<usize> = (0..3).map(|i| rings.ring(i).expect("group").len()).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 10);
+    assert!(sizes.iter().all(|&n| (3..=4).contains(&n)), "{sizes:?}");
+    let signers: Vec<&MemberSecret> = k.iter().collect();
+    let b = mine(&a.chain, &signers, 1);
+    assert_eq!(b.submissions.len(), 10);
+    let mut groups = std::collections::HashSet::new();
+    for s in &b.submissions {
+        let learnchain_proto::SubmissionAuth::Ring { group, responses, .. } = &s.auth;
+        assert!(responses.len() <= 4);
+        groups.insert(*group);
+    }
+    assert_eq!(groups.len(), 3, "members sign in all three groups");
+    a.chain.import(b, far_future()).expect("imports");
+    // The groups are reshuffled by the next base.
+    let next = a.chain.rings_at(&a.chain.head().hash).expect("rings");
+    let first: Vec<_> = (0..3).map(|i| rings.ring(i).map(|r| r.digest())).collect();
+    let second: Vec<_> = (0..3).map(|i| next.ring(i).map(|r| r.digest())).collect();
+    assert_ne!(first, second);
+}
+
+#[test]
+fn malformed_registration_bodies_are_refused() {
+    use crate::registry::stamped_registration;
+    let k = keys(2);
+    let mut g = genesis(&k);
+    g.enrolment.open_stamp_bits = 4;
+    g.enrolment.max_per_block = 2;
+    g.fit_limits();
+    let mut a = node(&g);
+    let chain_id = a.chain.chain_id();
+    let regs: Vec<learnchain_proto::Registration> = (0..3)
+        .map(|i| stamped_registration(&chain_id, 4, &MemberSecret::from_seed(&[70 + i; 32]), &mut rand::rngs::OsRng))
+        .collect();
+    let t = a.chain.build_template(Hash32([9; 32]), vec![], regs.clone(), far_future() / 2).expect("template");
+    assert_eq!(t.registrations.len(), 2, "at most max_per_block");
+    let header = t.header.clone();
+    let mut sorted = regs.clone();
+    sorted.sort_by_key(learnchain_proto::Registration::id);
+    assert!(matches!(
+        a.chain.import(block_of(header.clone(), sorted.clone(), vec![]), far_future()),
+        Err(BlockError::RegistrationCount { got: 3, max: 2 })
+    ));
+    let reversed: Vec<_> = sorted[..2].iter().rev().cloned().collect();
+    assert!(matches!(a.chain.import(block_of(header.clone(), reversed, vec![]), far_future()), Err(BlockError::RegistrationsUnsorted)));
+    let mut bad = sorted[0].clone();
+    if let learnchain_proto::RegistrationKind::Stamped { possession, .. } = &mut bad.kind {
+        possession.0[0] ^= 1;
+    }
+    let err = a.chain.import(block_of(header.clone(), vec![bad], vec![]), far_future()).expect_err("bad possession");
+    assert!(matches!(err, BlockError::Registration { index: 0, error: crate::RegistrationError::BadPossession }), "{err}");
+    a.chain.import(block_of(header, t.registrations, vec![]), far_future()).expect("the template imports");
 }

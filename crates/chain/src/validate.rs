@@ -4,23 +4,27 @@
 //! before it, so an unchecked block can never reach the store:
 //!
 //! 1. [`CheckedBlock`] — context-free checks, cheapest and most likely to reject first:
-//!    version and chain id, submission count, proof of work (one SHA-256d), then each
-//!    submission's shape (chain, base = parent, round = height, length, coordinate bounds,
-//!    declared DP-SGD parameters against the genesis privacy policy), ids in strictly ascending order, unique round tags, and the body root.
+//!    version and chain id, body counts, proof of work (one SHA-256d), then each
+//!    registration's chain, ids ascending and one per member; each submission's shape
+//!    (chain, base = parent, round = height, length, coordinate bounds, declared DP-SGD
+//!    parameters against the genesis privacy policy), ids in strictly ascending order,
+//!    unique round tags; and the body root.
 //! 2. [`ContextualBlock`] (built in `chain.rs`) — against the parent: known parent, height,
 //!    retarget, median time past, future drift, quorum-or-timeout.
 //! 3. `ExecutedBlock` (in `chain.rs`) — each update's norm within the bound its declaration
-//!    implies ([`check_update_norm`]; it may read the parent's model), membership proofs verified, aggregate recomputed and
-//!    applied to the parent's model, model hash matched.
+//!    implies ([`check_update_norm`]; it may read the parent's model); registrations'
+//!    signatures, stamps and proofs of possession, then applied to the registry after the
+//!    parent; ring signatures against the rings of the registry after the parent; aggregate
+//!    recomputed and applied to the parent's model, model hash matched.
 
 use std::collections::HashSet;
 
-use learnchain_proto::block::merkle_root;
+use learnchain_proto::block::body_root;
 use learnchain_proto::header::HEADER_VERSION;
 use learnchain_proto::privacy;
 use learnchain_proto::{Block, Genesis, Hash32, Submission};
 
-use crate::error::{BlockError, SubmissionError};
+use crate::error::{BlockError, RegistrationError, SubmissionError};
 use crate::pow::meets_target;
 
 /// Shape checks of one submission that need no chain state: chain, length and bounds.
@@ -84,12 +88,34 @@ impl CheckedBlock {
         }
         let n = block.submissions.len();
         let max = genesis.consensus.max_submissions;
-        if n == 0 || n > max as usize {
+        if n > max as usize {
             return Err(BlockError::SubmissionCount { got: n, max });
+        }
+        let max_regs = genesis.enrolment.max_per_block;
+        if block.registrations.len() > max_regs as usize {
+            return Err(BlockError::RegistrationCount { got: block.registrations.len(), max: max_regs });
+        }
+        if n == 0 && block.registrations.is_empty() {
+            return Err(BlockError::EmptyBody);
         }
         let hash = h.hash();
         if !meets_target(&hash, &h.target) {
             return Err(BlockError::InsufficientWork);
+        }
+        let mut reg_ids: Vec<Hash32> = Vec::with_capacity(block.registrations.len());
+        let mut registrants = HashSet::with_capacity(block.registrations.len());
+        for (index, r) in block.registrations.iter().enumerate() {
+            if r.chain_id != *chain_id {
+                return Err(BlockError::Registration {
+                    index,
+                    error: RegistrationError::WrongChain { expected: *chain_id, got: r.chain_id },
+                });
+            }
+            let id = r.id();
+            if reg_ids.last().is_some_and(|prev| *prev >= id) || !registrants.insert(r.member) {
+                return Err(BlockError::RegistrationsUnsorted);
+            }
+            reg_ids.push(id);
         }
         let mut digests = Vec::with_capacity(n);
         let mut ids = Vec::with_capacity(n);
@@ -118,7 +144,7 @@ impl CheckedBlock {
             digests.push(digest);
             ids.push(id);
         }
-        if merkle_root(&ids) != h.body_root {
+        if body_root(&reg_ids, &ids) != h.body_root {
             return Err(BlockError::BadBodyRoot);
         }
         Ok(CheckedBlock { block, hash, digests })

@@ -19,6 +19,7 @@
 
 use std::collections::HashMap;
 
+use learnchain_proto::registration::MAX_REGISTRATION_BYTES;
 use learnchain_proto::{hash::sha256, topics::TopicKind};
 use libp2p::{
     Swarm, SwarmBuilder, gossipsub, identify, noise, ping, request_response,
@@ -53,6 +54,7 @@ pub(crate) struct Topics {
     by_hash: HashMap<gossipsub::TopicHash, TopicKind>,
     blocks: gossipsub::TopicHash,
     submissions: gossipsub::TopicHash,
+    registrations: gossipsub::TopicHash,
     max_block_bytes: usize,
     max_submission_bytes: usize,
 }
@@ -63,14 +65,18 @@ impl Topics {
         let blocks = gossipsub::IdentTopic::new(TopicKind::Blocks.topic(&config.chain_id)).hash();
         let submissions =
             gossipsub::IdentTopic::new(TopicKind::Submissions.topic(&config.chain_id)).hash();
+        let registrations =
+            gossipsub::IdentTopic::new(TopicKind::Registrations.topic(&config.chain_id)).hash();
         let by_hash = HashMap::from([
             (blocks.clone(), TopicKind::Blocks),
             (submissions.clone(), TopicKind::Submissions),
+            (registrations.clone(), TopicKind::Registrations),
         ]);
         Topics {
             by_hash,
             blocks,
             submissions,
+            registrations,
             max_block_bytes: config.max_block_bytes,
             max_submission_bytes: config.max_submission_bytes,
         }
@@ -81,6 +87,7 @@ impl Topics {
         match kind {
             TopicKind::Blocks => &self.blocks,
             TopicKind::Submissions => &self.submissions,
+            TopicKind::Registrations => &self.registrations,
         }
     }
 
@@ -94,6 +101,7 @@ impl Topics {
         match kind {
             TopicKind::Blocks => self.max_block_bytes,
             TopicKind::Submissions => self.max_submission_bytes,
+            TopicKind::Registrations => MAX_REGISTRATION_BYTES,
         }
     }
 }

@@ -17,7 +17,8 @@ use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::broadcast;
 
 use crate::types::{
-    BlockView, HeadView, MempoolView, MetricsView, ModelView, NodeInfoView, PeerView, PrivacyStatusView,
+    BlockView, HeadView, MembersView, MempoolView, MetricsView, ModelView, NodeInfoView, PeerView,
+    PrivacyStatusView,
 };
 
 /// JSON-RPC error code for [`ApiError::NotFound`].
@@ -113,11 +114,21 @@ pub trait NodeApi: Send + Sync + 'static {
     /// Static and live facts about this node.
     fn node_info(&self) -> Result<NodeInfoView, ApiError>;
 
-    /// The submissions waiting for the next block.
+    /// The submissions and registry changes waiting for the next block.
     fn mempool(&self) -> Result<MempoolView, ApiError>;
 
     /// This node's privacy budget and spend.
     fn privacy_status(&self) -> Result<PrivacyStatusView, ApiError>;
+
+    /// The member registry after the head of the best chain.
+    fn members(&self) -> Result<MembersView, ApiError>;
+
+    /// Checks a registration (its canonical encoding) and adds it to the pool and gossip;
+    /// returns its id (hex). Invalid → [`ApiError::InvalidParams`] naming the reason.
+    ///
+    /// The server has already checked that `bytes` is non-empty and at most
+    /// [`crate::methods::MAX_REGISTRATION_BYTES`] long; everything else is the node's to check.
+    fn submit_registration(&self, bytes: Vec<u8>) -> Result<String, ApiError>;
 
     /// A receiver that yields every new head of the best chain (also after a reorg).
     /// Called once per WebSocket subscription, on an async task: it must not block.

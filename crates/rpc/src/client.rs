@@ -10,14 +10,22 @@
 //! by a timeout ([`DEFAULT_TIMEOUT`] for [`call`], the caller's for
 //! [`call_with_timeout`]). A JSON-RPC error object becomes [`ClientError::Rpc`], also when
 //! the server sent it with a non-2xx HTTP status (parse errors come back as 400).
+//!
+//! Typed wrappers ([`members_list`], [`members_register`]) call one method each and
+//! parse its result into the view of [`crate::types`]; a result that does not parse is
+//! [`ClientError::InvalidResponse`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+
+use crate::methods;
+use crate::types::MembersView;
 
 /// Largest response body accepted: 64 MiB (the server's default response limit).
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -108,6 +116,26 @@ pub async fn call_with_timeout(
             addr,
             after: timeout,
         })?
+}
+
+/// `members_list()` on the server at `addr`: its member registry after the head.
+pub async fn members_list(addr: SocketAddr) -> Result<MembersView, ClientError> {
+    let result = call(addr, methods::MEMBERS_LIST, Value::Null).await?;
+    typed(methods::MEMBERS_LIST, result)
+}
+
+/// `members_register(registration)` on the server at `addr`: submits a registration given
+/// as the hex (optional `0x`) of its canonical encoding and returns its id (hex). A
+/// registration the node refuses comes back as [`ClientError::Rpc`] with code -32602.
+pub async fn members_register(addr: SocketAddr, hex: &str) -> Result<String, ClientError> {
+    let result = call(addr, methods::MEMBERS_REGISTER, json!([hex])).await?;
+    typed(methods::MEMBERS_REGISTER, result)
+}
+
+/// Parses the result of `method` into its view.
+fn typed<T: DeserializeOwned>(method: &str, result: Value) -> Result<T, ClientError> {
+    serde_json::from_value(result)
+        .map_err(|e| ClientError::InvalidResponse(format!("{method} result does not parse: {e}")))
 }
 
 /// Sends one POST and returns the status and the body.

@@ -17,6 +17,8 @@
 //! | `node_info` | — | [`NodeInfoView`] |
 //! | `mempool_content` | — | [`MempoolView`] |
 //! | `privacy_status` | — | [`PrivacyStatusView`] |
+//! | `members_list` | — | [`MembersView`] |
+//! | `members_register` | registration: hex (optional `0x`) of its canonical bytes, at most 512 bytes | registration id, hex |
 //! | `rpc_methods` | — | `[string]`, sorted |
 //! | `chain_subscribeHeads` / `chain_unsubscribeHeads` | — / subscription id | WebSocket notifications `chain_head` carrying [`HeadView`] |
 //!
@@ -37,6 +39,6 @@ pub mod types;
 pub use api::{ApiError, BlockRef, NodeApi};
 pub use server::{RpcConfig, RpcError, RpcHandle, RpcServer, start};
 pub use types::{
-    BlockView, HeadView, MempoolView, MetricsView, ModelView, NodeInfoView, PeerView,
-    PrivacyStatusView, SubmissionView,
+    BlockView, HeadView, MemberView, MembersView, MempoolView, MetricsView, ModelView,
+    NodeInfoView, PeerView, PrivacyStatusView, RegistrationView, SubmissionView,
 };

@@ -38,6 +38,16 @@ pub const NODE_INFO: &str = "node_info";
 pub const MEMPOOL_CONTENT: &str = "mempool_content";
 /// `privacy_status()` → [`crate::PrivacyStatusView`].
 pub const PRIVACY_STATUS: &str = "privacy_status";
+/// `members_list()` → [`crate::MembersView`]: the member registry after the head.
+pub const MEMBERS_LIST: &str = "members_list";
+/// `members_register(registration)` → the registration's id (hex string). `registration`
+/// is the registration's canonical encoding as hex (optional `0x`), at most
+/// [`MAX_REGISTRATION_BYTES`] bytes once decoded; the node checks it, adds it to its pool
+/// and gossips it. Named form: `{"registration": "…"}`.
+pub const MEMBERS_REGISTER: &str = "members_register";
+/// Largest registration `members_register` accepts, in bytes (decoded), so at most twice
+/// as many hex digits.
+pub const MAX_REGISTRATION_BYTES: usize = 512;
 /// `rpc_methods()` → sorted array of every method name this server answers.
 pub const RPC_METHODS: &str = "rpc_methods";
 /// `chain_subscribeHeads()` (WebSocket only) → subscription id; then one
@@ -88,6 +98,20 @@ pub(crate) fn module(api: Arc<dyn NodeApi>) -> Result<RpcModule<Ctx>, RegisterMe
     register(&mut module, PRIVACY_STATUS, |params, api| {
         params::none(PRIVACY_STATUS, params)?;
         api.privacy_status()
+    })?;
+    register(&mut module, MEMBERS_LIST, |params, api| {
+        params::none(MEMBERS_LIST, params)?;
+        api.members()
+    })?;
+    register(&mut module, MEMBERS_REGISTER, |params, api| {
+        let value = params::required_one(MEMBERS_REGISTER, "registration", params)?;
+        let bytes = params::hex_bytes(
+            MEMBERS_REGISTER,
+            "registration",
+            &value,
+            MAX_REGISTRATION_BYTES,
+        )?;
+        api.submit_registration(bytes)
     })?;
     register_head_subscription(&mut module)?;
 

@@ -114,10 +114,7 @@ pub(crate) fn block_ref(method: &str, value: &Value) -> Result<BlockRef, ApiErro
     match value {
         Value::Number(_) => height(method, value).map(BlockRef::Height),
         Value::String(s) => {
-            let digits = s
-                .strip_prefix("0x")
-                .or_else(|| s.strip_prefix("0X"))
-                .unwrap_or(s);
+            let digits = strip_hex_prefix(s);
             if digits.len() != HASH_HEX_LEN {
                 return Err(ApiError::InvalidParams(format!(
                     "{method}: a block hash must be {HASH_HEX_LEN} hex digits (optionally \
@@ -138,6 +135,71 @@ pub(crate) fn block_ref(method: &str, value: &Value) -> Result<BlockRef, ApiErro
             "{method}: expected a block height (integer) or a block hash (64 hex digits), got {}",
             describe(other)
         ))),
+    }
+}
+
+/// Reads a byte string sent as hex (with or without `0x`, either case) of at most
+/// `max_bytes` bytes, refusing an empty one. The length is checked before any digit is
+/// looked at, so an oversized string costs nothing to refuse.
+pub(crate) fn hex_bytes(
+    method: &str,
+    name: &str,
+    value: &Value,
+    max_bytes: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let Value::String(s) = value else {
+        return Err(ApiError::InvalidParams(format!(
+            "{method}: {name} must be a hex string, got {}",
+            describe(value)
+        )));
+    };
+    let digits = strip_hex_prefix(s);
+    let max_digits = max_bytes.saturating_mul(2);
+    if digits.len() > max_digits {
+        return Err(ApiError::InvalidParams(format!(
+            "{method}: {name} is too large: at most {max_bytes} bytes ({max_digits} hex \
+             digits), got {} characters",
+            digits.chars().count()
+        )));
+    }
+    if digits.is_empty() {
+        return Err(ApiError::InvalidParams(format!(
+            "{method}: {name} is empty; expected hex of its canonical bytes"
+        )));
+    }
+    if let Some(bad) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {
+        return Err(ApiError::InvalidParams(format!(
+            "{method}: {name} must be hex, got {} (contains {bad:?})",
+            describe(value)
+        )));
+    }
+    if !digits.len().is_multiple_of(2) {
+        return Err(ApiError::InvalidParams(format!(
+            "{method}: {name} must be whole bytes (an even number of hex digits), got {} digits",
+            digits.len()
+        )));
+    }
+    Ok(digits
+        .as_bytes()
+        .chunks_exact(2)
+        .map(|pair| (hex_value(pair[0]) << 4) | hex_value(pair[1]))
+        .collect())
+}
+
+/// `s` without a leading `0x` or `0X`.
+fn strip_hex_prefix(s: &str) -> &str {
+    s.strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s)
+}
+
+/// The value of one ASCII hex digit (the caller has checked that it is one).
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        b'A'..=b'F' => digit - b'A' + 10,
+        _ => 0,
     }
 }
 
@@ -240,5 +302,37 @@ mod tests {
             .expect_err("must fail")
             .to_string();
         assert!(msg.len() < 300, "{msg}");
+    }
+
+    #[test]
+    fn hex_byte_strings() {
+        let bytes = |v: Value| hex_bytes("m", "r", &v, 4);
+        assert_eq!(
+            bytes(json!("00ff7A")).expect("must succeed"),
+            vec![0x00, 0xff, 0x7a]
+        );
+        assert_eq!(
+            bytes(json!("0X0102a0B0")).expect("must succeed"),
+            vec![1, 2, 0xa0, 0xb0]
+        );
+        for (bad, expect) in [
+            (json!("0102030405"), "too large"),
+            (json!("0x"), "empty"),
+            (json!(""), "empty"),
+            (json!("abc"), "even number"),
+            (json!("zz"), "must be hex"),
+            (json!("0x0x"), "must be hex"),
+            (json!(12), "hex string"),
+            (json!(null), "hex string"),
+        ] {
+            let err = bytes(bad.clone()).expect_err("must fail");
+            assert_eq!(err.code(), -32602, "{bad}: {err}");
+            assert!(err.to_string().contains(expect), "{bad}: {err}");
+        }
+        // Oversize is refused before the digits are looked at, and never echoed.
+        let msg = hex_bytes("m", "r", &json!("g".repeat(100_000)), 512)
+            .expect_err("must fail")
+            .to_string();
+        assert!(msg.contains("too large") && msg.len() < 300, "{msg}");
     }
 }

@@ -33,6 +33,8 @@ pub struct HeadView {
     pub total_work: String,
     /// Number of submissions the head block carries.
     pub submissions: usize,
+    /// Number of registrations the head block carries.
+    pub registrations: usize,
 }
 
 /// One model-update submission, as carried by a block or waiting in the mempool.
@@ -117,6 +119,9 @@ pub struct BlockView {
     pub model_hash: String,
     /// Proof-of-work nonce.
     pub nonce: u64,
+    /// The registry changes (registrations and revocations) this block carries, in body
+    /// order.
+    pub registrations: Vec<RegistrationView>,
     /// The submissions this block includes, in body order.
     pub submissions: Vec<SubmissionView>,
 }
@@ -197,7 +202,8 @@ pub struct NodeInfoView {
     pub syncing: bool,
 }
 
-/// The submission mempool for the next round.
+/// The pool for the next block: submissions for the next round and pending registry
+/// changes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MempoolView {
     /// The round being collected (head height + 1).
@@ -206,4 +212,54 @@ pub struct MempoolView {
     pub base: String,
     /// The waiting submissions, ordered by id.
     pub submissions: Vec<SubmissionView>,
+    /// The registry changes (registrations and revocations) waiting for a block.
+    pub registrations: Vec<RegistrationView>,
+}
+
+/// One registry entry (`members_list`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    /// The member's public key, hex (64 digits).
+    pub key: String,
+    /// Height of the block that registered it (0 = genesis); it may sign submissions from
+    /// the next block on.
+    pub registered_at: u64,
+    /// Height of the block that revoked it, `null` while it is active.
+    pub revoked_at: Option<u64>,
+    /// Whether the key is in the registry after the head (registered and not revoked).
+    pub active: bool,
+}
+
+/// The member registry after the head (`members_list`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersView {
+    /// Height of the head the registry is read at.
+    pub height: u64,
+    /// Ring size of the genesis: how many member keys one ring signature signs over.
+    pub ring_size: u32,
+    /// Number of ring groups submissions on top of the head sign over.
+    pub groups: usize,
+    /// Number of active members.
+    pub active: usize,
+    /// The enrolment authority's Ed25519 public key, hex; `null` if the chain has none.
+    pub enrolment_authority: Option<String>,
+    /// Proof-of-work bits a registration stamp needs (0 = open enrolment is closed).
+    pub open_stamp_bits: u32,
+    /// Every key ever registered, active or revoked, sorted by key.
+    pub members: Vec<MemberView>,
+}
+
+/// A registry change (registration or revocation), as carried by a block or waiting in
+/// the pool.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationView {
+    /// Registration id, hex (the id `members_register` returned for it).
+    pub id: String,
+    /// The member public key it adds or removes, hex.
+    pub member: String,
+    /// `"register"` or `"revoke"`.
+    pub action: String,
+    /// What authorises it: `"authority"` (signed by the enrolment authority) or `"stamp"`
+    /// (carries a proof-of-work stamp).
+    pub authorisation: String,
 }

@@ -3,14 +3,15 @@
 //! hand-rolled minimal WebSocket client (no ws-client dependency).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use learnchain_rpc::client::{self, ClientError};
 use learnchain_rpc::methods;
 use learnchain_rpc::{
-    ApiError, BlockRef, BlockView, HeadView, MempoolView, MetricsView, ModelView, NodeApi,
-    NodeInfoView, PeerView, PrivacyStatusView, RpcHandle, SubmissionView,
+    ApiError, BlockRef, BlockView, HeadView, MemberView, MembersView, MempoolView, MetricsView,
+    ModelView, NodeApi, NodeInfoView, PeerView, PrivacyStatusView, RegistrationView, RpcHandle,
+    SubmissionView,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,6 +42,59 @@ fn submission(i: u64) -> SubmissionView {
         dp_steps: 5,
     }
 }
+
+fn registration(i: u64) -> RegistrationView {
+    let action = if i.is_multiple_of(2) {
+        "revoke"
+    } else {
+        "register"
+    };
+    let authorisation = if i.is_multiple_of(3) {
+        "stamp"
+    } else {
+        "authority"
+    };
+    RegistrationView {
+        id: hash_of(0xe000 + i),
+        member: hash_of(0x3000 + i),
+        action: action.into(),
+        authorisation: authorisation.into(),
+    }
+}
+
+fn members() -> MembersView {
+    MembersView {
+        height: HEAD_HEIGHT,
+        ring_size: 4,
+        groups: 1,
+        active: 2,
+        enrolment_authority: Some(hash_of(0xa11)),
+        open_stamp_bits: 12,
+        members: vec![
+            MemberView {
+                key: hash_of(0x3000),
+                registered_at: 0,
+                revoked_at: None,
+                active: true,
+            },
+            MemberView {
+                key: hash_of(0x3001),
+                registered_at: 1,
+                revoked_at: None,
+                active: true,
+            },
+            MemberView {
+                key: hash_of(0x3002),
+                registered_at: 0,
+                revoked_at: Some(2),
+                active: false,
+            },
+        ],
+    }
+}
+
+/// First byte of a registration the fake node refuses.
+const REFUSED_REGISTRATION: u8 = 0xff;
 
 fn privacy() -> PrivacyStatusView {
     PrivacyStatusView {
@@ -75,6 +129,7 @@ fn block(height: u64) -> BlockView {
         body_root: hash_of(0xc000 + height),
         model_hash: hash_of(0xd000 + height),
         nonce: 42 + height,
+        registrations: (1..=height).map(registration).collect(),
         submissions: (0..height).map(submission).collect(),
     }
 }
@@ -89,6 +144,7 @@ fn head_of(b: &BlockView) -> HeadView {
         timestamp_ms: b.timestamp_ms,
         total_work: format!("{:x}", 1000 * (b.height + 1)),
         submissions: b.submissions.len(),
+        registrations: b.registrations.len(),
     }
 }
 
@@ -147,19 +203,27 @@ fn mempool() -> MempoolView {
         round: HEAD_HEIGHT + 1,
         base: hash_of(0xb000 + HEAD_HEIGHT),
         submissions: vec![submission(1), submission(2)],
+        registrations: vec![registration(3), registration(4)],
     }
 }
 
 /// A node with blocks 0..=2 in memory and no evaluation data.
 struct FakeNode {
     heads: broadcast::Sender<HeadView>,
+    /// Every registration `submit_registration` was called with, accepted or not.
+    registrations: Mutex<Vec<Vec<u8>>>,
 }
 
 impl FakeNode {
     fn new() -> Arc<Self> {
         Arc::new(Self {
             heads: broadcast::channel(16).0,
+            registrations: Mutex::new(Vec::new()),
         })
+    }
+
+    fn received_registrations(&self) -> Vec<Vec<u8>> {
+        self.registrations.lock().expect("lock").clone()
     }
 
     fn height(&self, height: Option<u64>) -> Result<u64, ApiError> {
@@ -217,9 +281,29 @@ impl NodeApi for FakeNode {
         Ok(privacy())
     }
 
+    fn members(&self) -> Result<MembersView, ApiError> {
+        Ok(members())
+    }
+
+    /// Accepts anything whose first byte is not [`REFUSED_REGISTRATION`]; the id is the
+    /// length and first byte, so tests can tell which bytes arrived.
+    fn submit_registration(&self, bytes: Vec<u8>) -> Result<String, ApiError> {
+        self.registrations.lock().expect("lock").push(bytes.clone());
+        match bytes.first() {
+            Some(&REFUSED_REGISTRATION) => Err(ApiError::InvalidParams(
+                "registration: authority signature does not verify".into(),
+            )),
+            first => Ok(registration_id(bytes.len(), first.copied().unwrap_or(0))),
+        }
+    }
+
     fn subscribe_heads(&self) -> broadcast::Receiver<HeadView> {
         self.heads.subscribe()
     }
+}
+
+fn registration_id(len: usize, first: u8) -> String {
+    format!("{:064x}", (len << 8) | usize::from(first))
 }
 
 async fn start_fake() -> (Arc<FakeNode>, RpcHandle) {
@@ -289,6 +373,8 @@ async fn every_method_answers() {
     assert_eq!(pool, mempool());
     let status: PrivacyStatusView = call_ok(addr, "privacy_status", Value::Null).await;
     assert_eq!(status, privacy());
+    let registry: MembersView = call_ok(addr, "members_list", Value::Null).await;
+    assert_eq!(registry, members());
 
     let names: Vec<String> = call_ok(addr, "rpc_methods", Value::Null).await;
     let mut expected = vec![
@@ -300,6 +386,8 @@ async fn every_method_answers() {
         methods::NODE_INFO,
         methods::MEMPOOL_CONTENT,
         methods::PRIVACY_STATUS,
+        methods::MEMBERS_LIST,
+        methods::MEMBERS_REGISTER,
         methods::RPC_METHODS,
         methods::CHAIN_SUBSCRIBE_HEADS,
         methods::CHAIN_UNSUBSCRIBE_HEADS,
@@ -366,12 +454,98 @@ async fn errors_carry_codes_and_say_what_was_wrong() {
         ("net_peers", json!({ "x": 1 })),
         ("node_info", json!([null])),
         ("mempool_content", json!(["all"])),
+        ("members_list", json!([true])),
+        ("members_register", json!({ "reg": "00" })),
         ("rpc_methods", json!([1])),
     ] {
         let (code, msg) = call_err(addr, method, params.clone()).await;
         assert_eq!(code, -32602, "{method} {params}: {msg}");
         assert!(msg.contains(method), "{msg}");
     }
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn member_registry_list_and_register() {
+    let (node, server) = start_fake().await;
+    let addr = server.local_addr();
+
+    // The typed client wrappers.
+    let registry = client::members_list(addr).await.expect("members_list");
+    assert_eq!(registry, members());
+    let id = client::members_register(addr, "0102a0")
+        .await
+        .expect("members_register");
+    assert_eq!(id, registration_id(3, 1));
+    assert_eq!(node.received_registrations(), vec![vec![1, 2, 0xa0]]);
+
+    // The JSON shape: `null` while not revoked, "register"/"revoke" actions.
+    let raw = client::call(addr, "members_list", json!([]))
+        .await
+        .expect("members_list");
+    assert_eq!(raw["members"][0]["revoked_at"], Value::Null, "{raw}");
+    assert_eq!(raw["members"][2]["revoked_at"], 2, "{raw}");
+    let block: BlockView = call_ok(addr, "chain_getBlock", json!([2])).await;
+    assert_eq!(block.registrations, vec![registration(1), registration(2)]);
+    let raw_pool = client::call(addr, "mempool_content", Value::Null)
+        .await
+        .expect("mempool_content");
+    assert_eq!(
+        raw_pool["registrations"][1]["action"], "revoke",
+        "{raw_pool}"
+    );
+    let head: HeadView = call_ok(addr, "chain_head", Value::Null).await;
+    assert_eq!(head.registrations, 2);
+
+    // 0x prefix, upper case, named form, and exactly the size limit.
+    let id: String = call_ok(addr, "members_register", json!(["0XABcd"])).await;
+    assert_eq!(id, registration_id(2, 0xab));
+    let id: String = call_ok(addr, "members_register", json!({ "registration": "7f" })).await;
+    assert_eq!(id, registration_id(1, 0x7f));
+    let largest = "42".repeat(methods::MAX_REGISTRATION_BYTES);
+    let id = client::members_register(addr, &format!("0x{largest}"))
+        .await
+        .expect("512 bytes are accepted");
+    assert_eq!(id, registration_id(methods::MAX_REGISTRATION_BYTES, 0x42));
+    assert_eq!(node.received_registrations().len(), 4);
+
+    // Malformed registrations never reach the node.
+    let too_long = "42".repeat(methods::MAX_REGISTRATION_BYTES + 1);
+    let huge = "zz".repeat(100_000);
+    let bad_params = [
+        (json!([too_long]), "too large"),
+        (json!([format!("0x{too_long}")]), "too large"),
+        (json!([huge]), "too large"),
+        (json!(["0xabc"]), "even number of hex digits"),
+        (json!(["12zz"]), "must be hex"),
+        (json!(["0x"]), "empty"),
+        (json!([42]), "hex string"),
+        (json!([]), "requires 1 parameter"),
+        (Value::Null, "requires 1 parameter"),
+        (json!(["00", "00"]), "at most 1 parameter"),
+        (json!({ "registration": null }), "requires 1 parameter"),
+        (json!({ "bytes": "00" }), "unknown parameter"),
+    ];
+    for (params, expect) in bad_params {
+        let (code, msg) = call_err(addr, "members_register", params.clone()).await;
+        let shown: String = params.to_string().chars().take(80).collect();
+        assert_eq!(code, -32602, "{shown}: {msg}");
+        assert!(msg.contains(expect), "{shown}: {msg:?} lacks {expect:?}");
+        assert!(msg.contains("members_register"), "{msg}");
+        assert!(msg.len() < 300, "{msg}");
+    }
+    assert_eq!(node.received_registrations().len(), 4);
+
+    // A registration the node refuses: -32602 with the node's reason.
+    match client::members_register(addr, "ff00").await {
+        Err(ClientError::Rpc { code, message }) => {
+            assert_eq!(code, -32602);
+            assert!(message.contains("authority signature"), "{message}");
+        }
+        other => panic!("expected the node's refusal, got {other:?}"),
+    }
+    assert_eq!(node.received_registrations().len(), 5);
 
     server.stop().await;
 }
