@@ -366,6 +366,11 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
                 opts.epsilon_budget,
                 opts.delta
             );
+            println!(
+                "anonymous members: {} registered keys; every update is ring-signed (bLSAG, rings of up to {}) with a per-round tag",
+                g.members.len(),
+                g.consensus.ring_size
+            );
         }
         println!("{:>6}  {:<8}  {:<9}  {:>11}  {:>9}  {:>8}", "height", "block", "miner", "submissions", "accuracy", "time");
     }

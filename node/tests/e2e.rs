@@ -630,3 +630,82 @@ fn observer_serves_rpc_and_stops_on_sigterm() {
     // The RPC port is released.
     assert!(call("chain_head").is_err(), "RPC still answers after shutdown");
 }
+
+/// The enrolment flow with the real binary: an authority key and a member key from
+/// `keys new`, a genesis naming the authority and no members, a miner, then
+/// `members enrol` and `members revoke` against its RPC, each landing in a block (a block
+/// of registrations only, after the round timeout) and showing in `members list`.
+#[test]
+fn an_authority_enrols_and_revokes_a_member_with_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cwd = dir.path();
+    let authority = cwd.join("authority.key");
+    let member = cwd.join("member.key");
+    let a = run(&["keys", "new", "--authority", s(&authority)], cwd, QUICK);
+    assert!(a.status.success(), "{}", a.stderr);
+    let m = run(&["keys", "new", s(&member)], cwd, QUICK);
+    assert!(m.status.success(), "{}", m.stderr);
+    let member_pub = m.stdout.trim().to_string();
+    let g = cwd.join("genesis.toml");
+    let made = run(
+        &["genesis", "new", "--out", s(&g), "--dataset", "breast-cancer", "--authority-key", s(&authority), "--initial-difficulty", "1000"],
+        cwd,
+        QUICK,
+    );
+    assert!(made.status.success(), "{}", made.stderr);
+
+    let port = free_port();
+    let rpc = format!("127.0.0.1:{port}");
+    let addr: std::net::SocketAddr = rpc.parse().expect("addr");
+    let d = cwd.join("miner");
+    let mut p = Proc::spawn(
+        &["run", "--genesis", s(&g), "--role", "miner", "--data-dir", s(&d), "--rpc", &rpc, "--listen", "/ip4/127.0.0.1/tcp/0"],
+        cwd,
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let members = |p: &mut Proc, until: &dyn Fn(&Value) -> bool, what: &str| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = p.exited() {
+                panic!("miner exited early with {status:?}\n{}", p.transcript());
+            }
+            let v = rt.block_on(learnchain_rpc::client::call_with_timeout(addr, "members_list", Value::Null, Duration::from_secs(5)));
+            match v {
+                Ok(v) if until(&v) => return v,
+                _ if Instant::now() < deadline => {
+                    p.drain();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                other => panic!("{what}: {other:?}\n{}", p.transcript()),
+            }
+        }
+    };
+    let empty = members(&mut p, &|v| v["members"].is_array(), "the node never answered");
+    assert_eq!(empty["members"].as_array().map(Vec::len), Some(0));
+
+    let enrol = run(&["members", "enrol", "--member-key", s(&member), "--authority-key", s(&authority), "--rpc", &rpc], cwd, QUICK);
+    assert!(enrol.status.success(), "{}", enrol.stderr);
+    assert!(enrol.stdout.contains(&member_pub), "{}", enrol.stdout);
+    let entry = |v: &Value| v["members"].as_array().and_then(|a| a.iter().find(|m| m["key"] == member_pub.as_str()).cloned());
+    let listed = members(&mut p, &|v| entry(v).is_some(), "the registration never reached a block");
+    let e = entry(&listed).expect("entry");
+    assert!(e["registered_at"].as_u64().is_some_and(|h| h >= 1), "{e}");
+    assert_eq!(e["active"], true);
+
+    // Enrolling the same key again is refused with the reason.
+    run(&["members", "enrol", "--member-key", s(&member), "--authority-key", s(&authority), "--rpc", &rpc], cwd, QUICK)
+        .assert_clean_error(1, &["already registered"]);
+    // Open enrolment is closed on this chain.
+    run(&["members", "enrol", "--member-key", s(&member), "--rpc", &rpc], cwd, QUICK).assert_clean_error(1, &["no open enrolment"]);
+
+    let revoke = run(&["members", "revoke", "--member", &member_pub, "--authority-key", s(&authority), "--rpc", &rpc], cwd, QUICK);
+    assert!(revoke.status.success(), "{}", revoke.stderr);
+    members(&mut p, &|v| entry(v).is_some_and(|e| e["revoked_at"].is_u64()), "the revocation never reached a block");
+    let list = run(&["members", "list", "--rpc", &rpc], cwd, QUICK);
+    assert!(list.status.success() && list.stdout.contains("revoked at"), "{}", list.stdout);
+
+    let pid = p.pid().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let done = p.wait(Instant::now() + Duration::from_secs(10));
+    assert!(done.status.success(), "{:?}\n{}", done.status, done.stderr);
+}

@@ -165,6 +165,9 @@ fn bench_stages(c: &mut Criterion) {
             }
         })
     });
+    group.bench_function(name("ring_signatures_all_cores"), |b| {
+        b.iter(|| rings.verify_all(black_box(&block.submissions), &digests).expect("verifies"))
+    });
     group.bench_function(name("update_norm_checks"), |b| {
         b.iter(|| {
             let base = base_norm_sq(&g, &initial);

@@ -469,9 +469,9 @@ impl Chain {
             .map_err(|(index, error)| BlockError::Registration { index, error })?;
         if !block.submissions.is_empty() {
             let rings = self.rings_at(&parent.hash)?;
-            for (index, (s, digest)) in block.submissions.iter().zip(&digests).enumerate() {
-                rings.verify(s, digest).map_err(|error| BlockError::Submission { index, error })?;
-            }
+            rings
+                .verify_all(&block.submissions, &digests)
+                .map_err(|(index, error)| BlockError::Submission { index, error })?;
         }
         let delta = self
             .aggregate_of(&block.submissions)

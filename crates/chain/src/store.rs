@@ -253,3 +253,24 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_of_another_schema_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("chain.redb");
+        {
+            // A store as written before schemas were recorded: a chain id, no schema.
+            let store = Store::open(&path).expect("create");
+            let tx = store.db.begin_write().expect("tx");
+            tx.open_table(STATE).expect("table").insert("chain_id", [7u8; 32].as_slice()).expect("insert");
+            tx.commit().expect("commit");
+        }
+        let err = Store::open(&path).err().expect("refused");
+        assert!(matches!(err, ChainError::Schema { found: 1, expected: SCHEMA_VERSION }), "{err}");
+        assert!(err.to_string().contains("fresh --data-dir"), "{err}");
+    }
+}

@@ -10,7 +10,7 @@
 //! signature in the envelope (`MessageAuthenticity::Anonymous` with
 //! `ValidationMode::Anonymous`), so a submission cannot be linked to the node that first
 //! published it through the gossip envelope; authenticity comes from the payload itself
-//! (proof of work for blocks, the member's signature for submissions). Every message is held
+//! (proof of work for blocks, the ring signature for submissions). Every message is held
 //! until the node reports a verdict (`validate_messages`); the message id is the SHA-256 of
 //! the payload, so the same content published twice is one message; the transmit limit is
 //! the larger topic limit plus [`GOSSIP_ENVELOPE_SLACK`], and each topic has its own limit
