@@ -156,6 +156,10 @@ pub struct RunArgs {
     /// DP-SGD per-example clip bound C (default: the genesis clip bound).
     #[arg(long)]
     pub clip: Option<f64>,
+    /// Make this data source deliberately hostile (tests and demos of the aggregation
+    /// rules): sign-flip[:K], scale:K, gaussian:S, label-flip, zero or replay-stale.
+    #[arg(long)]
+    pub adversary: Option<String>,
 }
 
 /// `learnchain devnet`.
@@ -198,6 +202,16 @@ pub struct DevnetArgs {
     /// every data source contribute to every block within the budget).
     #[arg(long)]
     pub noise_multiplier: Option<f64>,
+    /// Aggregation rule of a new devnet genesis: mean, median, trimmed-mean:β, krum:f,
+    /// multi-krum:f,m, bulyan:f, geometric-median:iterations or l-nearest:l.
+    #[arg(long, default_value = "mean")]
+    pub aggregation: String,
+    /// How many data sources (the last ones) are adversaries.
+    #[arg(long, default_value_t = 0)]
+    pub adversaries: usize,
+    /// What adversaries do: sign-flip[:K], scale:K, gaussian:S, label-flip, zero or replay-stale.
+    #[arg(long, default_value = "sign-flip")]
+    pub adversary: String,
 }
 
 /// `learnchain genesis …`.
@@ -256,6 +270,10 @@ pub struct GenesisNewArgs {
     /// Submissions a block waits for.
     #[arg(long)]
     pub quorum: Option<u32>,
+    /// Aggregation rule: mean, median, trimmed-mean:β, krum:f, multi-krum:f,m, bulyan:f,
+    /// geometric-median:iterations or l-nearest:l.
+    #[arg(long, default_value = "mean")]
+    pub aggregation: String,
     /// Target block interval in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub block_interval_ms: u64,

@@ -51,6 +51,7 @@ pub fn node_config(args: RunArgs) -> anyhow::Result<NodeConfig> {
     if let Some(v) = args.noise_multiplier { c.privacy.noise_multiplier = Some(v); }
     if let Some(v) = args.sample_rate { c.privacy.sample_rate = Some(v); }
     if let Some(v) = args.clip { c.privacy.clip = Some(v); }
+    if let Some(v) = args.adversary { c.adversary = Some(v); }
     c.validate()?;
     Ok(c)
 }
@@ -102,6 +103,9 @@ pub async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         epsilon_budget: args.epsilon_budget,
         delta: args.delta,
         noise_multiplier: args.noise_multiplier,
+        aggregation: args.aggregation.parse().map_err(|e: String| anyhow::anyhow!("--aggregation: {e}"))?,
+        adversaries: args.adversaries,
+        adversary: args.adversary.parse().map_err(|e: String| anyhow::anyhow!("--adversary: {e}"))?,
         verbose: true,
     };
     let summary = tokio::select! {
@@ -157,6 +161,14 @@ fn new_genesis(a: GenesisNewArgs) -> anyhow::Result<()> {
     if let Some(q) = a.quorum {
         g.consensus.quorum = q;
     }
+    g.consensus.aggregation = a.aggregation.parse().map_err(|e: String| anyhow::anyhow!("--aggregation: {e}"))?;
+    let needed = g.consensus.aggregation.min_inputs() as u32;
+    if a.quorum.is_none() && g.consensus.quorum < needed {
+        // The quorum defaults to the member count; a rule that needs more raises it.
+        g.consensus.quorum = needed;
+    }
+    g.consensus.max_submissions = g.consensus.max_submissions.max(g.consensus.quorum);
+    g.fit_limits();
     g.pow.block_interval_ms = a.block_interval_ms;
     g.pow.initial_target = learnchain_proto::genesis::target_for_difficulty(a.initial_difficulty);
     if g.pow.initial_target > g.pow.pow_limit {
@@ -196,7 +208,7 @@ pub fn genesis(cmd: GenesisCommand) -> anyhow::Result<()> {
                 println!("            open, stamps of {} bits", g.enrolment.open_stamp_bits);
             }
             println!("quorum:     {} (max {} per block)", g.consensus.quorum, g.consensus.max_submissions);
-            println!("aggregation: {:?}", g.consensus.aggregation);
+            println!("aggregation: {}", g.consensus.aggregation);
             Ok(())
         }
     }

@@ -109,6 +109,10 @@ pub struct NodeConfig {
     pub request_timeout_s: u64,
     /// Differential privacy of a data source: budget, δ and DP-SGD parameters.
     pub privacy: crate::privacy::PrivacyConfig,
+    /// Makes this data source deliberately hostile, for tests and demos of the aggregation
+    /// rules (see `adversary`): `sign-flip`, `scale:K`, `gaussian:S`, `label-flip`, `zero`
+    /// or `replay-stale`.
+    pub adversary: Option<String>,
 }
 
 impl Default for NodeConfig {
@@ -126,6 +130,7 @@ impl Default for NodeConfig {
             member_key_passphrase_file: None,
             request_timeout_s: 10,
             privacy: crate::privacy::PrivacyConfig::default(),
+            adversary: None,
         }
     }
 }
@@ -164,8 +169,19 @@ impl NodeConfig {
         self.member_key.clone().unwrap_or_else(|| self.data_dir.join("member.key"))
     }
 
+    /// The hostile behaviour this node was asked for, if any.
+    pub fn adversary(&self) -> anyhow::Result<Option<crate::adversary::Adversary>> {
+        self.adversary
+            .as_deref()
+            .map(|a| a.parse().map_err(|e: String| anyhow::anyhow!("adversary: {e}")))
+            .transpose()
+    }
+
     /// Checks what serde cannot.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.adversary()?.is_some() && !self.has(Role::DataSource) {
+            bail!("adversary: only a data source can be an adversary (add the data-source role)");
+        }
         if self.roles.is_empty() {
             bail!("roles: give at least one of miner, data-source, observer");
         }

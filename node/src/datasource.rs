@@ -32,6 +32,7 @@ use rand_chacha::ChaCha20Rng;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
+use crate::adversary::{Adversary, UpdateLimits};
 use crate::privacy::{Admission, SharedGate, lock};
 use crate::service::{ChainService, HeadSnapshot};
 
@@ -42,8 +43,11 @@ pub async fn run(
     key: Arc<MemberSecret>,
     data: Arc<Dataset>,
     gate: SharedGate,
+    adversary: Option<Adversary>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // The honest update of the previous round (what a `replay-stale` adversary resubmits).
+    let mut previous: Option<Vec<i32>> = None;
     let mut heads = svc.heads();
     let mut done: Option<Hash32> = None;
     let me = Hash32(key.public().to_bytes());
@@ -90,8 +94,9 @@ pub async fn run(
                 );
                 return;
             }
-            match train(&svc, &key, &rings, &data, &gate, &head).await {
-                Ok(s) => {
+            match train(&svc, &key, &rings, &data, &gate, &head, adversary, previous.as_deref()).await {
+                Ok((s, honest)) => {
+                    previous = Some(honest);
                     if heads.borrow().meta.hash != head.meta.hash {
                         continue; // stale: the head moved while training; nothing was released
                     }
@@ -120,6 +125,7 @@ pub async fn run(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn train(
     svc: &ChainService,
     key: &Arc<MemberSecret>,
@@ -127,7 +133,9 @@ async fn train(
     data: &Arc<Dataset>,
     gate: &SharedGate,
     head: &HeadSnapshot,
-) -> anyhow::Result<Submission> {
+    adversary: Option<Adversary>,
+    previous: Option<&[i32]>,
+) -> anyhow::Result<(Submission, Vec<i32>)> {
     let g = svc.genesis().clone();
     let model = head.model.clone();
     let data = data.clone();
@@ -149,7 +157,14 @@ async fn train(
     })
     .await?;
     let update = update?;
-    let delta = quantize_delta(&head.model, &update.params, g.model.frac_bits, g.consensus.max_update_abs);
+    let honest = quantize_delta(&head.model, &update.params, g.model.frac_bits, g.consensus.max_update_abs);
+    let delta = match adversary {
+        Some(a) => {
+            let limits = UpdateLimits::new(&g, &declaration, examples, &head.model);
+            a.corrupt(honest.clone(), previous, &limits, &mut rand::rngs::OsRng)
+        }
+        None => honest.clone(),
+    };
     let mut s = Submission {
         chain_id: g.chain_id(),
         base: head.meta.hash,
@@ -164,7 +179,7 @@ async fn train(
         sign_submission(&mut s, &key, &rings, &mut rand::rngs::OsRng).map(|()| s)
     })
     .await??;
-    Ok(s)
+    Ok((s, honest))
 }
 
 async fn submit(

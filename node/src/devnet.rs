@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use learnchain_model::data::builtin;
 use learnchain_proto::privacy::MAX_NOISE_MULTIPLIER;
-use learnchain_proto::{Fixed6, Genesis, Hash32, Probability};
+use learnchain_proto::{AggregationRule, Fixed6, Genesis, Hash32, Probability};
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::adversary::Adversary;
 use crate::config::{DataConfig, NodeConfig, Role};
 use crate::keys;
 use crate::node::Node;
@@ -55,6 +56,12 @@ pub struct DevnetOptions {
     /// Noise multiplier of a new genesis; `None` plans the smallest one that lets every
     /// data source contribute to every block within its budget.
     pub noise_multiplier: Option<f64>,
+    /// Aggregation rule of a new genesis.
+    pub aggregation: AggregationRule,
+    /// How many of the data sources (the last ones) are adversaries.
+    pub adversaries: usize,
+    /// What the adversaries do.
+    pub adversary: Adversary,
 }
 
 impl Default for DevnetOptions {
@@ -72,6 +79,9 @@ impl Default for DevnetOptions {
             epsilon_budget: 2.0,
             delta: 1e-5,
             noise_multiplier: None,
+            aggregation: AggregationRule::Mean,
+            adversaries: 0,
+            adversary: Adversary::SignFlip(1.0),
         }
     }
 }
@@ -118,6 +128,12 @@ pub struct DevnetSummary {
     pub noise_multiplier: f64,
     /// Data sources that stopped at their budget.
     pub data_sources_stopped: usize,
+    /// The genesis aggregation rule (`RULE[:PARAMS]`).
+    pub aggregation: String,
+    /// How many data sources were adversaries.
+    pub adversaries: usize,
+    /// What they did (`null` without adversaries).
+    pub adversary: Option<String>,
 }
 
 /// DP-SGD settings of a new devnet genesis (breast-cancer, softmax): steps per round,
@@ -186,6 +202,7 @@ fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Gen
     g.privacy.delta = Probability::from_f64(opts.delta).map_err(|e| anyhow::anyhow!("--delta: {e}"))?;
     g.consensus.quorum = opts.data_sources as u32;
     g.consensus.max_submissions = (opts.data_sources as u32).max(16);
+    g.consensus.aggregation = opts.aggregation;
     g.pow.block_interval_ms = opts.block_interval_ms;
     // Calibrate: the miners share this machine with every other node, so aim for half the
     // hashes one core does in a block interval. The retarget takes it from there.
@@ -231,6 +248,7 @@ fn node_config(
         member_key: None,
         member_key_passphrase_file: None,
         request_timeout_s: 10,
+        adversary: None,
         privacy: PrivacyConfig {
             epsilon_budget: opts.epsilon_budget,
             delta: Some(opts.delta),
@@ -273,6 +291,13 @@ fn check_budgets_for_resume(opts: &DevnetOptions, dir: &Path, g: &Genesis) -> an
 pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
     if opts.miners == 0 || opts.data_sources == 0 {
         bail!("a devnet needs at least one miner and one data source");
+    }
+    if opts.adversaries > opts.data_sources {
+        bail!("--adversaries {} is more than the {} data sources", opts.adversaries, opts.data_sources);
+    }
+    let needed = opts.aggregation.min_inputs();
+    if opts.data_sources < needed {
+        bail!("--aggregation {} needs at least {needed} data sources (blocks of fewer submissions are invalid); give --data-sources {needed} or more", opts.aggregation);
     }
     if !(opts.epsilon_budget.is_finite() && opts.epsilon_budget > 0.0) {
         bail!("--epsilon-budget must be a positive number, got {}", opts.epsilon_budget);
@@ -320,8 +345,14 @@ pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
     }
     let observer_data = DataConfig { source: Some(dataset.clone()), split: "test".into(), ..DataConfig::default() };
     plan.push(("observer".into(), vec![Role::Observer], observer_data));
+    let first_adversary = opts.data_sources - opts.adversaries.min(opts.data_sources) + 1;
     for (name, roles, data) in plan {
-        let cfg = node_config(&dir, &name, roles, data, boot.clone(), &opts);
+        let mut cfg = node_config(&dir, &name, roles, data, boot.clone(), &opts);
+        if let Some(i) = name.strip_prefix("source-").and_then(|i| i.parse::<usize>().ok())
+            && i >= first_adversary
+        {
+            cfg.adversary = Some(opts.adversary.to_string());
+        }
         let node = Node::start(cfg, genesis.clone()).await.with_context(|| format!("starting {name}"))?;
         boot.extend(node.listen_addrs.iter().map(ToString::to_string));
         nodes.push(node);
@@ -479,6 +510,9 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
         delta: opts.delta,
         noise_multiplier,
         data_sources_stopped,
+        aggregation: nodes.first().map(|n| n.svc.genesis().consensus.aggregation.to_string()).unwrap_or_default(),
+        adversaries: opts.adversaries,
+        adversary: (opts.adversaries > 0).then(|| opts.adversary.to_string()),
     };
     if opts.verbose {
         println!(
@@ -499,6 +533,9 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
             summary.noise_multiplier,
             summary.data_sources_stopped
         );
+        if let Some(a) = &summary.adversary {
+            println!("aggregation: {} against {} of {} data sources as {a} adversaries", summary.aggregation, summary.adversaries, opts.data_sources);
+        }
     }
     Ok(summary)
 }

@@ -2,6 +2,7 @@
 //! source, the devnet and the command line. The binary `learnchain` is a thin `main` over
 //! this library, so tests can start nodes in-process.
 
+pub mod adversary;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -3,7 +3,7 @@
 //!
 //! A block is built once the pool holds the genesis quorum of submissions for the head, or
 //! once the round timeout has passed since the head arrived and the pool holds at least
-//! one submission or registration. The nonce search runs on tokio's blocking pool with a cancel flag, checked every
+//! as many submissions as the aggregation rule needs, or a registration. The nonce search runs on tokio's blocking pool with a cancel flag, checked every
 //! 16 384 hashes; a new head, a pause or shutdown sets it.
 
 use std::sync::Arc;
@@ -30,6 +30,9 @@ pub async fn run(
     let mut heads = svc.heads();
     let mut pool = svc.pool_status();
     let quorum = svc.genesis().consensus.quorum as usize;
+    // After the round timeout a block needs enough submissions for the aggregation rule,
+    // or a registration to carry alone.
+    let minimum = svc.genesis().consensus.aggregation.min_inputs().max(1);
     let timeout = Duration::from_millis(svc.genesis().consensus.round_timeout_ms);
     'round: loop {
         let head = heads.borrow_and_update().clone();
@@ -41,8 +44,8 @@ pub async fn run(
             }
             let status = *pool.borrow_and_update();
             let count = if status.base == head.meta.hash { status.count } else { 0 };
-            let any = count + status.registrations;
-            let ready = *enabled.borrow() && (count >= quorum || (any >= 1 && Instant::now() >= deadline));
+            let enough = count >= minimum || status.registrations >= 1;
+            let ready = *enabled.borrow() && (count >= quorum || (enough && Instant::now() >= deadline));
             if ready {
                 break;
             }
@@ -50,7 +53,7 @@ pub async fn run(
                 _ = heads.changed() => continue 'round,
                 _ = pool.changed() => {}
                 _ = enabled.changed() => {}
-                _ = tokio::time::sleep_until(deadline), if any >= 1 && Instant::now() < deadline => {}
+                _ = tokio::time::sleep_until(deadline), if enough && Instant::now() < deadline => {}
                 _ = crate::service::stopped(&mut shutdown) => return,
             }
         }

@@ -105,6 +105,7 @@ impl Node {
                     genesis.model.features
                 );
             }
+        let adversary = config.adversary()?;
         let data_source = if config.has(Role::DataSource) {
             let path = config.member_key_path();
             let pass = keys::passphrase(config.member_key_passphrase_file.as_deref())?;
@@ -140,9 +141,18 @@ impl Node {
                     false
                 }
             };
-            let train: Arc<Dataset> = Arc::new(
-                local.train.ok_or_else(|| anyhow::anyhow!("data-source role without training data"))?,
-            );
+            let train = local.train.ok_or_else(|| anyhow::anyhow!("data-source role without training data"))?;
+            let train: Arc<Dataset> = Arc::new(match adversary {
+                Some(a) => {
+                    warn!(
+                        parent: &span,
+                        adversary = %a,
+                        "THIS DATA SOURCE IS A DELIBERATE ADVERSARY ({a}): its updates are hostile, for tests and demos of the aggregation rule"
+                    );
+                    a.training_data(&train)
+                }
+                None => train,
+            });
             let plan = PrivacyPlan::resolve(&config.privacy, &genesis, train.len())?;
             let gate = PrivacyGate::open(&config.data_dir, plan)?;
             let spent = gate.ledger().spent().epsilon;
@@ -215,6 +225,7 @@ impl Node {
             listen_addrs: listen_addrs.iter().map(ToString::to_string).collect(),
             rpc_addr: String::new(),
             data_dir: config.data_dir.display().to_string(),
+            adversary: adversary.map(|a| a.to_string()),
         };
         let api = Arc::new(NodeRpc {
             svc: svc.clone(),
@@ -293,7 +304,7 @@ impl Node {
             tasks.push((
                 "data-source".into(),
                 tokio::spawn(
-                    datasource::run(svc.clone(), net.clone(), ds.key, ds.train, ds.gate, shutdown.subscribe())
+                    datasource::run(svc.clone(), net.clone(), ds.key, ds.train, ds.gate, adversary, shutdown.subscribe())
                         .instrument(span.clone()),
                 ),
             ));

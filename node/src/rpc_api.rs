@@ -10,8 +10,9 @@ use learnchain_model::{Dataset, Metrics, evaluate};
 use learnchain_net::TopicKind;
 use learnchain_proto::registration::MAX_REGISTRATION_BYTES;
 use learnchain_proto::{Block, Hash32, Registration, RegistrationKind, Submission, decode};
+use learnchain_aggregate::Outcome;
 use learnchain_rpc::{
-    ApiError, BlockRef, BlockView, HeadView, MemberView, MembersView, MempoolView, MetricsView, ModelView, NodeApi,
+    AggregateReportView, SubmissionAggregationView, ApiError, BlockRef, BlockView, HeadView, MemberView, MembersView, MempoolView, MetricsView, ModelView, NodeApi,
     NodeInfoView, PeerView, RegistrationView, SubmissionView,
 };
 use tokio::sync::broadcast;
@@ -33,6 +34,8 @@ pub struct NodeFacts {
     pub rpc_addr: String,
     /// Data directory.
     pub data_dir: String,
+    /// The hostile behaviour of a deliberately adversarial data source.
+    pub adversary: Option<String>,
 }
 
 /// Bounded cache of evaluation results by block hash.
@@ -256,6 +259,8 @@ impl NodeApi for NodeRpc {
             height: st.chain.head().height,
             mempool: st.pool.len(),
             syncing: self.syncing.load(std::sync::atomic::Ordering::Relaxed),
+            aggregation: g.consensus.aggregation.to_string(),
+            adversary: facts.adversary,
         })
     }
 
@@ -313,6 +318,45 @@ impl NodeApi for NodeRpc {
             tracing::debug!(error = %e, "registration from RPC pooled but not gossiped");
         }
         Ok(id.to_hex())
+    }
+
+    fn aggregate_report(&self, at: BlockRef) -> Result<AggregateReportView, ApiError> {
+        let st = self.svc.lock();
+        let hash = match &at {
+            BlockRef::Height(h) => st.chain.canonical_hash(*h).map_err(internal)?,
+            BlockRef::Hash(s) => {
+                let hash = Hash32::from_hex(s).map_err(|e| ApiError::InvalidParams(format!("block hash: {e}")))?;
+                st.chain.contains(&hash).then_some(hash)
+            }
+        }
+        .ok_or_else(|| ApiError::NotFound(format!("no block at {at}")))?;
+        let height = st.chain.meta(&hash).map(|m| m.height).unwrap_or_default();
+        let report = st.chain.aggregate_report(&hash).map_err(internal)?;
+        Ok(AggregateReportView {
+            height,
+            hash: hash.to_hex(),
+            rule: self.svc.genesis().consensus.aggregation.to_string(),
+            submissions: report
+                .into_iter()
+                .map(|(id, tag, r)| {
+                    let (outcome, kept, of, ppm) = match r.outcome {
+                        Outcome::Selected => ("selected", None, None, None),
+                        Outcome::Rejected => ("rejected", None, None, None),
+                        Outcome::Trimmed { kept, of } => ("trimmed", Some(kept), Some(of), None),
+                        Outcome::Weighted { ppm } => ("weighted", None, None, Some(ppm)),
+                    };
+                    SubmissionAggregationView {
+                        id: id.to_hex(),
+                        round_tag: tag.to_hex(),
+                        outcome: outcome.into(),
+                        kept_coordinates: kept,
+                        coordinates: of,
+                        weight_ppm: ppm,
+                        score: r.score.map(|v| v.to_string()),
+                    }
+                })
+                .collect(),
+        })
     }
 
     fn subscribe_heads(&self) -> broadcast::Receiver<HeadView> {

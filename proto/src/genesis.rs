@@ -37,13 +37,148 @@ pub fn submission_overhead_bytes(ring_size: u32) -> u64 {
 }
 
 /// How the accepted updates of a block are combined. A consensus rule: every validator
-/// recomputes it from the block body.
+/// recomputes it from the block body (`learnchain-aggregate` has the integer definitions).
+///
+/// In TOML a rule without parameters is a string (`aggregation = "median"`), one with
+/// parameters a table (`aggregation = { krum = { f = 1 } }`). On the command line and in
+/// logs it is written `RULE[:PARAMS]` ([`AggregationRule::from_str`]): `mean`, `median`,
+/// `trimmed-mean:0.2`, `krum:1`, `multi-krum:1,4`, `bulyan:1`, `geometric-median:8`,
+/// `l-nearest:5`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AggregationRule {
     /// Coordinate-wise arithmetic mean (FedAvg with equal weights), rounded half away from
     /// zero.
     Mean,
+    /// Coordinate-wise median.
+    Median,
+    /// Coordinate-wise mean after dropping the ⌊β·n⌋ smallest and largest values.
+    TrimmedMean {
+        /// β, the fraction trimmed from each side, in [0, 0.5).
+        beta: Fixed6,
+    },
+    /// Krum: the update with the smallest sum of squared distances to its n − f − 2 nearest.
+    Krum {
+        /// Byzantine updates tolerated; needs n ≥ 2f + 3.
+        f: u32,
+    },
+    /// Multi-Krum: the mean of the m updates with the best Krum scores.
+    MultiKrum {
+        /// Byzantine updates tolerated; needs n ≥ 2f + 3.
+        f: u32,
+        /// Updates averaged.
+        m: u32,
+    },
+    /// Bulyan: iterated Krum selects n − 2f, then a coordinate-wise trimmed mean.
+    Bulyan {
+        /// Byzantine updates tolerated; needs n ≥ 4f + 3.
+        f: u32,
+    },
+    /// Geometric median by a fixed number of integer Weiszfeld iterations.
+    GeometricMedian {
+        /// Iterations, 1 to 100.
+        iterations: u32,
+    },
+    /// LearningChain's l-nearest: the mean of the l updates nearest the coordinate-wise
+    /// median.
+    LNearest {
+        /// Updates averaged.
+        l: u32,
+    },
+}
+
+impl AggregationRule {
+    /// The integer rule of `learnchain-aggregate`.
+    pub fn to_rule(self) -> learnchain_aggregate::Rule {
+        use learnchain_aggregate::Rule;
+        match self {
+            AggregationRule::Mean => Rule::Mean,
+            AggregationRule::Median => Rule::Median,
+            AggregationRule::TrimmedMean { beta } => {
+                Rule::TrimmedMean { trim_ppm: u32::try_from(beta.0).unwrap_or(u32::MAX) }
+            }
+            AggregationRule::Krum { f } => Rule::Krum { f },
+            AggregationRule::MultiKrum { f, m } => Rule::MultiKrum { f, m },
+            AggregationRule::Bulyan { f } => Rule::Bulyan { f },
+            AggregationRule::GeometricMedian { iterations } => Rule::GeometricMedian { iterations },
+            AggregationRule::LNearest { l } => Rule::LNearest { l },
+        }
+    }
+
+    /// The fewest submissions a block must carry for the rule to run (a block of
+    /// registrations only carries none and is exempt).
+    pub fn min_inputs(self) -> usize {
+        learnchain_aggregate::min_inputs(self.to_rule())
+    }
+}
+
+/// The rule's parameters alone (β range, m ≥ 1, iteration bounds, …): its precondition at
+/// the largest input count any block could have.
+fn check_rule_parameters(rule: learnchain_aggregate::Rule) -> Result<(), learnchain_aggregate::AggregateError> {
+    learnchain_aggregate::check_precondition(rule, learnchain_aggregate::MAX_INPUTS)
+}
+
+impl std::fmt::Display for AggregationRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            AggregationRule::Mean => f.write_str("mean"),
+            AggregationRule::Median => f.write_str("median"),
+            AggregationRule::TrimmedMean { beta } => write!(f, "trimmed-mean:{beta}"),
+            AggregationRule::Krum { f: byz } => write!(f, "krum:{byz}"),
+            AggregationRule::MultiKrum { f: byz, m } => write!(f, "multi-krum:{byz},{m}"),
+            AggregationRule::Bulyan { f: byz } => write!(f, "bulyan:{byz}"),
+            AggregationRule::GeometricMedian { iterations } => write!(f, "geometric-median:{iterations}"),
+            AggregationRule::LNearest { l } => write!(f, "l-nearest:{l}"),
+        }
+    }
+}
+
+impl std::str::FromStr for AggregationRule {
+    type Err = String;
+
+    /// Parses `RULE[:PARAMS]` (see the type's docs).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, params) = match s.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (s, None),
+        };
+        let int = |what: &str| -> Result<u32, String> {
+            let p = params.ok_or_else(|| format!("{name} needs {what}, e.g. {name}:1"))?;
+            p.trim().parse::<u32>().map_err(|_| format!("{name}: {what} must be a whole number, got {p:?}"))
+        };
+        let rule = match name {
+            "mean" | "median" if params.is_some() => return Err(format!("{name} takes no parameters")),
+            "mean" => AggregationRule::Mean,
+            "median" => AggregationRule::Median,
+            "trimmed-mean" => {
+                let p = params.ok_or("trimmed-mean needs β, e.g. trimmed-mean:0.2")?;
+                let beta: f64 = p.trim().parse().map_err(|_| format!("trimmed-mean: β must be a number, got {p:?}"))?;
+                if !(0.0..0.5).contains(&beta) {
+                    return Err(format!("trimmed-mean: β must be in [0, 0.5), got {beta}"));
+                }
+                AggregationRule::TrimmedMean { beta: Fixed6((beta * Fixed6::SCALE as f64).round() as u64) }
+            }
+            "krum" => AggregationRule::Krum { f: int("f")? },
+            "multi-krum" => {
+                let p = params.ok_or("multi-krum needs f and m, e.g. multi-krum:1,4")?;
+                let (a, b) = p.split_once(',').ok_or("multi-krum needs f and m, e.g. multi-krum:1,4")?;
+                let parse = |v: &str, what: &str| {
+                    v.trim().parse::<u32>().map_err(|_| format!("multi-krum: {what} must be a whole number, got {v:?}"))
+                };
+                AggregationRule::MultiKrum { f: parse(a, "f")?, m: parse(b, "m")? }
+            }
+            "bulyan" => AggregationRule::Bulyan { f: int("f")? },
+            "geometric-median" => AggregationRule::GeometricMedian { iterations: int("the iteration count")? },
+            "l-nearest" => AggregationRule::LNearest { l: int("l")? },
+            other => {
+                return Err(format!(
+                    "unknown aggregation rule {other:?}: expected mean, median, trimmed-mean:β, krum:f, multi-krum:f,m, bulyan:f, geometric-median:iterations or l-nearest:l"
+                ));
+            }
+        };
+        check_rule_parameters(rule.to_rule()).map_err(|e| e.to_string())?;
+        Ok(rule)
+    }
 }
 
 /// Hyper-parameters of local training. They shape what honest data sources do; validators
@@ -348,6 +483,19 @@ impl Genesis {
         }
         if c.round_timeout_ms == 0 {
             return Err(invalid("consensus.round_timeout_ms", "must be positive"));
+        }
+        let rule = c.aggregation;
+        check_rule_parameters(rule.to_rule())
+            .map_err(|e| invalid("consensus.aggregation", e.to_string()))?;
+        let needed = rule.min_inputs();
+        if (c.quorum as usize) < needed || (c.max_submissions as usize) < needed {
+            return Err(invalid(
+                "consensus.aggregation",
+                format!(
+                    "{rule} needs at least {needed} submissions per block; raise consensus.quorum ({}) and consensus.max_submissions ({}) to at least {needed}",
+                    c.quorum, c.max_submissions
+                ),
+            ));
         }
         if c.max_update_abs <= 0 {
             return Err(invalid("consensus.max_update_abs", "must be positive"));

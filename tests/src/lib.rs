@@ -25,6 +25,8 @@ pub enum Kind {
     Miner,
     /// A data source holding training shard `n` (of [`Testnet::SHARDS`]).
     Source(usize),
+    /// A deliberately hostile data source on shard `n`, with the `--adversary` kind given.
+    Adversary(usize, &'static str),
     /// An observer holding the test split.
     Observer,
 }
@@ -115,6 +117,7 @@ impl Testnet {
         let name = format!("n{i}-{}", match kind {
             Kind::Miner => "miner".to_string(),
             Kind::Source(s) => format!("source{s}"),
+            Kind::Adversary(s, _) => format!("adversary{s}"),
             Kind::Observer => "observer".to_string(),
         });
         let data_dir = self.dir.path().join(&name);
@@ -125,7 +128,7 @@ impl Testnet {
                 DataConfig { source: Some("builtin:breast-cancer".into()), split: "test".into(), ..DataConfig::default() },
                 None,
             ),
-            Kind::Source(s) => {
+            Kind::Source(s) | Kind::Adversary(s, _) => {
                 let path = data_dir.join("member.key");
                 std::fs::create_dir_all(&data_dir)?;
                 if !path.exists() {
@@ -157,6 +160,10 @@ impl Testnet {
             member_key_passphrase_file: None,
             request_timeout_s: 5,
             privacy: self.privacy.clone(),
+            adversary: match kind {
+                Kind::Adversary(_, a) => Some(a.to_string()),
+                _ => None,
+            },
         };
         let node = Node::start(config.clone(), self.genesis.clone()).await?;
         self.nodes.push(Some(node));

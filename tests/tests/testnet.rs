@@ -283,3 +283,45 @@ async fn a_data_source_enrols_itself_under_open_enrolment() -> anyhow::Result<()
     net.shutdown().await;
     Ok(())
 }
+
+/// Runs a miner, three honest data sources, one adversary of `kind` and an observer under
+/// `rule` for `blocks` blocks; returns the observer's test accuracy of the head model.
+async fn accuracy_under_attack(rule: &str, kind: &'static str, blocks: u64) -> anyhow::Result<f64> {
+    let mut g = Testnet::genesis(4);
+    g.consensus.aggregation = rule.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let mut net = Testnet::empty(g)?;
+    let mut boot = Vec::new();
+    for k in [Kind::Miner, Kind::Source(0), Kind::Source(1), Kind::Source(2), Kind::Adversary(3, kind), Kind::Observer] {
+        let i = net.add(k, boot.clone()).await?;
+        boot.extend(net.node(i)?.listen_addrs.iter().map(ToString::to_string));
+    }
+    let observer = 5;
+    let head = net.wait_height(observer, blocks, T).await?;
+    // Every block carried the adversary's update too (4 submissions each): the rule, not
+    // a missing submission, made the difference.
+    let addr = net.node(observer)?.rpc_addr.expect("rpc");
+    let report = learnchain_rpc::client::aggregate_report(addr, learnchain_rpc::BlockRef::Height(head.meta.height)).await?;
+    assert_eq!(report.submissions.len(), 4, "{report:?}");
+    assert_eq!(report.rule, rule);
+    let m = learnchain_rpc::client::call(addr, "model_metrics", serde_json::json!([head.meta.height])).await?;
+    let acc = m["accuracy"].as_f64().expect("accuracy");
+    let info = learnchain_rpc::client::call(net.node(4)?.rpc_addr.expect("rpc"), "node_info", serde_json::Value::Null).await?;
+    assert_eq!(info["adversary"], kind, "the adversary says so in node_info");
+    net.shutdown().await;
+    Ok(acc)
+}
+
+/// One data source of four flips the sign of its update (×10, shrunk onto the norm bound
+/// the validators allow): under the mean the model is dragged away; under the median and
+/// l-nearest it learns as if the adversary were not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robust_rule_beats_the_mean_against_a_sign_flipping_source() -> anyhow::Result<()> {
+    let blocks = 8;
+    let mean = accuracy_under_attack("mean", "sign-flip:10", blocks).await?;
+    let median = accuracy_under_attack("median", "sign-flip:10", blocks).await?;
+    let nearest = accuracy_under_attack("l-nearest:2", "sign-flip:10", blocks).await?;
+    eprintln!("accuracy after {blocks} blocks with one sign-flip:10 source of 4: mean {mean:.3}, median {median:.3}, l-nearest:2 {nearest:.3}");
+    assert!(median >= 0.9 && nearest >= 0.9, "robust rules learn: median {median}, l-nearest {nearest}");
+    assert!(median > mean + 0.1 && nearest > mean + 0.1, "mean {mean} vs median {median}, l-nearest {nearest}");
+    Ok(())
+}

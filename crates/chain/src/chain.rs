@@ -108,9 +108,7 @@ pub struct Chain {
 }
 
 fn rule(r: AggregationRule) -> Rule {
-    match r {
-        AggregationRule::Mean => Rule::Mean,
-    }
+    r.to_rule()
 }
 
 /// Milliseconds since the Unix epoch.
@@ -368,6 +366,20 @@ impl Chain {
         agg::aggregate(rule(self.genesis.consensus.aggregation), &updates)
     }
 
+    /// What the genesis aggregation rule did with each submission of block `hash`:
+    /// recomputed from the stored body (the aggregate itself is checked on import; this is
+    /// for people). Empty for a block without submissions.
+    pub fn aggregate_report(&self, hash: &Hash32) -> Result<Vec<(Hash32, Hash32, agg::InputReport)>, ChainError> {
+        let block = self.block(hash)?.ok_or_else(|| ChainError::NotFound(format!("block {hash}")))?;
+        if block.submissions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let updates: Vec<&[i32]> = block.submissions.iter().map(|s| s.delta.as_slice()).collect();
+        let (_, report) = agg::aggregate_with_report(rule(self.genesis.consensus.aggregation), &updates)
+            .map_err(|e| ChainError::Corrupt(format!("stored block {hash}: {e}")))?;
+        Ok(block.submissions.iter().zip(report).map(|(s, r)| (s.id(), s.round_tag(), r)).collect())
+    }
+
     fn ancestors_timestamps(&self, from: &BlockMeta, n: usize) -> Vec<u64> {
         let mut out = Vec::with_capacity(n);
         let mut cur = Some(from);
@@ -603,6 +615,15 @@ impl Chain {
             used += size;
             ids.push(id);
             submissions.push(s);
+        }
+        let needed = c.aggregation.min_inputs();
+        if !submissions.is_empty() && submissions.len() < needed {
+            if registrations.is_empty() {
+                return Err(BlockError::TooFewForRule { got: submissions.len(), needed, rule: c.aggregation.to_string() });
+            }
+            // Not enough for the rule: a block of the registrations alone.
+            submissions.clear();
+            ids.clear();
         }
         if submissions.is_empty() && registrations.is_empty() {
             return Err(BlockError::EmptyBody);

@@ -252,6 +252,16 @@ pub enum BlockError {
         /// What is wrong with it.
         error: RegistrationError,
     },
+    /// Fewer submissions than the aggregation rule needs (a block carries none, or enough).
+    #[error("block carries {got} submissions but the aggregation rule {rule} needs at least {needed}")]
+    TooFewForRule {
+        /// Carried.
+        got: usize,
+        /// The rule's minimum.
+        needed: usize,
+        /// The rule.
+        rule: String,
+    },
     /// More submissions than the genesis allows.
     #[error("block carries {got} submissions; at most {max} allowed")]
     SubmissionCount {

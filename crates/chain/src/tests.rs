@@ -533,3 +533,58 @@ fn malformed_registration_bodies_are_refused() {
     assert!(matches!(err, BlockError::Registration { index: 0, error: crate::RegistrationError::BadPossession }), "{err}");
     a.chain.import(block_of(header, t.registrations, vec![]), far_future()).expect("the template imports");
 }
+
+/// The genesis rule is a consensus rule: a block with fewer submissions than it needs is
+/// refused, a template that cannot meet it is not built (or carries its registrations
+/// alone), and the aggregate is the rule's.
+#[test]
+fn the_aggregation_rule_is_enforced_and_recomputed() {
+    let k = keys(5);
+    let mut g = genesis(&k);
+    g.consensus.aggregation = learnchain_proto::AggregationRule::Krum { f: 1 };
+    assert!(g.validate().is_err(), "a quorum of 2 cannot meet krum:1's 5");
+    g.consensus.quorum = 5;
+    g.validate().expect("quorum raised");
+    let mut a = node(&g);
+    let few: Vec<Submission> = k[..4].iter().enumerate().map(|(i, key)| submission(&a.chain, key, i as i32)).collect();
+    assert!(matches!(
+        a.chain.build_template(Hash32([9; 32]), few.clone(), vec![], far_future() / 2),
+        Err(BlockError::TooFewForRule { got: 4, needed: 5, .. })
+    ));
+    // A miner that builds it anyway is refused by every validator.
+    let t = a.chain.build_template(Hash32([9; 32]), few.iter().take(1).cloned().collect(), vec![], 0);
+    assert!(t.is_err());
+    let head = a.chain.head().clone();
+    let header = learnchain_proto::Header {
+        version: learnchain_proto::header::HEADER_VERSION,
+        chain_id: a.chain.chain_id(),
+        height: 1,
+        parent: head.hash,
+        timestamp_ms: head.timestamp_ms + g.consensus.round_timeout_ms + 1,
+        target: a.chain.required_target(&head),
+        miner: Hash32([9; 32]),
+        body_root: Hash32::ZERO,
+        model_hash: Hash32::ZERO,
+        nonce: 0,
+    };
+    assert!(matches!(
+        a.chain.import(block_of(header, vec![], few), far_future()),
+        Err(BlockError::TooFewForRule { got: 4, needed: 5, .. })
+    ));
+    // With five the block is built and its model is Krum's choice, not the mean.
+    let signers: Vec<&MemberSecret> = k.iter().collect();
+    let b = mine(&a.chain, &signers, 1);
+    let updates: Vec<&[i32]> = b.submissions.iter().map(|s| s.delta.as_slice()).collect();
+    let krum = learnchain_aggregate::aggregate(learnchain_aggregate::Rule::Krum { f: 1 }, &updates).expect("krum");
+    assert!(updates.contains(&krum.as_slice()), "krum picks one of the updates");
+    let mut expected = a.chain.head_model().to_vec();
+    learnchain_aggregate::apply(&mut expected, &krum).expect("applies");
+    let hash = b.hash();
+    a.chain.import(b, far_future()).expect("imports");
+    assert_eq!(a.chain.head_model(), expected.as_slice());
+    let report = a.chain.aggregate_report(&hash).expect("report");
+    assert_eq!(report.len(), 5);
+    let selected = report.iter().filter(|(_, _, r)| r.outcome == learnchain_aggregate::Outcome::Selected).count();
+    assert_eq!(selected, 1, "krum selects exactly one");
+    assert!(report.iter().all(|(_, _, r)| r.score.is_some()));
+}

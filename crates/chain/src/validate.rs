@@ -4,7 +4,7 @@
 //! before it, so an unchecked block can never reach the store:
 //!
 //! 1. [`CheckedBlock`] — context-free checks, cheapest and most likely to reject first:
-//!    version and chain id, body counts, proof of work (one SHA-256d), then each
+//!    version and chain id, body counts (including the aggregation rule's minimum), proof of work (one SHA-256d), then each
 //!    registration's chain, ids ascending and one per member; each submission's shape
 //!    (chain, base = parent, round = height, length, coordinate bounds, declared DP-SGD
 //!    parameters against the genesis privacy policy), ids in strictly ascending order,
@@ -97,6 +97,10 @@ impl CheckedBlock {
         }
         if n == 0 && block.registrations.is_empty() {
             return Err(BlockError::EmptyBody);
+        }
+        let rule = genesis.consensus.aggregation;
+        if n > 0 && n < rule.min_inputs() {
+            return Err(BlockError::TooFewForRule { got: n, needed: rule.min_inputs(), rule: rule.to_string() });
         }
         let hash = h.hash();
         if !meets_target(&hash, &h.target) {

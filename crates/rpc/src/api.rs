@@ -17,8 +17,8 @@ use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::broadcast;
 
 use crate::types::{
-    BlockView, HeadView, MembersView, MempoolView, MetricsView, ModelView, NodeInfoView, PeerView,
-    PrivacyStatusView,
+    AggregateReportView, BlockView, HeadView, MembersView, MempoolView, MetricsView, ModelView,
+    NodeInfoView, PeerView, PrivacyStatusView,
 };
 
 /// JSON-RPC error code for [`ApiError::NotFound`].
@@ -119,6 +119,12 @@ pub trait NodeApi: Send + Sync + 'static {
 
     /// This node's privacy budget and spend.
     fn privacy_status(&self) -> Result<PrivacyStatusView, ApiError>;
+
+    /// Recomputes the aggregation of one block of the best chain (by height) or of the
+    /// block store (by hash) with the chain's aggregation rule, and reports what the rule
+    /// did with each submission the block carries. Unknown → [`ApiError::NotFound`]; the
+    /// genesis block (no submissions) answers with an empty `submissions` list.
+    fn aggregate_report(&self, at: BlockRef) -> Result<AggregateReportView, ApiError>;
 
     /// The member registry after the head of the best chain.
     fn members(&self) -> Result<MembersView, ApiError>;

@@ -11,9 +11,9 @@
 //! [`call_with_timeout`]). A JSON-RPC error object becomes [`ClientError::Rpc`], also when
 //! the server sent it with a non-2xx HTTP status (parse errors come back as 400).
 //!
-//! Typed wrappers ([`members_list`], [`members_register`]) call one method each and
-//! parse its result into the view of [`crate::types`]; a result that does not parse is
-//! [`ClientError::InvalidResponse`].
+//! Typed wrappers ([`aggregate_report`], [`members_list`], [`members_register`]) call one
+//! method each and parse its result into the view of [`crate::types`]; a result that does
+//! not parse is [`ClientError::InvalidResponse`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +24,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use crate::api::BlockRef;
 use crate::methods;
-use crate::types::MembersView;
+use crate::types::{AggregateReportView, MembersView};
 
 /// Largest response body accepted: 64 MiB (the server's default response limit).
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -116,6 +117,21 @@ pub async fn call_with_timeout(
             addr,
             after: timeout,
         })?
+}
+
+/// `aggregate_report(block)` on the server at `addr`: what the chain's aggregation rule
+/// did with each submission of the block `at` (a height, or a block hash as hex with an
+/// optional `0x`). An unknown block comes back as [`ClientError::Rpc`] with code -32001.
+pub async fn aggregate_report(
+    addr: SocketAddr,
+    at: BlockRef,
+) -> Result<AggregateReportView, ClientError> {
+    let block = match at {
+        BlockRef::Height(height) => json!(height),
+        BlockRef::Hash(hash) => json!(hash),
+    };
+    let result = call(addr, methods::AGGREGATE_REPORT, json!([block])).await?;
+    typed(methods::AGGREGATE_REPORT, result)
 }
 
 /// `members_list()` on the server at `addr`: its member registry after the head.

@@ -18,6 +18,7 @@
 //! | `mempool_content` | — | [`MempoolView`] |
 //! | `privacy_status` | — | [`PrivacyStatusView`] |
 //! | `members_list` | — | [`MembersView`] |
+//! | `aggregate_report` | height, or hash (64 hex, optional `0x`) | [`AggregateReportView`] |
 //! | `members_register` | registration: hex (optional `0x`) of its canonical bytes, at most 512 bytes | registration id, hex |
 //! | `rpc_methods` | — | `[string]`, sorted |
 //! | `chain_subscribeHeads` / `chain_unsubscribeHeads` | — / subscription id | WebSocket notifications `chain_head` carrying [`HeadView`] |
@@ -39,6 +40,7 @@ pub mod types;
 pub use api::{ApiError, BlockRef, NodeApi};
 pub use server::{RpcConfig, RpcError, RpcHandle, RpcServer, start};
 pub use types::{
-    BlockView, HeadView, MemberView, MembersView, MempoolView, MetricsView, ModelView,
-    NodeInfoView, PeerView, PrivacyStatusView, RegistrationView, SubmissionView,
+    AggregateReportView, BlockView, HeadView, MemberView, MembersView, MempoolView, MetricsView,
+    ModelView, NodeInfoView, PeerView, PrivacyStatusView, RegistrationView,
+    SubmissionAggregationView, SubmissionView,
 };

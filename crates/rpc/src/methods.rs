@@ -38,6 +38,11 @@ pub const NODE_INFO: &str = "node_info";
 pub const MEMPOOL_CONTENT: &str = "mempool_content";
 /// `privacy_status()` → [`crate::PrivacyStatusView`].
 pub const PRIVACY_STATUS: &str = "privacy_status";
+/// `aggregate_report(block)` → [`crate::AggregateReportView`]: what the chain's
+/// aggregation rule did with each submission of the block. `block` is a height or a block
+/// hash (64 hex digits, optional `0x`), as for [`CHAIN_GET_BLOCK`]. Named form:
+/// `{"block": …}`.
+pub const AGGREGATE_REPORT: &str = "aggregate_report";
 /// `members_list()` → [`crate::MembersView`]: the member registry after the head.
 pub const MEMBERS_LIST: &str = "members_list";
 /// `members_register(registration)` → the registration's id (hex string). `registration`
@@ -98,6 +103,11 @@ pub(crate) fn module(api: Arc<dyn NodeApi>) -> Result<RpcModule<Ctx>, RegisterMe
     register(&mut module, PRIVACY_STATUS, |params, api| {
         params::none(PRIVACY_STATUS, params)?;
         api.privacy_status()
+    })?;
+    register(&mut module, AGGREGATE_REPORT, |params, api| {
+        let value = params::required_one(AGGREGATE_REPORT, "block", params)?;
+        let at = params::block_ref(AGGREGATE_REPORT, &value)?;
+        api.aggregate_report(at)
     })?;
     register(&mut module, MEMBERS_LIST, |params, api| {
         params::none(MEMBERS_LIST, params)?;

@@ -200,6 +200,12 @@ pub struct NodeInfoView {
     pub mempool: usize,
     /// Whether the node is still catching up with its peers.
     pub syncing: bool,
+    /// The chain's aggregation rule, from its genesis, in the rule's text form (e.g.
+    /// `"mean"`, `"krum:1"`, `"trimmed-mean:0.2"`).
+    pub aggregation: String,
+    /// Set when this node is a deliberately hostile data source for tests and demos (the
+    /// attack it mounts, e.g. `"sign-flip"`); `null` otherwise.
+    pub adversary: Option<String>,
 }
 
 /// The pool for the next block: submissions for the next round and pending registry
@@ -262,4 +268,48 @@ pub struct RegistrationView {
     /// What authorises it: `"authority"` (signed by the enrolment authority) or `"stamp"`
     /// (carries a proof-of-work stamp).
     pub authorisation: String,
+}
+
+/// What the block's aggregation rule did with one submission (`aggregate_report`).
+///
+/// Which of the optional fields are set depends on the rule: coordinate-wise rules
+/// (median, trimmed mean, Bulyan's second stage) set `kept_coordinates` and
+/// `coordinates`; the geometric median sets `weight_ppm`; distance-based rules (Krum,
+/// multi-Krum, Bulyan's selection, l-nearest) set `score`. The others are `null`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmissionAggregationView {
+    /// Submission id, hex.
+    pub id: String,
+    /// Linking tag of its ring signature for the block's round, hex.
+    pub round_tag: String,
+    /// What the rule did with it: `"selected"` (it went into the aggregate whole),
+    /// `"rejected"` (it was left out), `"trimmed"` (a coordinate-wise rule kept it at
+    /// some coordinates only) or `"weighted"` (it went in with a weight of its own).
+    pub outcome: String,
+    /// Coordinate-wise rules: the number of coordinates at which it was kept.
+    pub kept_coordinates: Option<u64>,
+    /// Coordinate-wise rules: the number of coordinates of the update (the denominator
+    /// of `kept_coordinates`).
+    pub coordinates: Option<u64>,
+    /// Geometric median: its share of the aggregate, in millionths.
+    pub weight_ppm: Option<u32>,
+    /// Its Krum score or its squared distance to the median, as a decimal integer string
+    /// (the value is a u128, too large for a JSON number).
+    pub score: Option<String>,
+}
+
+/// The aggregation of one block (`aggregate_report`): the block's rule recomputed over
+/// the submissions it carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregateReportView {
+    /// Height of the block.
+    pub height: u64,
+    /// Hash of the block, hex.
+    pub hash: String,
+    /// The aggregation rule in its text form, e.g. `"krum:1"`, `"trimmed-mean:0.2"`,
+    /// `"mean"`.
+    pub rule: String,
+    /// One entry per submission, in body order (sorted by id); empty for the genesis
+    /// block.
+    pub submissions: Vec<SubmissionAggregationView>,
 }

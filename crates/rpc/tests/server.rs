@@ -9,9 +9,9 @@ use std::time::Duration;
 use learnchain_rpc::client::{self, ClientError};
 use learnchain_rpc::methods;
 use learnchain_rpc::{
-    ApiError, BlockRef, BlockView, HeadView, MemberView, MembersView, MempoolView, MetricsView,
-    ModelView, NodeApi, NodeInfoView, PeerView, PrivacyStatusView, RegistrationView, RpcHandle,
-    SubmissionView,
+    AggregateReportView, ApiError, BlockRef, BlockView, HeadView, MemberView, MembersView,
+    MempoolView, MetricsView, ModelView, NodeApi, NodeInfoView, PeerView, PrivacyStatusView,
+    RegistrationView, RpcHandle, SubmissionAggregationView, SubmissionView,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -195,6 +195,36 @@ fn node_info() -> NodeInfoView {
         height: HEAD_HEIGHT,
         mempool: 2,
         syncing: false,
+        aggregation: AGGREGATION_RULE.into(),
+        adversary: Some("sign-flip".into()),
+    }
+}
+
+/// The fake chain's aggregation rule.
+const AGGREGATION_RULE: &str = "krum:1";
+
+/// The fake node's report for `b`: Krum keeps the first submission and rejects the rest;
+/// the scores are near `u128::MAX`, far beyond what a JSON number holds exactly.
+fn aggregate_report(b: &BlockView) -> AggregateReportView {
+    let submissions = b
+        .submissions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SubmissionAggregationView {
+            id: s.id.clone(),
+            round_tag: s.round_tag.clone(),
+            outcome: if i == 0 { "selected" } else { "rejected" }.into(),
+            kept_coordinates: None,
+            coordinates: None,
+            weight_ppm: None,
+            score: Some((u128::MAX - i as u128).to_string()),
+        })
+        .collect();
+    AggregateReportView {
+        height: b.height,
+        hash: b.hash.clone(),
+        rule: AGGREGATION_RULE.into(),
+        submissions,
     }
 }
 
@@ -256,6 +286,10 @@ impl NodeApi for FakeNode {
 
     fn model(&self, height: Option<u64>) -> Result<ModelView, ApiError> {
         self.height(height).map(model)
+    }
+
+    fn aggregate_report(&self, at: BlockRef) -> Result<AggregateReportView, ApiError> {
+        self.block(at).map(|b| aggregate_report(&b))
     }
 
     fn model_metrics(&self, height: Option<u64>) -> Result<MetricsView, ApiError> {
@@ -386,6 +420,7 @@ async fn every_method_answers() {
         methods::NODE_INFO,
         methods::MEMPOOL_CONTENT,
         methods::PRIVACY_STATUS,
+        methods::AGGREGATE_REPORT,
         methods::MEMBERS_LIST,
         methods::MEMBERS_REGISTER,
         methods::RPC_METHODS,
@@ -440,11 +475,16 @@ async fn errors_carry_codes_and_say_what_was_wrong() {
         ),
         (json!({ "height": 1 }), "unknown parameter"),
     ];
-    for (params, expect) in bad_block_params {
-        let (code, msg) = call_err(addr, "chain_getBlock", params.clone()).await;
-        assert_eq!(code, -32602, "{params}: {msg}");
-        assert!(msg.contains(expect), "{params}: {msg:?} lacks {expect:?}");
-        assert!(msg.contains("chain_getBlock"), "{msg}");
+    for method in ["chain_getBlock", "aggregate_report"] {
+        for (params, expect) in &bad_block_params {
+            let (code, msg) = call_err(addr, method, params.clone()).await;
+            assert_eq!(code, -32602, "{method} {params}: {msg}");
+            assert!(
+                msg.contains(expect),
+                "{method} {params}: {msg:?} lacks {expect:?}"
+            );
+            assert!(msg.contains(method), "{msg}");
+        }
     }
     for (method, params) in [
         ("model_get", json!(["1"])),
@@ -461,6 +501,83 @@ async fn errors_carry_codes_and_say_what_was_wrong() {
         let (code, msg) = call_err(addr, method, params.clone()).await;
         assert_eq!(code, -32602, "{method} {params}: {msg}");
         assert!(msg.contains(method), "{msg}");
+    }
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn aggregate_report_by_height_and_hash() {
+    let (_node, server) = start_fake().await;
+    let addr = server.local_addr();
+
+    // The typed client wrapper, by height and by hash.
+    let report = client::aggregate_report(addr, BlockRef::Height(HEAD_HEIGHT))
+        .await
+        .expect("aggregate_report by height");
+    assert_eq!(report, aggregate_report(&block(HEAD_HEIGHT)));
+    assert_eq!(report.submissions.len(), 2);
+    assert_eq!(report.submissions[0].outcome, "selected");
+    assert_eq!(report.submissions[1].outcome, "rejected");
+    let by_hash = client::aggregate_report(addr, BlockRef::Hash(block(1).hash))
+        .await
+        .expect("aggregate_report by hash");
+    assert_eq!(by_hash, aggregate_report(&block(1)));
+
+    // The genesis block carries no submissions: an empty list, not an error.
+    let genesis = client::aggregate_report(addr, BlockRef::Height(0))
+        .await
+        .expect("aggregate_report of the genesis");
+    assert_eq!(genesis.height, 0);
+    assert_eq!(genesis.rule, AGGREGATION_RULE);
+    assert!(genesis.submissions.is_empty());
+
+    // 0x prefix, upper case, and the named form.
+    let prefixed = format!("0x{}", block(2).hash.to_uppercase());
+    let report: AggregateReportView =
+        call_ok(addr, methods::AGGREGATE_REPORT, json!([prefixed])).await;
+    assert_eq!(report, aggregate_report(&block(2)));
+    let named: AggregateReportView =
+        call_ok(addr, methods::AGGREGATE_REPORT, json!({ "block": 1 })).await;
+    assert_eq!(named, aggregate_report(&block(1)));
+
+    // The JSON shape: the u128 score is a decimal string, unused fields are null.
+    let raw = client::call(addr, methods::AGGREGATE_REPORT, json!([2]))
+        .await
+        .expect("aggregate_report");
+    assert_eq!(raw["rule"], AGGREGATION_RULE, "{raw}");
+    let first = &raw["submissions"][0];
+    assert_eq!(first["score"], u128::MAX.to_string(), "{raw}");
+    assert_eq!(first["id"], block(2).submissions[0].id, "{raw}");
+    assert_eq!(first["weight_ppm"], Value::Null, "{raw}");
+    assert_eq!(first["kept_coordinates"], Value::Null, "{raw}");
+    assert_eq!(first["coordinates"], Value::Null, "{raw}");
+
+    // Unknown blocks: -32001, by height and by hash.
+    for at in [BlockRef::Height(99), BlockRef::Hash(hash_of(0xdead))] {
+        match client::aggregate_report(addr, at.clone()).await {
+            Err(ClientError::Rpc { code, message }) => {
+                assert_eq!(code, -32001, "{at}: {message}");
+                assert!(message.contains("not found"), "{at}: {message}");
+            }
+            other => panic!("{at}: expected not found, got {other:?}"),
+        }
+    }
+    let (code, msg) = call_err(addr, methods::AGGREGATE_REPORT, json!([BROKEN_HEIGHT])).await;
+    assert_eq!(code, -32603, "{msg}");
+
+    // Bad params never reach the node.
+    for params in [
+        Value::Null,
+        json!([]),
+        json!(["12"]),
+        json!([-1]),
+        json!([true]),
+        json!({ "height": 1 }),
+    ] {
+        let (code, msg) = call_err(addr, methods::AGGREGATE_REPORT, params.clone()).await;
+        assert_eq!(code, -32602, "{params}: {msg}");
+        assert!(msg.contains(methods::AGGREGATE_REPORT), "{msg}");
     }
 
     server.stop().await;
