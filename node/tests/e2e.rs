@@ -428,6 +428,14 @@ fn semantically_invalid_genesis_names_the_field() {
     args.extend(isolated(&d));
     run(&args, dir.path(), QUICK).assert_clean_error(1, &["bad-bits.toml", "model.frac_bits"]);
 
+    // A rule the quorum cannot satisfy (krum:1 needs 5 submissions per block).
+    assert!(text.contains("aggregation = \"mean\"\n"), "unexpected genesis layout:\n{text}");
+    let bad_rule = dir.path().join("bad-rule.toml");
+    std::fs::write(&bad_rule, text.replace("aggregation = \"mean\"\n", "aggregation = { krum = { f = 1 } }\n")).expect("write");
+    let mut args = vec!["run", "--genesis", s(&bad_rule)];
+    args.extend(isolated(&d));
+    run(&args, dir.path(), QUICK).assert_clean_error(1, &["bad-rule.toml", "consensus.aggregation", "krum:1", "at least 5"]);
+
     // `genesis show` validates the same way.
     run(&["genesis", "show", s(&bad_quorum)], dir.path(), QUICK).assert_clean_error(1, &["quorum"]);
     // Nothing was created for a node that never started.
@@ -438,6 +446,21 @@ fn semantically_invalid_genesis_names_the_field() {
 fn unknown_role_is_a_usage_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     run(&["run", "--role", "bogus"], dir.path(), QUICK).assert_clean_error(2, &["bogus"]);
+    // Bad rules and adversaries are named, wherever they are given.
+    let g = genesis_file(dir.path(), "genesis.toml");
+    let d = dir.path().join("d");
+    let mut args = vec!["run", "--genesis", s(&g), "--role", "data-source", "--data", "builtin:breast-cancer", "--adversary", "sign-flop"];
+    args.extend(isolated(&d));
+    run(&args, dir.path(), QUICK).assert_clean_error(1, &["adversary", "sign-flop"]);
+    let mut args = vec!["run", "--genesis", s(&g), "--role", "observer", "--adversary", "zero"];
+    args.extend(isolated(&d));
+    run(&args, dir.path(), QUICK).assert_clean_error(1, &["only a data source"]);
+    run(&["devnet", "--aggregation", "krum:x"], dir.path(), QUICK).assert_clean_error(1, &["--aggregation", "krum"]);
+    run(&["devnet", "--aggregation", "krum:2", "--data-sources", "4"], dir.path(), QUICK)
+        .assert_clean_error(1, &["krum:2", "at least 7"]);
+    let out = dir.path().join("g2.toml");
+    run(&["genesis", "new", "--out", s(&out), "--dataset", "breast-cancer", "--member", "e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2d76", "--aggregation", "trimmed-mean:0.7"], dir.path(), QUICK)
+        .assert_clean_error(1, &["trimmed-mean", "0.5"]);
 }
 
 #[test]
