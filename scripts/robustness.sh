@@ -4,7 +4,7 @@
 # for every aggregation rule against each attack. Prints a markdown table (one row per
 # rule and attack, one column per adversary count), as in the README.
 #
-#   scripts/robustness.sh                       # the full table (about 80 devnet runs)
+#   scripts/robustness.sh                       # the full table (about 100 devnet runs)
 #   RULES="mean median" ATTACKS="sign-flip" scripts/robustness.sh
 #
 # Every run is a fresh devnet with the default privacy (ε = 2 at δ = 1e-5, DP-SGD); the
@@ -15,7 +15,7 @@ BLOCKS="${BLOCKS:-30}"
 SOURCES="${SOURCES:-10}"
 DATASET="${DATASET:-breast-cancer}"
 RULES="${RULES:-mean median trimmed-mean:0.3 krum:3 multi-krum:3,4 bulyan:1 geometric-median:10 l-nearest:5}"
-ATTACKS="${ATTACKS:-sign-flip scale:10 gaussian:1}"
+ATTACKS="${ATTACKS:-sign-flip sign-flip:10 scale:10 gaussian:1}"
 COUNTS="${COUNTS:-0 1 2 3}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${LEARNCHAIN_BIN:-$ROOT/target/release/learnchain}"

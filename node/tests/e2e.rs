@@ -244,9 +244,13 @@ fn check_summary_keys(v: &Value) {
         "epsilon_spent_max",
         "epsilon_budget",
         "noise_multiplier",
+        "aggregation",
+        "adversaries",
     ] {
         assert!(v.get(key).is_some(), "summary lacks {key:?}: {v}");
     }
+    assert_eq!(v["aggregation"], "mean", "the devnet's default rule");
+    assert_eq!(v["adversaries"], 0);
 }
 
 // ---- a. devnet summary --------------------------------------------------------------------
