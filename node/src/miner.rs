@@ -3,7 +3,10 @@
 //!
 //! A block is built once the pool holds the genesis quorum of submissions for the head, or
 //! once the round timeout has passed since the head arrived and the pool holds at least
-//! as many submissions as the aggregation rule needs, or a registration. The nonce search runs on tokio's blocking pool with a cancel flag, checked every
+//! as many submissions as the aggregation rule needs, or a registration. At the timeout a
+//! miner short of its quorum pulls every peer's pool once, so a submission gossip did not
+//! carry to it (a peer that had not seen the head yet ignores it rather than forwarding)
+//! still makes the block. The nonce search runs on tokio's blocking pool with a cancel flag, checked every
 //! 16 384 hashes; a new head, a pause or shutdown sets it.
 
 use std::sync::Arc;
@@ -37,6 +40,7 @@ pub async fn run(
     'round: loop {
         let head = heads.borrow_and_update().clone();
         let deadline = Instant::now() + timeout;
+        let mut pulled = false;
         // Wait until the round is ready to mine.
         loop {
             if *shutdown.borrow() {
@@ -45,15 +49,25 @@ pub async fn run(
             let status = *pool.borrow_and_update();
             let count = if status.base == head.meta.hash { status.count } else { 0 };
             let enough = count >= minimum || status.registrations >= 1;
-            let ready = *enabled.borrow() && (count >= quorum || (enough && Instant::now() >= deadline));
+            let past = Instant::now() >= deadline;
+            let ready = *enabled.borrow() && (count >= quorum || (enough && past));
             if ready {
                 break;
+            }
+            // Past the timeout and short of the quorum: gossip may have missed submissions
+            // (a peer that had not seen the head yet ignores them rather than forwarding),
+            // so ask every peer for its pool once this round.
+            if past && !pulled && *enabled.borrow() {
+                pulled = true;
+                let added = crate::sync::pull_pools(&svc, &net).await;
+                debug!(added, "pulled peers' pools at the round timeout");
+                continue;
             }
             tokio::select! {
                 _ = heads.changed() => continue 'round,
                 _ = pool.changed() => {}
                 _ = enabled.changed() => {}
-                _ = tokio::time::sleep_until(deadline), if enough && Instant::now() < deadline => {}
+                _ = tokio::time::sleep_until(deadline), if !past => {}
                 _ = crate::service::stopped(&mut shutdown) => return,
             }
         }

@@ -144,6 +144,14 @@ pub async fn pull_pool(svc: &ChainService, net: &NetworkHandle, peer: PeerId) ->
     Ok(added)
 }
 
+/// Pulls the pooled submissions of every connected peer at once (each request bounded by
+/// the request timeout). Returns how many were new and valid.
+pub async fn pull_pools(svc: &ChainService, net: &NetworkHandle) -> usize {
+    let peers = net.peers().await;
+    let pulls = peers.iter().map(|p| pull_pool(svc, net, p.peer_id));
+    futures::future::join_all(pulls).await.into_iter().filter_map(Result::ok).sum()
+}
+
 /// The answer to a sync request.
 pub fn serve(svc: &ChainService, request: SyncRequest) -> SyncResponse {
     let g = svc.genesis();
