@@ -432,8 +432,8 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
             );
         }
     }
-    // Settle on one head. Two branches of equal work stay a tie under first-seen fork
-    // choice, so one miner keeps going until every node agrees, then it pauses too.
+    // Settle on one head: one miner keeps going until every node agrees (a block still in
+    // flight when mining stopped may reach some nodes later), then it pauses too.
     let mut watches: Vec<watch::Receiver<HeadSnapshot>> = nodes.iter().map(Node::heads).collect();
     let miners: Vec<&Node> = nodes.iter().filter(|n| n.name.starts_with("miner")).collect();
     for m in miners.iter().skip(1) {

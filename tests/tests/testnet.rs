@@ -80,7 +80,7 @@ async fn racing_miners_fork_and_the_fork_resolves() -> anyhow::Result<()> {
     net.wait_height(a_miner, 3, T).await?;
     net.node(a_miner)?.set_mining(false);
     let a = net.wait_agree(&[a_miner, a_s0, a_s1], T).await?;
-    // B mines a strictly longer branch (equal work would rightly stay a tie).
+    // B mines a strictly longer branch (at equal work the lower hash would win either way).
     net.wait_height(b_miner, a.meta.height + 2, T).await?;
     net.node(b_miner)?.set_mining(false);
     let b = net.wait_agree(&[b_miner, b_s2, b_s3], T).await?;

@@ -3,8 +3,12 @@
 //! Blocks enter through [`Chain::import`], which runs the validation pipeline
 //! (`validate.rs` stage 1, then the contextual and execution stages here) and commits each
 //! valid block in one store transaction. Every valid block is kept, side branches included;
-//! the head is the block with the most cumulative work, and on equal work the one seen
-//! first stays. Moving the head to another branch (a reorg) rewinds the integer model
+//! the head is the block with the most cumulative work, and on equal work the one with the
+//! lower hash. (First-seen would leave two nodes on two tips of equal work until the next
+//! block — and under an aggregation rule that needs most of the data sources, such as
+//! Krum, the data sources split between the tips could never fill a next block. A
+//! deterministic tie-break makes every node converge at once; the lower hash is the tip
+//! whose proof of work happened to go further.) Moving the head to another branch (a reorg) rewinds the integer model
 //! exactly — `W_ancestor = W_head − Σ aggregates` — and replays the winning branch, so the
 //! model after a reorg is bit for bit the model built straight on the winning branch. The
 //! member registry is state the same way: kept for the head, rewound and replayed along the
@@ -516,8 +520,8 @@ impl Chain {
     fn commit(&mut self, ex: ExecutedBlock) -> Result<ImportOutcome, BlockError> {
         let ExecutedBlock { block, meta, model, registry } = ex;
         let head = self.head().clone();
-        // Most cumulative work wins; on a tie the block seen first (the current head) stays.
-        if meta.total_work <= head.total_work {
+        // Most cumulative work wins; on a tie the lower block hash wins (see the module docs).
+        if (meta.total_work, std::cmp::Reverse(meta.hash)) <= (head.total_work, std::cmp::Reverse(head.hash)) {
             self.store.commit(&block, &meta, None)?;
             self.metas.insert(meta.hash, meta.clone());
             return Ok(ImportOutcome::SideChain { meta });

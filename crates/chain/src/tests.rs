@@ -588,3 +588,26 @@ fn the_aggregation_rule_is_enforced_and_recomputed() {
     assert_eq!(selected, 1, "krum selects exactly one");
     assert!(report.iter().all(|(_, _, r)| r.score.is_some()));
 }
+
+/// Two tips of equal work: every node takes the lower hash, whatever order they came in.
+#[test]
+fn equal_work_ties_go_to_the_lower_hash_in_any_order() {
+    let k = keys(3);
+    let g = genesis(&k);
+    let maker = node(&g);
+    let a = mine(&maker.chain, &[&k[0], &k[1]], 1);
+    let b = mine(&maker.chain, &[&k[1], &k[2]], 2);
+    assert_eq!(a.header.target, b.header.target, "equal work");
+    let low = a.hash().min(b.hash());
+    for (first, second) in [(&a, &b), (&b, &a)] {
+        let mut n = node(&g);
+        n.chain.import(first.clone(), far_future()).expect("first");
+        n.chain.import(second.clone(), far_future()).expect("second");
+        assert_eq!(n.chain.head().hash, low);
+        let expected = if low == a.hash() { &a } else { &b };
+        let mut model = g.model.initial_weights();
+        let updates: Vec<&[i32]> = expected.submissions.iter().map(|s| s.delta.as_slice()).collect();
+        learnchain_aggregate::apply(&mut model, &learnchain_aggregate::mean(&updates).expect("mean")).expect("apply");
+        assert_eq!(n.chain.head_model(), model.as_slice(), "the model follows the winning tip");
+    }
+}
