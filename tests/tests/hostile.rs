@@ -418,11 +418,17 @@ async fn round_attacks(g: &Genesis, observer: &Node, head: &HeadSnapshot) -> any
         r.attacks.push(Attack { what, kind: TopicKind::Submissions, data: encode(&s), replay: false });
     };
     push("submission by a non-member", submission(g, rings, base, round, vec![0; n], &outsider));
-    // A member signing over the ring of another height (the registry's groups are
-    // reshuffled by every base, so the ring differs even when the registry does not).
+    // A member signing over the ring of another height. The registry's groups are
+    // reshuffled by every base, so the ring usually differs even though the registry does
+    // not; when the shuffle happens to give the same order (1 in 4! here), its reverse
+    // stands in for it — either way a ring that is not the group at the base.
     let mut old_ring = submission(g, rings, base, round, vec![0; n], &m3);
     old_ring.delta[1] = 1;
-    sign_submission(&mut old_ring, &m3, &genesis_rings, &mut rand::rngs::OsRng)?;
+    let mut keys = genesis_rings.ring(0).context("genesis group")?.keys().to_vec();
+    if rings.ring(0).map(|r| r.digest()) == Some(learnchain_identity::ring_digest(&keys)) {
+        keys.reverse();
+    }
+    sign_with_ring(&mut old_ring, &m3, 0, &Ring::new(keys)?, &mut rand::rngs::OsRng)?;
     push("submission over the ring of another height", old_ring);
     let mut tampered = submission(g, rings, base, round, vec![0; n], &m0);
     tampered.delta[0] = 1;
