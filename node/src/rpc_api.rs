@@ -150,6 +150,18 @@ fn block_view(b: &Block, frac_bits: u8) -> BlockView {
     }
 }
 
+/// The hash of the block `at` names: canonical by height, any known block by hash.
+fn block_hash(chain: &learnchain_chain::Chain, at: &BlockRef) -> Result<Hash32, ApiError> {
+    match at {
+        BlockRef::Height(h) => chain.canonical_hash(*h).map_err(internal)?,
+        BlockRef::Hash(s) => {
+            let hash = Hash32::from_hex(s).map_err(|e| ApiError::InvalidParams(format!("block hash: {e}")))?;
+            chain.contains(&hash).then_some(hash)
+        }
+    }
+    .ok_or_else(|| ApiError::NotFound(format!("no block at {at}")))
+}
+
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
 }
@@ -199,13 +211,8 @@ impl NodeApi for NodeRpc {
     fn block(&self, at: BlockRef) -> Result<BlockView, ApiError> {
         let frac = self.svc.genesis().model.frac_bits;
         let st = self.svc.lock();
-        let block = match &at {
-            BlockRef::Height(h) => st.chain.block_at(*h).map_err(internal)?,
-            BlockRef::Hash(s) => {
-                let hash = Hash32::from_hex(s).map_err(|e| ApiError::InvalidParams(format!("block hash: {e}")))?;
-                st.chain.block(&hash).map_err(internal)?
-            }
-        };
+        let hash = block_hash(&st.chain, &at)?;
+        let block = st.chain.block(&hash).map_err(internal)?;
         block.map(|b| block_view(&b, frac)).ok_or_else(|| ApiError::NotFound(format!("no block at {at}")))
     }
 
@@ -322,14 +329,7 @@ impl NodeApi for NodeRpc {
 
     fn aggregate_report(&self, at: BlockRef) -> Result<AggregateReportView, ApiError> {
         let st = self.svc.lock();
-        let hash = match &at {
-            BlockRef::Height(h) => st.chain.canonical_hash(*h).map_err(internal)?,
-            BlockRef::Hash(s) => {
-                let hash = Hash32::from_hex(s).map_err(|e| ApiError::InvalidParams(format!("block hash: {e}")))?;
-                st.chain.contains(&hash).then_some(hash)
-            }
-        }
-        .ok_or_else(|| ApiError::NotFound(format!("no block at {at}")))?;
+        let hash = block_hash(&st.chain, &at)?;
         let height = st.chain.meta(&hash).map(|m| m.height).unwrap_or_default();
         let report = st.chain.aggregate_report(&hash).map_err(internal)?;
         Ok(AggregateReportView {

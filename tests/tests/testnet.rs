@@ -168,20 +168,7 @@ async fn a_data_source_stops_at_its_budget_and_a_restart_does_not_reset_it() -> 
     net.wait_height(miner, stop_height + 3, T).await?;
     // Only the key's holder can tell its submissions: their round tags are its linking tags.
     let key = Testnet::member_key(2);
-    let chain_id = net.genesis.chain_id();
-    let included: Vec<u64> = {
-        let st = net.node(miner)?.svc.lock();
-        let head = st.chain.head().height;
-        let mut rounds = Vec::new();
-        for h in 1..=head {
-            let block = st.chain.block_at(h)?.expect("canonical block");
-            let tag = learnchain_proto::Hash32(learnchain_identity::link_tag(&key, &chain_id.0, h));
-            if block.submissions.iter().any(|s| s.round_tag() == tag) {
-                rounds.push(h);
-            }
-        }
-        rounds
-    };
+    let included = net.rounds_of(miner, &key)?;
     let recorded_rounds: Vec<u64> = recorded.iter().map(|r| r.round).collect();
     assert!(included.iter().all(|r| recorded_rounds.contains(r)), "included {included:?}, recorded {recorded_rounds:?}");
 

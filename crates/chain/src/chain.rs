@@ -223,10 +223,16 @@ impl Chain {
 
     /// The rings submissions based on block `base` sign over (cached for recent bases).
     pub fn rings_at(&self, base: &Hash32) -> Result<Arc<BaseRings>, ChainError> {
+        self.rings_with(base, || self.registry_at(base))
+    }
+
+    /// [`Chain::rings_at`], with the registry after `base` from `registry` on a cache miss
+    /// (so a caller that already holds it does not walk the chain for it again).
+    fn rings_with(&self, base: &Hash32, registry: impl FnOnce() -> Result<Registry, ChainError>) -> Result<Arc<BaseRings>, ChainError> {
         if let Some(hit) = self.rings_cache().iter().find(|r| r.base() == *base) {
             return Ok(Arc::clone(hit));
         }
-        let registry = self.registry_at(base)?;
+        let registry = registry()?;
         let rings = Arc::new(BaseRings::new(&registry, base, self.genesis.consensus.ring_size));
         let mut cache = self.rings_cache();
         if cache.len() >= RING_CACHE {
@@ -480,15 +486,16 @@ impl Chain {
         for (index, r) in block.registrations.iter().enumerate() {
             check_authorisation(&self.genesis, &self.chain_id, r).map_err(|error| BlockError::Registration { index, error })?;
         }
-        registry
-            .apply(&block.registrations, block.header.height)
-            .map_err(|(index, error)| BlockError::Registration { index, error })?;
         if !block.submissions.is_empty() {
-            let rings = self.rings_at(&parent.hash)?;
+            // The rings are of the registry after the parent: before this block's changes.
+            let rings = self.rings_with(&parent.hash, || Ok(registry.clone()))?;
             rings
                 .verify_all(&block.submissions, &digests)
                 .map_err(|(index, error)| BlockError::Submission { index, error })?;
         }
+        registry
+            .apply(&block.registrations, block.header.height)
+            .map_err(|(index, error)| BlockError::Registration { index, error })?;
         let delta = self
             .aggregate_of(&block.submissions)
             .map_err(|e| BlockError::Storage(format!("aggregate: {e}")))?;

@@ -180,6 +180,15 @@ pub fn check_authorisation(genesis: &Genesis, chain_id: &Hash32, r: &Registratio
     }
 }
 
+/// `member`'s key as the chain writes it, and its proof of possession over the
+/// registration digest.
+fn key_and_possession<R: rand::RngCore + rand::CryptoRng>(chain_id: &Hash32, member: &MemberSecret, rng: &mut R) -> (Hash32, Hash32, Signature64) {
+    let key = Hash32(member.public().to_bytes());
+    let digest = registration_digest(chain_id, RegistryAction::Register, &key);
+    let possession = Signature64(pop::prove(member, &digest.0, rng));
+    (key, digest, possession)
+}
+
 /// A registration of `member` signed by the enrolment `authority`.
 pub fn authorised_registration<R: rand::RngCore + rand::CryptoRng>(
     chain_id: &Hash32,
@@ -187,9 +196,7 @@ pub fn authorised_registration<R: rand::RngCore + rand::CryptoRng>(
     member: &MemberSecret,
     rng: &mut R,
 ) -> Registration {
-    let key = Hash32(member.public().to_bytes());
-    let digest = registration_digest(chain_id, RegistryAction::Register, &key);
-    let possession = Signature64(pop::prove(member, &digest.0, rng));
+    let (key, digest, possession) = key_and_possession(chain_id, member, rng);
     let signature = Signature64(ed25519_dalek::Signer::sign(authority, &digest.0).to_bytes());
     Registration { chain_id: *chain_id, member: key, kind: RegistrationKind::Authorised { possession, authority: signature } }
 }
@@ -202,9 +209,7 @@ pub fn stamped_registration<R: rand::RngCore + rand::CryptoRng>(
     member: &MemberSecret,
     rng: &mut R,
 ) -> Registration {
-    let key = Hash32(member.public().to_bytes());
-    let digest = registration_digest(chain_id, RegistryAction::Register, &key);
-    let possession = Signature64(pop::prove(member, &digest.0, rng));
+    let (key, _, possession) = key_and_possession(chain_id, member, rng);
     let nonce = find_stamp(chain_id, &key, bits, 0).unwrap_or(0);
     Registration { chain_id: *chain_id, member: key, kind: RegistrationKind::Stamped { possession, nonce } }
 }
