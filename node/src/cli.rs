@@ -43,6 +43,23 @@ pub enum Command {
     /// Plan differential privacy: ε for given DP-SGD parameters, or the noise for a target ε.
     #[command(subcommand)]
     Privacy(PrivacyCommand),
+    /// One line about a running node (role, height, head, peers, accuracy), from its RPC;
+    /// exits non-zero when the node does not answer (a container healthcheck).
+    Status(StatusArgs),
+}
+
+/// `learnchain status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The node's JSON-RPC address.
+    #[arg(long, default_value = "127.0.0.1:8545")]
+    pub rpc: String,
+    /// Print one JSON object instead of a line of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 5)]
+    pub timeout_s: u64,
 }
 
 /// `learnchain privacy …`: the RDP accountant of the Poisson-subsampled Gaussian mechanism
@@ -108,17 +125,22 @@ pub struct RunArgs {
     /// libp2p listen multiaddr (repeatable).
     #[arg(long)]
     pub listen: Vec<String>,
-    /// Bootnode multiaddr (repeatable).
+    /// Bootnode multiaddr (repeatable): `/dns4/HOST/tcp/PORT` or `/ip4/IP/tcp/PORT`, with an
+    /// optional `/p2p/PEER_ID`.
     #[arg(long = "bootnode")]
     pub bootnodes: Vec<String>,
+    /// Stop with an error when no bootnode has answered within this many seconds of the
+    /// start (0 = keep trying forever). Default 60.
+    #[arg(long)]
+    pub bootnode_timeout_s: Option<u64>,
     /// JSON-RPC address, or `none`.
     #[arg(long)]
     pub rpc: Option<String>,
     /// Local data: `builtin:NAME` or `csv:PATH`.
-    #[arg(long)]
+    #[arg(long, visible_alias = "dataset")]
     pub data: Option<String>,
     /// Label column of a CSV file.
-    #[arg(long)]
+    #[arg(long, visible_alias = "label")]
     pub label_column: Option<String>,
     /// Which split of the data this node holds: train or test.
     #[arg(long)]
@@ -232,6 +254,10 @@ pub struct GenesisNewArgs {
     /// Output file.
     #[arg(long, short)]
     pub out: PathBuf,
+    /// If the output file already holds a valid genesis, keep it, print its chain id and
+    /// succeed (for an init step that runs on every start of a cluster).
+    #[arg(long)]
+    pub keep_existing: bool,
     /// Chain name.
     #[arg(long, default_value = "learnchain")]
     pub name: String,

@@ -10,7 +10,7 @@ use ed25519_dalek::SigningKey;
 use learnchain_identity::MemberSecret;
 use learnchain_identity::keystore::{self, KdfParams};
 
-use crate::cli::{DevnetArgs, GenesisCommand, GenesisNewArgs, KeysCommand, MembersCommand, PrivacyCommand, RunArgs};
+use crate::cli::{DevnetArgs, GenesisCommand, GenesisNewArgs, KeysCommand, MembersCommand, PrivacyCommand, RunArgs, StatusArgs};
 use crate::config::NodeConfig;
 use crate::devnet::{self, DevnetOptions};
 use crate::keys;
@@ -37,6 +37,7 @@ pub fn node_config(args: RunArgs) -> anyhow::Result<NodeConfig> {
     if !args.roles.is_empty() { c.roles = args.roles; }
     if !args.listen.is_empty() { c.listen = args.listen; }
     if !args.bootnodes.is_empty() { c.bootnodes = args.bootnodes; }
+    if let Some(v) = args.bootnode_timeout_s { c.bootnode_timeout_s = v; }
     if let Some(v) = args.rpc { c.rpc = v; }
     if let Some(v) = args.data { c.data.source = Some(v); }
     if let Some(v) = args.label_column { c.data.label_column = v; }
@@ -118,7 +119,30 @@ pub async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `learnchain status`.
+pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
+    let addr: std::net::SocketAddr =
+        a.rpc.parse().map_err(|e| anyhow::anyhow!("--rpc {:?} is not an IP:port address: {e}", a.rpc))?;
+    if a.timeout_s == 0 {
+        bail!("--timeout-s must be at least 1");
+    }
+    let s = crate::status::fetch(addr, Duration::from_secs(a.timeout_s)).await?;
+    if a.json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        println!("{}", s.line());
+    }
+    Ok(())
+}
+
 fn new_genesis(a: GenesisNewArgs) -> anyhow::Result<()> {
+    if a.keep_existing && a.out.exists() {
+        let g = load_genesis(&a.out).with_context(|| {
+            format!("--keep-existing: {} exists but is not a valid genesis; move it away to write a new one", a.out.display())
+        })?;
+        println!("kept {} (chain id {})", a.out.display(), g.chain_id());
+        return Ok(());
+    }
     let mut members = Vec::new();
     for m in &a.members {
         members.push(Hash32::from_hex(m).map_err(|e| anyhow::anyhow!("--member {m:?}: {e}"))?);

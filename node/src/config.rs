@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 /// Largest config file read.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
+/// Default of [`NodeConfig::bootnode_timeout_s`].
+pub const DEFAULT_BOOTNODE_TIMEOUT_S: u64 = 60;
+
 /// What a node does besides following the chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -107,6 +110,9 @@ pub struct NodeConfig {
     pub member_key_passphrase_file: Option<PathBuf>,
     /// Sync request timeout in seconds.
     pub request_timeout_s: u64,
+    /// A node with bootnodes stops with an error when none of them has answered within
+    /// this many seconds of its start; 0 keeps trying forever.
+    pub bootnode_timeout_s: u64,
     /// Differential privacy of a data source: budget, δ and DP-SGD parameters.
     pub privacy: crate::privacy::PrivacyConfig,
     /// Makes this data source deliberately hostile, for tests and demos of the aggregation
@@ -129,6 +135,7 @@ impl Default for NodeConfig {
             member_key: None,
             member_key_passphrase_file: None,
             request_timeout_s: 10,
+            bootnode_timeout_s: DEFAULT_BOOTNODE_TIMEOUT_S,
             privacy: crate::privacy::PrivacyConfig::default(),
             adversary: None,
         }

@@ -248,6 +248,7 @@ fn node_config(
         member_key: None,
         member_key_passphrase_file: None,
         request_timeout_s: 10,
+        bootnode_timeout_s: crate::config::DEFAULT_BOOTNODE_TIMEOUT_S,
         adversary: None,
         privacy: PrivacyConfig {
             epsilon_budget: opts.epsilon_budget,

@@ -3,6 +3,7 @@
 //! this library, so tests can start nodes in-process.
 
 pub mod adversary;
+pub mod bootnode;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod node;
 pub mod privacy;
 pub mod rpc_api;
 pub mod service;
+pub mod status;
 pub mod sync;
 
 pub use config::{DataConfig, NodeConfig, Role};

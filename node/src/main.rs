@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let default = match cli.command {
-        Command::Devnet(_) => "warn",
+        Command::Devnet(_) | Command::Status(_) => "warn",
         _ => "info",
     };
     let filter = EnvFilter::try_from_default_env()
@@ -30,6 +30,7 @@ fn main() -> std::process::ExitCode {
             Command::Keys(c) => commands::keys_cmd(c),
             Command::Members(c) => commands::members_cmd(c).await,
             Command::Privacy(c) => commands::privacy(c),
+            Command::Status(a) => commands::status(a).await,
         }
     });
     match result {

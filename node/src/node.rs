@@ -28,6 +28,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::bootnode::BootnodeWatch;
 use crate::config::{NodeConfig, Role};
 use crate::rpc_api::{MetricsCache, NodeFacts, NodeRpc, head_view};
 use crate::service::{ChainService, HeadSnapshot, Origin};
@@ -57,6 +58,8 @@ pub struct Node {
     pub api: Arc<NodeRpc>,
     mining: watch::Sender<bool>,
     shutdown: watch::Sender<bool>,
+    /// Set (once) when the node cannot go on: see [`Node::failed`].
+    fatal: watch::Receiver<Option<String>>,
     tasks: Vec<(String, JoinHandle<()>)>,
     rpc: Option<learnchain_rpc::RpcHandle>,
 }
@@ -179,10 +182,15 @@ impl Node {
         let node_key = Hash32(
             keypair.public().try_into_ed25519().context("node identity is not an Ed25519 key")?.to_bytes(),
         );
+        let bootnodes = parse_addrs(&config.bootnodes, "bootnode")?;
+        let timeout = (config.bootnode_timeout_s > 0).then(|| Duration::from_secs(config.bootnode_timeout_s));
+        let watch = Arc::new(Mutex::new(BootnodeWatch::new(bootnodes.clone(), chain_id, timeout)));
+        let (fatal_tx, fatal) = watch::channel(None);
+        let fatal_tx = Arc::new(fatal_tx);
         let net_config = NetConfig {
             keypair,
             listen: parse_addrs(&config.listen, "listen")?,
-            bootnodes: parse_addrs(&config.bootnodes, "bootnode")?,
+            bootnodes,
             chain_id,
             max_block_bytes: genesis.limits.max_block_bytes as usize,
             max_submission_bytes: genesis.limits.max_submission_bytes as usize,
@@ -240,9 +248,18 @@ impl Node {
         });
         let (rpc, rpc_addr) = match rpc_addr_cfg {
             Some(addr) => {
-                let handle = learnchain_rpc::start(addr, api.clone())
-                    .await
-                    .with_context(|| format!("cannot start JSON-RPC on {addr}"))?;
+                let handle = match learnchain_rpc::start(addr, api.clone()).await {
+                    Ok(h) => h,
+                    Err(learnchain_rpc::RpcError::Bind { source, .. })
+                        if source.kind() == std::io::ErrorKind::AddrInUse =>
+                    {
+                        anyhow::bail!(
+                            "cannot start JSON-RPC on {addr}: the port is already in use (another node, or another \
+                             program, holds it); stop it, or give this node another --rpc address (or --rpc none)"
+                        )
+                    }
+                    Err(e) => return Err(e).with_context(|| format!("cannot start JSON-RPC on {addr}")),
+                };
                 let bound = handle.local_addr();
                 api.facts.lock().unwrap_or_else(|p| p.into_inner()).rpc_addr = bound.to_string();
                 (Some(handle), Some(bound))
@@ -310,7 +327,27 @@ impl Node {
             ));
         }
 
+        if let Some(after) = watch.lock().unwrap_or_else(|p| p.into_inner()).deadline() {
+            let watch = watch.clone();
+            let fatal = fatal_tx.clone();
+            let mut stop = shutdown.subscribe();
+            tasks.push((
+                "bootnode-watch".into(),
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = tokio::time::sleep(after) => {}
+                        _ = crate::service::stopped(&mut stop) => return,
+                    }
+                    let msg = watch.lock().unwrap_or_else(|p| p.into_inner()).on_timeout();
+                    if let Some(msg) = msg {
+                        set_fatal(&fatal, msg);
+                    }
+                }),
+            ));
+        }
         let looper = NodeLoop {
+            watch,
+            fatal: fatal_tx,
             svc: svc.clone(),
             tasks: JoinSet::new(),
             net: net.clone(),
@@ -335,6 +372,7 @@ impl Node {
             api,
             mining,
             shutdown,
+            fatal,
             tasks,
             rpc,
         })
@@ -343,6 +381,21 @@ impl Node {
     /// Follows the head.
     pub fn heads(&self) -> watch::Receiver<HeadSnapshot> {
         self.svc.heads()
+    }
+
+    /// Completes with the reason when the node cannot go on (no bootnode answered in time,
+    /// or a bootnode runs another chain); pending forever otherwise.
+    pub async fn failed(&self) -> String {
+        let mut rx = self.fatal.clone();
+        loop {
+            if let Some(msg) = rx.borrow_and_update().clone() {
+                return msg;
+            }
+            if rx.changed().await.is_err() {
+                // Every sender is gone: the node is stopping and will not fail now.
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     /// Pauses or resumes mining.
@@ -396,6 +449,10 @@ impl Node {
 
 /// The node loop: network events in, chain calls out.
 struct NodeLoop {
+    /// Bootnode reachability and chain agreement.
+    watch: Arc<Mutex<BootnodeWatch>>,
+    /// Where a fatal error goes.
+    fatal: Arc<watch::Sender<Option<String>>>,
     svc: ChainService,
     /// Tasks this loop spawned (sync, serving, peer refresh); shut down with the loop.
     tasks: JoinSet<()>,
@@ -440,6 +497,16 @@ impl NodeLoop {
                 self.refresh_peers();
             }
             NetEvent::Listening(addr) => info!(%addr, "listening"),
+            NetEvent::BootnodeConnected { peer, address } => {
+                self.watch.lock().unwrap_or_else(|p| p.into_inner()).on_connected(peer, address);
+            }
+            NetEvent::BootnodeDialFailed { address, error } => {
+                let first = !self.watch.lock().unwrap_or_else(|p| p.into_inner()).reached();
+                if first {
+                    info!(bootnode = %address, %error, "bootnode not reachable yet; retrying");
+                }
+                self.watch.lock().unwrap_or_else(|p| p.into_inner()).on_dial_failed(&address, error);
+            }
         }
     }
 
@@ -555,10 +622,22 @@ impl NodeLoop {
         let net = self.net.clone();
         let set = self.syncing_with.clone();
         let flag = self.syncing.clone();
+        let watch = self.watch.clone();
+        let fatal = self.fatal.clone();
         self.tasks.spawn(
             async move {
                 flag.store(true, Ordering::Relaxed);
-                match sync::sync_with(&svc, &net, peer).await {
+                let result = sync::sync_with(&svc, &net, peer).await;
+                let chain = match &result {
+                    Err(e) => e.downcast_ref::<sync::WrongChain>().map(|w| w.theirs),
+                    Ok(_) => Some(svc.genesis().chain_id()),
+                };
+                if let Some(chain) = chain
+                    && let Some(msg) = watch.lock().unwrap_or_else(|p| p.into_inner()).on_status(&peer, &chain)
+                {
+                    set_fatal(&fatal, msg);
+                }
+                match result {
                     Ok((0, _)) => {}
                     Ok((n, last)) => {
                         info!(%peer, blocks = n, height = svc.head().meta.height, "synced");
@@ -584,6 +663,17 @@ impl NodeLoop {
     }
 }
 
+/// Records the first fatal error; later ones are dropped (the node is stopping).
+fn set_fatal(fatal: &watch::Sender<Option<String>>, msg: String) {
+    fatal.send_if_modified(|f| {
+        if f.is_some() {
+            return false;
+        }
+        *f = Some(msg);
+        true
+    });
+}
+
 /// Gossips the head block after a sync moved it, so peers that follow us (and missed the
 /// blocks we just downloaded) learn of the new tip now rather than at their next resync:
 /// they see an unknown parent and sync from us.
@@ -607,8 +697,20 @@ pub async fn run(config: NodeConfig, genesis: Genesis, shutdown: impl Future<Out
             return Ok(());
         }
     };
-    shutdown.await;
-    info!("shutting down");
-    node.shutdown().await;
-    Ok(())
+    let failure = tokio::select! {
+        _ = &mut shutdown => None,
+        msg = node.failed() => Some(msg),
+    };
+    match failure {
+        None => {
+            info!("shutting down");
+            node.shutdown().await;
+            Ok(())
+        }
+        Some(msg) => {
+            tracing::error!("{msg}");
+            node.shutdown().await;
+            anyhow::bail!(msg)
+        }
+    }
 }

@@ -255,6 +255,7 @@ impl NodeApi for NodeRpc {
         let st = self.svc.lock();
         let g = self.svc.genesis();
         Ok(NodeInfoView {
+            name: facts.name,
             version: env!("CARGO_PKG_VERSION").into(),
             chain_id: st.chain.chain_id().to_hex(),
             genesis_name: g.name.clone(),

@@ -103,10 +103,20 @@ pub async fn sync_with(svc: &ChainService, net: &NetworkHandle, peer: PeerId) ->
     anyhow::bail!("sync with {peer} made no progress within its request budget")
 }
 
+/// A peer's status names another chain than ours: it was started from another genesis.
+#[derive(Debug, thiserror::Error)]
+#[error("peer {peer} runs chain {}, not ours", .theirs.short())]
+pub struct WrongChain {
+    /// The peer.
+    pub peer: PeerId,
+    /// The chain id it runs.
+    pub theirs: Hash32,
+}
+
 async fn request_status(net: &NetworkHandle, peer: PeerId, chain_id: &Hash32) -> anyhow::Result<StatusMessage> {
     match net.request(peer, SyncRequest::Status).await? {
         SyncResponse::Status(s) if s.chain_id == *chain_id => Ok(s),
-        SyncResponse::Status(s) => anyhow::bail!("peer {peer} runs chain {}, not ours", s.chain_id.short()),
+        SyncResponse::Status(s) => Err(WrongChain { peer, theirs: s.chain_id }.into()),
         other => anyhow::bail!("peer {peer} answered status with {}", kind(&other)),
     }
 }

@@ -736,3 +736,104 @@ fn an_authority_enrols_and_revokes_a_member_with_the_cli() {
     let done = p.wait(Instant::now() + Duration::from_secs(10));
     assert!(done.status.success(), "{:?}\n{}", done.status, done.stderr);
 }
+
+// ---- joining a network: the mistakes a newcomer makes ----------------------------------------
+
+/// Waits until the node behind `p` answers `learnchain status --rpc`; returns the JSON.
+fn wait_status(p: &mut Proc, rpc: &str, cwd: &Path) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = p.exited() {
+            while p.open_streams > 0 && p.next(Instant::now() + Duration::from_secs(2)).is_some() {}
+            panic!("node exited early with {status:?}\n{}", p.transcript());
+        }
+        let done = run(&["status", "--rpc", rpc, "--json", "--timeout-s", "2"], cwd, QUICK);
+        if done.status.success() {
+            return serde_json::from_str(done.stdout.trim()).unwrap_or_else(|e| panic!("status --json ({e}): {}", done.stdout));
+        }
+        assert!(Instant::now() < deadline, "status never answered: {}\n{}", done.stderr, p.transcript());
+        p.drain();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One running node, and everything a second node can get wrong when it joins: the same
+/// P2P port, the same RPC port, another network's genesis, a data directory of another
+/// chain. Each stops the newcomer with exit 1 and a message naming the problem and the
+/// fix. `learnchain status` reads the running node, and fails clearly once it is gone.
+#[test]
+fn joining_mistakes_stop_the_node_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cwd = dir.path();
+    let ours = genesis_file(cwd, "ours.toml");
+    let other = cwd.join("other.toml");
+    let made = run(
+        &["genesis", "new", "--out", s(&other), "--name", "another-network", "--dataset", "breast-cancer", "--open-stamp-bits", "8"],
+        cwd,
+        QUICK,
+    );
+    assert!(made.status.success(), "{}", made.stderr);
+    // --keep-existing keeps a valid genesis and says so.
+    let kept = run(&["genesis", "new", "--out", s(&other), "--keep-existing", "--dataset", "breast-cancer"], cwd, QUICK);
+    assert!(kept.status.success() && kept.stdout.contains("kept"), "{}{}", kept.stdout, kept.stderr);
+
+    let (p2p, rpc_port) = (free_port(), free_port());
+    let listen = format!("/ip4/127.0.0.1/tcp/{p2p}");
+    let rpc = format!("127.0.0.1:{rpc_port}");
+    let d = cwd.join("first");
+    let mut first = Proc::spawn(
+        &["run", "--name", "first", "--genesis", s(&ours), "--data-dir", s(&d), "--rpc", &rpc, "--listen", &listen,
+          "--data", "builtin:breast-cancer", "--split", "test"],
+        cwd,
+    );
+    let st = wait_status(&mut first, &rpc, cwd);
+    for key in ["name", "role", "height", "head_hash", "model_hash", "peers"] {
+        assert!(st.get(key).is_some(), "status --json lacks {key}: {st}");
+    }
+    assert_eq!(st["name"], "first");
+    assert_eq!(st["role"], "observer");
+    assert!(st["accuracy"].as_f64().is_some(), "an observer with the test split reports accuracy: {st}");
+    let line = run(&["status", "--rpc", &rpc], cwd, QUICK);
+    assert!(line.status.success() && line.stdout.contains("first") && line.stdout.contains("height"), "{}", line.stdout);
+
+    let second = cwd.join("second");
+    run(&["run", "--genesis", s(&ours), "--data-dir", s(&second), "--rpc", "none", "--listen", &listen], cwd, QUICK)
+        .assert_clean_error(1, &[&listen, "already in use", "--listen"]);
+    run(&["run", "--genesis", s(&ours), "--data-dir", s(&second), "--rpc", &rpc, "--listen", "/ip4/127.0.0.1/tcp/0"], cwd, QUICK)
+        .assert_clean_error(1, &[&rpc, "already in use", "--rpc"]);
+    // Another network's genesis, pointed at our node as its bootnode.
+    let joined = run(
+        &["run", "--genesis", s(&other), "--data-dir", s(&cwd.join("third")), "--rpc", "none",
+          "--listen", "/ip4/127.0.0.1/tcp/0", "--bootnode", &listen],
+        cwd,
+        Duration::from_secs(30),
+    );
+    let first_chain = st["chain_id"].as_str().expect("chain id").to_string();
+    joined.assert_clean_error(1, &["runs chain", &first_chain, "genesis file is not this network's"]);
+
+    let pid = first.pid().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let done = first.wait(Instant::now() + Duration::from_secs(10));
+    assert!(done.status.success(), "{:?}\n{}", done.status, done.stderr);
+    run(&["status", "--rpc", &rpc, "--timeout-s", "2"], cwd, QUICK).assert_clean_error(1, &[&rpc, "does not answer"]);
+    // The first node's data directory holds its chain; another genesis cannot use it.
+    let mut args = vec!["run", "--genesis", s(&other)];
+    args.extend(isolated(&d));
+    run(&args, cwd, QUICK).assert_clean_error(1, &["data directory holds chain", "another --data-dir"]);
+}
+
+/// A bootnode nobody answers at: the node gives up after --bootnode-timeout-s and names
+/// each address with its last dial error.
+#[test]
+fn an_unreachable_bootnode_stops_the_node_after_its_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cwd = dir.path();
+    let g = genesis_file(cwd, "genesis.toml");
+    // A port nothing listens on.
+    let closed = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let mut args = vec!["run", "--genesis", s(&g), "--bootnode", &closed, "--bootnode-timeout-s", "2"];
+    let d = cwd.join("d");
+    args.extend(isolated(&d));
+    run(&args, cwd, Duration::from_secs(30))
+        .assert_clean_error(1, &["no bootnode answered within 2 s", &closed, "--bootnode-timeout-s 0"]);
+}

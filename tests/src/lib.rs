@@ -159,6 +159,7 @@ impl Testnet {
             member_key,
             member_key_passphrase_file: None,
             request_timeout_s: 5,
+            bootnode_timeout_s: 0,
             privacy: self.privacy.clone(),
             adversary: match kind {
                 Kind::Adversary(_, a) => Some(a.to_string()),

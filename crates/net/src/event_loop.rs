@@ -408,5 +408,7 @@ fn event_name(event: &NetEvent) -> &'static str {
         NetEvent::PeerConnected(_) => "peer_connected",
         NetEvent::PeerDisconnected(_) => "peer_disconnected",
         NetEvent::Listening(_) => "listening",
+        NetEvent::BootnodeConnected { .. } => "bootnode_connected",
+        NetEvent::BootnodeDialFailed { .. } => "bootnode_dial_failed",
     }
 }

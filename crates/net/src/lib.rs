@@ -59,9 +59,10 @@ pub fn new(
     let topics = behaviour::Topics::new(&config);
     let mut swarm = behaviour::build_swarm(&config, &topics)?;
     for addr in &config.listen {
+        check_port_free(addr)?;
         swarm
             .listen_on(addr.clone())
-            .map_err(|e| NetError::Transport(format!("cannot listen on {addr}: {e}")))?;
+            .map_err(|e| listen_error(addr, e))?;
     }
     let local_peer_id = *swarm.local_peer_id();
     let bootnodes = bootnodes::Bootnodes::new(config.bootnodes, local_peer_id);
@@ -73,4 +74,66 @@ pub fn new(
         event_rx,
         event_loop,
     ))
+}
+
+/// Refuses a fixed TCP port that another socket already listens on. libp2p sets
+/// `SO_REUSEPORT` on its listeners, so a second node on the same port would bind it too
+/// and the kernel would share incoming connections between the two: check with a plain
+/// bind first (which a held port refuses), then release it for libp2p.
+fn check_port_free(addr: &Multiaddr) -> Result<(), NetError> {
+    use libp2p::multiaddr::Protocol;
+    let mut parts = addr.iter();
+    let ip: std::net::IpAddr = match parts.next() {
+        Some(Protocol::Ip4(ip)) => ip.into(),
+        Some(Protocol::Ip6(ip)) => ip.into(),
+        _ => return Ok(()),
+    };
+    let port = match parts.next() {
+        Some(Protocol::Tcp(port)) if port != 0 => port,
+        _ => return Ok(()),
+    };
+    match std::net::TcpListener::bind((ip, port)) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(in_use(addr)),
+        // Anything else (no such address, no permission) is libp2p's to report.
+        _ => Ok(()),
+    }
+}
+
+fn in_use(addr: &Multiaddr) -> NetError {
+    NetError::Transport(format!(
+        "cannot listen on {addr}: the port is already in use (another node, or another program, \
+         holds it); stop it or give this node another --listen port"
+    ))
+}
+
+/// Says why `addr` cannot be listened on, and what to do when it is the common case of a
+/// port that another process holds.
+fn listen_error(addr: &Multiaddr, e: libp2p::TransportError<std::io::Error>) -> NetError {
+    let in_use = match &e {
+        libp2p::TransportError::Other(io) => io.kind() == std::io::ErrorKind::AddrInUse,
+        libp2p::TransportError::MultiaddrNotSupported(_) => false,
+    };
+    if in_use {
+        self::in_use(addr)
+    } else {
+        NetError::Transport(format!("cannot listen on {addr}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_port_is_refused_by_name() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = held.local_addr().expect("addr").port();
+        let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().expect("multiaddr");
+        let err = check_port_free(&addr).expect_err("in use");
+        assert!(err.to_string().contains("already in use"), "{err}");
+        drop(held);
+        check_port_free(&addr).expect("free again");
+        let any: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr");
+        check_port_free(&any).expect("port 0 is never checked");
+    }
 }

@@ -40,6 +40,20 @@ pub enum NetEvent {
     PeerDisconnected(PeerId),
     /// The node listens on a new address.
     Listening(Multiaddr),
+    /// A dial to a configured bootnode connected.
+    BootnodeConnected {
+        /// The peer that answered.
+        peer: PeerId,
+        /// The bootnode address as configured.
+        address: Multiaddr,
+    },
+    /// A dial to a configured bootnode failed (it is retried).
+    BootnodeDialFailed {
+        /// The bootnode address as configured.
+        address: Multiaddr,
+        /// Why, as libp2p put it.
+        error: String,
+    },
 }
 
 /// Identifies a received gossip message for [`Verdict`] reporting: the gossipsub message id

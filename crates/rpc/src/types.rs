@@ -178,6 +178,9 @@ pub struct PeerView {
 /// Facts about this node.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NodeInfoView {
+    /// The node's name from its configuration (`--name`).
+    #[serde(default)]
+    pub name: String,
     /// Software version, e.g. `"learnchain/0.1.0"`.
     pub version: String,
     /// Chain id (hash of the genesis), hex.

@@ -184,6 +184,7 @@ fn peers() -> Vec<PeerView> {
 
 fn node_info() -> NodeInfoView {
     NodeInfoView {
+        name: "test-node".into(),
         version: "learnchain/0.1.0".into(),
         chain_id: hash_of(0xc4a1),
         genesis_name: "devnet".into(),

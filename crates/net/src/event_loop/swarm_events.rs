@@ -176,6 +176,8 @@ impl EventLoop {
         let remote = endpoint.get_remote_address().clone();
         if let Some(bootnode) = self.bootnodes.on_established(connection, peer) {
             info!(%peer, %bootnode, "connected to bootnode");
+            let address = bootnode.clone();
+            self.emit(NetEvent::BootnodeConnected { peer, address });
         }
         if let Some(reply) = self.pending_dials.remove(&connection) {
             let _ = reply.send(Ok(()));
@@ -223,6 +225,8 @@ impl EventLoop {
                 debug!(%bootnode, "bootnode is this node; not dialling it again");
             } else {
                 debug!(%bootnode, %error, "bootnode dial failed; will retry");
+                let address = bootnode.clone();
+                self.emit(NetEvent::BootnodeDialFailed { address, error: dial_error_cause(error) });
             }
         }
         if let Some(reply) = self.pending_dials.remove(&connection) {
@@ -257,4 +261,30 @@ fn outbound_error(error: OutboundFailure) -> NetError {
         }
         OutboundFailure::Io(error) => NetError::Codec(error.to_string()),
     }
+}
+
+/// The root cause of a dial failure in one line: for a transport failure the innermost
+/// error of each attempt (libp2p nests the same message several levels deep), deduplicated.
+fn dial_error_cause(error: &DialError) -> String {
+    fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+        let mut cur = e;
+        while let Some(next) = cur.source() {
+            cur = next;
+        }
+        cur.to_string()
+    }
+    let mut causes: Vec<String> = Vec::new();
+    match error {
+        DialError::Transport(attempts) => {
+            for (_, e) in attempts {
+                let cause = innermost(e);
+                let cause = cause.split_whitespace().collect::<Vec<_>>().join(" ");
+                if !causes.contains(&cause) {
+                    causes.push(cause);
+                }
+            }
+        }
+        other => causes.push(other.to_string().split_whitespace().collect::<Vec<_>>().join(" ")),
+    }
+    causes.join("; ")
 }
