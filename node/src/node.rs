@@ -654,6 +654,11 @@ impl NodeLoop {
                     Ok(n) => debug!(%peer, submissions = n, "pulled pooled submissions"),
                     Err(e) => debug!(%peer, error = %e, "pool pull failed"),
                 }
+                match sync::pull_registrations(&svc, &net, peer).await {
+                    Ok(0) => {}
+                    Ok(n) => debug!(%peer, registrations = n, "pulled pooled registrations"),
+                    Err(e) => debug!(%peer, error = %e, "registration pull failed"),
+                }
                 let mut s = set.lock().unwrap_or_else(|p| p.into_inner());
                 s.remove(&peer);
                 flag.store(!s.is_empty(), Ordering::Relaxed);

@@ -36,6 +36,9 @@ pub async fn sync_with(svc: &ChainService, net: &NetworkHandle, peer: PeerId) ->
         return Ok((imported, last));
     }
     let mut from = ours.height.min(status.height) + 1;
+    if status.height > ours.height + 1 {
+        info!(%peer, ours = ours.height, theirs = status.height, "catching up: downloading and checking the blocks we lack");
+    }
     let mut back = 0u64;
     // Enough requests to walk the claimed chain twice and step back to genesis.
     let budget = 2 * (status.height / u64::from(max_count) + 1) + 2 * 64 + 16;
@@ -127,6 +130,7 @@ fn kind(r: &SyncResponse) -> &'static str {
         SyncResponse::Blocks(_) => "blocks",
         SyncResponse::Submissions(_) => "submissions",
         SyncResponse::Refused(_) => "a refusal",
+        SyncResponse::Registrations(_) => "registrations",
     }
 }
 
@@ -154,12 +158,43 @@ pub async fn pull_pool(svc: &ChainService, net: &NetworkHandle, peer: PeerId) ->
     Ok(added)
 }
 
-/// Pulls the pooled submissions of every connected peer at once (each request bounded by
-/// the request timeout). Returns how many were new and valid.
+/// Most registrations one pull asks a peer to send (a block carries at most
+/// `enrolment.max_per_block`; the pool holds four blocks' worth).
+pub const MAX_PULLED_REGISTRATIONS: usize = 256;
+
+/// Pulls `peer`'s pooled registrations and checks each as if it had come by gossip. Returns
+/// how many were new and valid.
+pub async fn pull_registrations(svc: &ChainService, net: &NetworkHandle, peer: PeerId) -> anyhow::Result<usize> {
+    let regs = match net.request(peer, SyncRequest::PendingRegistrations).await? {
+        SyncResponse::Registrations(r) => r,
+        other => anyhow::bail!("peer {peer} answered a registrations request with {}", kind(&other)),
+    };
+    if regs.len() > MAX_PULLED_REGISTRATIONS {
+        anyhow::bail!("peer {peer} sent {} pooled registrations, more than asked", regs.len());
+    }
+    let mut added = 0;
+    for r in regs {
+        match svc.add_registration(r) {
+            Ok(_) => added += 1,
+            Err(e) if e.verdict() == learnchain_chain::Verdict::Reject => {
+                anyhow::bail!("peer {peer} pooled an invalid registration: {e}")
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(added)
+}
+
+/// Pulls the pooled submissions and registrations of every connected peer at once (each
+/// request bounded by the request timeout). Returns how many were new and valid.
 pub async fn pull_pools(svc: &ChainService, net: &NetworkHandle) -> usize {
     let peers = net.peers().await;
-    let pulls = peers.iter().map(|p| pull_pool(svc, net, p.peer_id));
-    futures::future::join_all(pulls).await.into_iter().filter_map(Result::ok).sum()
+    let pulls = peers.iter().map(|p| async move {
+        let subs = pull_pool(svc, net, p.peer_id).await.unwrap_or(0);
+        let regs = pull_registrations(svc, net, p.peer_id).await.unwrap_or(0);
+        subs + regs
+    });
+    futures::future::join_all(pulls).await.into_iter().sum()
 }
 
 /// The answer to a sync request.
@@ -178,6 +213,10 @@ pub fn serve(svc: &ChainService, request: SyncRequest) -> SyncResponse {
                     SyncResponse::Refused("internal error".into())
                 }
             }
+        }
+        SyncRequest::PendingRegistrations => {
+            let pooled = st.registrations.registrations().into_iter().take(MAX_PULLED_REGISTRATIONS);
+            SyncResponse::Registrations(within_budget(pooled, max_bytes))
         }
         SyncRequest::Pool => {
             let pooled = st.pool.submissions().into_iter().take(g.consensus.max_submissions as usize);

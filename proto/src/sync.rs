@@ -1,7 +1,7 @@
 //! Messages of the request-response sync protocol.
 //!
 //! A peer asks for [`SyncRequest::Status`] (its head, height and total work), for blocks of
-//! its canonical chain by height range, for blocks by hash, or for its pooled submissions. Requests are tiny and capped
+//! its canonical chain by height range, for blocks by hash, or for its pooled submissions and registrations. Requests are tiny and capped
 //! at [`MAX_SYNC_REQUEST_BYTES`]; responses are capped by the genesis
 //! `limits.max_sync_response_bytes`, and a server never packs more blocks than fit.
 
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::Block;
 use crate::hash::Hash32;
+use crate::registration::Registration;
 use crate::submission::Submission;
 
 /// Largest encoded sync request.
@@ -36,6 +37,9 @@ pub enum SyncRequest {
     /// The submissions pooled for the peer's next block, so a node that (re)connects
     /// mid-round learns what gossip delivered before it was there.
     Pool,
+    /// The registrations pooled for the peer's next block: a registration gossiped while no
+    /// miner listened reaches one at the next pull.
+    PendingRegistrations,
 }
 
 /// A node's view of its chain.
@@ -62,4 +66,6 @@ pub enum SyncResponse {
     Submissions(Vec<Submission>),
     /// The request was not served (malformed, wrong chain, too large).
     Refused(String),
+    /// Answer to `PendingRegistrations`.
+    Registrations(Vec<Registration>),
 }

@@ -271,6 +271,36 @@ async fn a_data_source_enrols_itself_under_open_enrolment() -> anyhow::Result<()
     Ok(())
 }
 
+/// A chain with no members yet: the first data source's registration reaches only an
+/// observer (no miner is up), so no block can carry it and no head ever changes to make the
+/// data source offer it again. A miner that connects later pulls the observer's pending
+/// registrations and mines them: the network starts by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_that_joins_later_pulls_a_pending_registration() -> anyhow::Result<()> {
+    let mut g = Testnet::genesis_with_members(1, 0..0);
+    g.enrolment.open_stamp_bits = 8;
+    let mut net = Testnet::empty(g)?;
+    let observer = net.add(Kind::Observer, vec![]).await?;
+    let boot = net.all_addrs();
+    net.add(Kind::Source(0), boot.clone()).await?;
+    let mut pool = net.node(observer)?.svc.pool_status();
+    tokio::time::timeout(T, pool.wait_for(|p| p.registrations >= 1)).await??;
+    // What the observer serves to a peer that asks.
+    let served = learnchain_node::sync::serve(&net.node(observer)?.svc, learnchain_proto::SyncRequest::PendingRegistrations);
+    match served {
+        learnchain_proto::SyncResponse::Registrations(r) => {
+            assert_eq!(r.len(), 1);
+            assert_eq!(r[0].member, Testnet::member_id(0));
+        }
+        other => panic!("pending registrations answered with {other:?}"),
+    }
+    let miner = net.add(Kind::Miner, boot).await?;
+    let id = Testnet::member_id(0);
+    net.wait_until(miner, "the registry holds source 0", |c| Ok(c.registry().is_active(&id)), T).await?;
+    net.shutdown().await;
+    Ok(())
+}
+
 /// Runs a miner, three honest data sources, one adversary of `kind` and an observer under
 /// `rule` for `blocks` blocks; returns the observer's test accuracy of the head model.
 async fn accuracy_under_attack(rule: &str, kind: &'static str, blocks: u64) -> anyhow::Result<f64> {
