@@ -18,6 +18,7 @@
 //! is on so a new block reaches every subscribed peer at once.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use learnchain_proto::registration::MAX_REGISTRATION_BYTES;
 use learnchain_proto::{hash::sha256, topics::TopicKind};
@@ -196,6 +197,21 @@ fn behaviour(config: &NetConfig, topics: &Topics) -> Result<Behaviour, NetError>
     })
 }
 
+/// Longest a DNS answer is trusted. Bootnode names are re-resolved at every redial: in a
+/// compose network a restarted container comes back at another address, and the old one
+/// may now belong to another node (a cached answer would have us "reconnect" to it).
+pub(crate) const DNS_MAX_TTL: Duration = Duration::from_secs(2);
+
+/// The system's resolver configuration (`/etc/resolv.conf`), with answers cached for at
+/// most [`DNS_MAX_TTL`].
+fn dns_config() -> Result<(libp2p::dns::ResolverConfig, libp2p::dns::ResolverOpts), NetError> {
+    let (cfg, mut opts) = hickory_resolver::system_conf::read_system_conf()
+        .map_err(|e| NetError::Transport(format!("dns resolver: cannot read the system configuration: {e}")))?;
+    opts.positive_max_ttl = Some(DNS_MAX_TTL);
+    opts.negative_max_ttl = Some(DNS_MAX_TTL);
+    Ok((cfg, opts))
+}
+
 /// Builds the swarm for `config` (not yet listening or dialling).
 pub(crate) fn build_swarm(
     config: &NetConfig,
@@ -203,6 +219,7 @@ pub(crate) fn build_swarm(
 ) -> Result<Swarm<Behaviour>, NetError> {
     check_config(config)?;
     let behaviour = behaviour(config, topics)?;
+    let dns_config = dns_config()?;
     let swarm = SwarmBuilder::with_existing_identity(config.keypair.clone())
         .with_tokio()
         .with_tcp(
@@ -211,8 +228,7 @@ pub(crate) fn build_swarm(
             yamux::Config::default,
         )
         .map_err(|e| NetError::Transport(format!("tcp/noise/yamux: {e}")))?
-        .with_dns()
-        .map_err(|e| NetError::Transport(format!("dns resolver: {e}")))?
+        .with_dns_config(dns_config.0, dns_config.1)
         .with_behaviour(|_| behaviour)
         .map_err(|e| NetError::Transport(format!("behaviour: {e}")))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
