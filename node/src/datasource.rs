@@ -52,6 +52,8 @@ pub async fn run(
     let mut done: Option<Hash32> = None;
     let me = Hash32(key.public().to_bytes());
     let mut waiting_logged = false;
+    let mut catching_up = svc.catching_up();
+    let mut catch_up_logged = false;
     loop {
         // Checked by value: `submit` may already have consumed the change notification.
         if *shutdown.borrow() {
@@ -59,6 +61,20 @@ pub async fn run(
         }
         let head = heads.borrow_and_update().clone();
         if done != Some(head.meta.hash) {
+            if *catching_up.borrow_and_update() > 0 {
+                // The heads passing by now are already old: an update on one would be refused
+                // as stale and still cost ε. Train once the download is done.
+                if !catch_up_logged {
+                    info!(height = head.meta.height, "catching up with peers; training waits until the head is current");
+                    catch_up_logged = true;
+                }
+                tokio::select! {
+                    _ = catching_up.wait_for(|n| *n == 0) => {}
+                    _ = crate::service::stopped(&mut shutdown) => return,
+                }
+                continue;
+            }
+            catch_up_logged = false;
             done = Some(head.meta.hash);
             let round = head.meta.height + 1;
             let rings = svc.lock().chain.rings_at(&head.meta.hash);

@@ -35,6 +35,10 @@ use crate::service::{ChainService, HeadSnapshot, Origin};
 use crate::privacy::{PrivacyGate, PrivacyPlan};
 use crate::{data, datasource, enrol, keys, miner, sync};
 
+/// Longest a node with bootnodes treats its stored head as possibly old before any peer
+/// has told it otherwise.
+const FIRST_SYNC_GRACE: Duration = Duration::from_secs(15);
+
 /// How often the node asks a peer for its status even without a reason.
 const RESYNC_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -345,7 +349,26 @@ impl Node {
                 }),
             ));
         }
+        // Until it has compared heads with a peer, a node with bootnodes does not know whether
+        // its stored head is current: it counts as catching up (a data source waits), for at
+        // most FIRST_SYNC_GRACE when no peer answers.
+        let first_sync = Arc::new(Mutex::new((!config.bootnodes.is_empty()).then(|| svc.begin_catch_up())));
+        if first_sync.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            let first_sync = first_sync.clone();
+            let mut stop = shutdown.subscribe();
+            tasks.push((
+                "first-sync-grace".into(),
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = tokio::time::sleep(FIRST_SYNC_GRACE) => {}
+                        _ = crate::service::stopped(&mut stop) => {}
+                    }
+                    first_sync.lock().unwrap_or_else(|p| p.into_inner()).take();
+                }),
+            ));
+        }
         let looper = NodeLoop {
+            first_sync,
             watch,
             fatal: fatal_tx,
             svc: svc.clone(),
@@ -449,6 +472,8 @@ impl Node {
 
 /// The node loop: network events in, chain calls out.
 struct NodeLoop {
+    /// Held until the first sync with a peer has ended (see `Node::start`).
+    first_sync: Arc<Mutex<Option<crate::service::CatchUp>>>,
     /// Bootnode reachability and chain agreement.
     watch: Arc<Mutex<BootnodeWatch>>,
     /// Where a fatal error goes.
@@ -624,10 +649,12 @@ impl NodeLoop {
         let flag = self.syncing.clone();
         let watch = self.watch.clone();
         let fatal = self.fatal.clone();
+        let first_sync = self.first_sync.clone();
         self.tasks.spawn(
             async move {
                 flag.store(true, Ordering::Relaxed);
                 let result = sync::sync_with(&svc, &net, peer).await;
+                first_sync.lock().unwrap_or_else(|p| p.into_inner()).take();
                 let chain = match &result {
                     Err(e) => e.downcast_ref::<sync::WrongChain>().map(|w| w.theirs),
                     Ok(_) => Some(svc.genesis().chain_id()),

@@ -70,6 +70,19 @@ pub struct ChainService {
     heads: watch::Sender<HeadSnapshot>,
     pool_status: watch::Sender<PoolStatus>,
     head_events: broadcast::Sender<BlockMeta>,
+    /// Downloads in progress from peers more than a block ahead (see [`CatchUp`]).
+    catching_up: Arc<watch::Sender<usize>>,
+}
+
+/// Marks a download from a peer that is ahead of us; the count drops when it is dropped.
+/// While any is alive the node is catching up, and a data source does not train on the
+/// heads that pass by (each would be stale before its update arrived, and cost ε).
+pub struct CatchUp(Arc<watch::Sender<usize>>);
+
+impl Drop for CatchUp {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 impl ChainService {
@@ -82,6 +95,7 @@ impl ChainService {
         let (heads, _) = watch::channel(snapshot);
         let (pool_status, _) = watch::channel(PoolStatus { base: head.hash, count: 0, registrations: 0 });
         let (head_events, _) = broadcast::channel(64);
+        let (catching_up, _) = watch::channel(0);
         ChainService {
             state: Arc::new(Mutex::new(ChainState {
                 chain,
@@ -92,20 +106,33 @@ impl ChainService {
             heads,
             pool_status,
             head_events,
+            catching_up: Arc::new(catching_up),
         }
+    }
+
+    /// Starts a catch-up download; it ends when the returned guard is dropped.
+    pub fn begin_catch_up(&self) -> CatchUp {
+        self.catching_up.send_modify(|n| *n += 1);
+        CatchUp(self.catching_up.clone())
+    }
+
+    /// Follows the number of catch-up downloads in progress (0 = the head is current as
+    /// far as this node knows).
+    pub fn catching_up(&self) -> watch::Receiver<usize> {
+        self.catching_up.subscribe()
     }
 
     /// Closes the chain (and its database) if this is the last handle to it; otherwise gives
     /// the handle back. The database is fully closed when this returns `Ok`: dropping the
     /// last `Arc` elsewhere would release the lock only once redb's destructor finishes.
     pub fn try_close(self) -> Result<(), ChainService> {
-        let ChainService { state, genesis, heads, pool_status, head_events } = self;
+        let ChainService { state, genesis, heads, pool_status, head_events, catching_up } = self;
         match Arc::try_unwrap(state) {
             Ok(state) => {
                 drop(state);
                 Ok(())
             }
-            Err(state) => Err(ChainService { state, genesis, heads, pool_status, head_events }),
+            Err(state) => Err(ChainService { state, genesis, heads, pool_status, head_events, catching_up }),
         }
     }
 

@@ -36,9 +36,11 @@ pub async fn sync_with(svc: &ChainService, net: &NetworkHandle, peer: PeerId) ->
         return Ok((imported, last));
     }
     let mut from = ours.height.min(status.height) + 1;
-    if status.height > ours.height + 1 {
+    // More than the one block gossip may not have brought yet: a data source waits.
+    let _catching_up = (status.height > ours.height + 1).then(|| {
         info!(%peer, ours = ours.height, theirs = status.height, "catching up: downloading and checking the blocks we lack");
-    }
+        svc.begin_catch_up()
+    });
     let mut back = 0u64;
     // Enough requests to walk the claimed chain twice and step back to genesis.
     let budget = 2 * (status.height / u64::from(max_count) + 1) + 2 * 64 + 16;

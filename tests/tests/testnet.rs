@@ -182,6 +182,39 @@ async fn a_data_source_stops_at_its_budget_and_a_restart_does_not_reset_it() -> 
     Ok(())
 }
 
+/// A data source that was down while the chain moved on downloads the blocks it missed
+/// without training on them: every head passing by during the catch-up is already old, so
+/// an update on it would be refused as stale and still cost ε. Its ledger gains no round
+/// at or below the height the network had reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_source_catching_up_spends_no_epsilon_on_old_heads() -> anyhow::Result<()> {
+    use learnchain_node::privacy::lock;
+    let mut net = Testnet::empty(Testnet::genesis(2))?;
+    let miner = net.add(Kind::Miner, vec![]).await?;
+    let boot = net.all_addrs();
+    for s in [0, 1, 2] {
+        net.add(Kind::Source(s), boot.clone()).await?;
+    }
+    let late = 3;
+    net.wait_height(late, 2, T).await?;
+    net.stop(late).await?;
+    let stopped_at = net.head(miner)?.meta.height;
+    net.wait_height(miner, stopped_at + 12, T).await?;
+    net.set_mining(false);
+    let reached = net.wait_agree(&[0, 1, 2], T).await?.meta.height;
+    net.restart(late, boot).await?;
+    let before = lock(&net.node(late)?.api.privacy.clone().expect("data source")).ledger().rounds().len();
+    net.wait_agree(&[0, late], T).await?;
+    net.set_mining(true);
+    net.wait_height(miner, reached + 2, T).await?;
+    let gate = net.node(late)?.api.privacy.clone().expect("data source");
+    let rounds: Vec<u64> = lock(&gate).ledger().rounds()[before..].iter().map(|r| r.round).collect();
+    assert!(!rounds.is_empty(), "it trains again once caught up");
+    assert!(rounds.iter().all(|&r| r > reached), "rounds charged after the restart {rounds:?}; the network was at {reached}");
+    net.shutdown().await;
+    Ok(())
+}
+
 /// The enrolment authority registers a fourth data source over JSON-RPC; it submits from
 /// the block after the one that registered it; the authority revokes it and its updates
 /// stop. Blocks never show which member sent an update; only the key's holder can find its
