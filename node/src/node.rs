@@ -332,40 +332,25 @@ impl Node {
         }
 
         if let Some(after) = watch.lock().unwrap_or_else(|p| p.into_inner()).deadline() {
-            let watch = watch.clone();
-            let fatal = fatal_tx.clone();
-            let mut stop = shutdown.subscribe();
-            tasks.push((
-                "bootnode-watch".into(),
-                tokio::spawn(async move {
-                    tokio::select! {
-                        _ = tokio::time::sleep(after) => {}
-                        _ = crate::service::stopped(&mut stop) => return,
-                    }
-                    let msg = watch.lock().unwrap_or_else(|p| p.into_inner()).on_timeout();
-                    if let Some(msg) = msg {
-                        set_fatal(&fatal, msg);
-                    }
-                }),
-            ));
+            let (watch, fatal) = (watch.clone(), fatal_tx.clone());
+            let task = after_delay(after, shutdown.subscribe(), move || {
+                let msg = watch.lock().unwrap_or_else(|p| p.into_inner()).on_timeout();
+                if let Some(msg) = msg {
+                    set_fatal(&fatal, msg);
+                }
+            });
+            tasks.push(("bootnode-watch".into(), task));
         }
         // Until it has compared heads with a peer, a node with bootnodes does not know whether
         // its stored head is current: it counts as catching up (a data source waits), for at
         // most FIRST_SYNC_GRACE when no peer answers.
         let first_sync = Arc::new(Mutex::new((!config.bootnodes.is_empty()).then(|| svc.begin_catch_up())));
         if first_sync.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
-            let first_sync = first_sync.clone();
-            let mut stop = shutdown.subscribe();
-            tasks.push((
-                "first-sync-grace".into(),
-                tokio::spawn(async move {
-                    tokio::select! {
-                        _ = tokio::time::sleep(FIRST_SYNC_GRACE) => {}
-                        _ = crate::service::stopped(&mut stop) => {}
-                    }
-                    first_sync.lock().unwrap_or_else(|p| p.into_inner()).take();
-                }),
-            ));
+            let grace = first_sync.clone();
+            let task = after_delay(FIRST_SYNC_GRACE, shutdown.subscribe(), move || {
+                grace.lock().unwrap_or_else(|p| p.into_inner()).take();
+            });
+            tasks.push(("first-sync-grace".into(), task));
         }
         let looper = NodeLoop {
             first_sync,
@@ -693,6 +678,16 @@ impl NodeLoop {
             .in_current_span(),
         );
     }
+}
+
+/// Runs `f` once `delay` has passed, unless the node stops first.
+fn after_delay(delay: Duration, mut stop: watch::Receiver<bool>, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => f(),
+            _ = crate::service::stopped(&mut stop) => {}
+        }
+    })
 }
 
 /// Records the first fatal error; later ones are dropped (the node is stopping).
