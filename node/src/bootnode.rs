@@ -32,7 +32,7 @@ pub struct BootnodeWatch {
     /// Peers that answered a bootnode dial, with the address dialled.
     connected: BTreeMap<PeerId, Multiaddr>,
     /// The last dial error of each bootnode address.
-    last_error: BTreeMap<String, String>,
+    last_error: BTreeMap<Multiaddr, String>,
     /// A bootnode has shown it runs our chain.
     agreed: bool,
 }
@@ -58,13 +58,13 @@ impl BootnodeWatch {
 
     /// A bootnode dial connected to `peer`.
     pub fn on_connected(&mut self, peer: PeerId, address: Multiaddr) {
-        self.last_error.remove(&address.to_string());
+        self.last_error.remove(&address);
         self.connected.insert(peer, address);
     }
 
     /// A bootnode dial failed.
     pub fn on_dial_failed(&mut self, address: &Multiaddr, error: String) {
-        self.last_error.insert(address.to_string(), error);
+        self.last_error.insert(address.clone(), error);
     }
 
     /// Whether any bootnode has ever answered.
@@ -72,14 +72,15 @@ impl BootnodeWatch {
         !self.connected.is_empty()
     }
 
-    /// `peer` says it runs `chain`. Returns the fatal error when `peer` is one of our
-    /// bootnodes, runs another chain, and no bootnode has run ours.
-    pub fn on_status(&mut self, peer: &PeerId, chain: &Hash32) -> Option<String> {
+    /// `peer` has shown it runs our chain.
+    pub fn on_same_chain(&mut self, peer: &PeerId) {
+        self.agreed |= self.connected.contains_key(peer);
+    }
+
+    /// `peer` says it runs `chain`, not ours. Returns the fatal error when `peer` is one of
+    /// our bootnodes and no bootnode has run ours.
+    pub fn on_other_chain(&mut self, peer: &PeerId, chain: &Hash32) -> Option<String> {
         let address = self.connected.get(peer)?;
-        if *chain == self.ours {
-            self.agreed = true;
-            return None;
-        }
         if self.agreed {
             return None;
         }
@@ -100,7 +101,7 @@ impl BootnodeWatch {
         let each: Vec<String> = self
             .configured
             .iter()
-            .map(|a| match self.last_error.get(&a.to_string()) {
+            .map(|a| match self.last_error.get(a) {
                 Some(e) => format!("{a} ({e})"),
                 None => format!("{a} (no answer)"),
             })
@@ -151,10 +152,10 @@ mod tests {
         let boot = addr("/ip4/127.0.0.1/tcp/30333");
         let mut w = BootnodeWatch::new(vec![boot.clone()], ours, Some(Duration::from_secs(60)));
         let stranger = PeerId::random();
-        assert_eq!(w.on_status(&stranger, &theirs), None, "not a bootnode");
+        assert_eq!(w.on_other_chain(&stranger, &theirs), None, "not a bootnode");
         let b = PeerId::random();
         w.on_connected(b, boot);
-        let msg = w.on_status(&b, &theirs).expect("fatal");
+        let msg = w.on_other_chain(&b, &theirs).expect("fatal");
         assert!(msg.contains(&theirs.to_string()) && msg.contains(&ours.to_string()), "{msg}");
         assert!(msg.contains("genesis"), "{msg}");
     }
@@ -167,7 +168,7 @@ mod tests {
         let (pa, pb) = (PeerId::random(), PeerId::random());
         w.on_connected(pa, a);
         w.on_connected(pb, b);
-        assert_eq!(w.on_status(&pa, &ours), None);
-        assert_eq!(w.on_status(&pb, &Hash32([9; 32])), None);
+        w.on_same_chain(&pa);
+        assert_eq!(w.on_other_chain(&pb, &Hash32([9; 32])), None);
     }
 }

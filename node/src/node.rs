@@ -303,6 +303,11 @@ impl Node {
             ));
         }
 
+        // Until it has compared heads with a peer, a node with bootnodes does not know whether
+        // its stored head is current: it counts as catching up (a data source waits), for at
+        // most FIRST_SYNC_GRACE when no peer answers. Marked before the data source starts.
+        let has_bootnodes = !config.bootnodes.is_empty();
+        let first_sync = Arc::new(Mutex::new(has_bootnodes.then(|| svc.begin_catch_up())));
         if config.has(Role::Miner) {
             let miner_key = node_key;
             tasks.push((
@@ -341,11 +346,7 @@ impl Node {
             });
             tasks.push(("bootnode-watch".into(), task));
         }
-        // Until it has compared heads with a peer, a node with bootnodes does not know whether
-        // its stored head is current: it counts as catching up (a data source waits), for at
-        // most FIRST_SYNC_GRACE when no peer answers.
-        let first_sync = Arc::new(Mutex::new((!config.bootnodes.is_empty()).then(|| svc.begin_catch_up())));
-        if first_sync.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+        if has_bootnodes {
             let grace = first_sync.clone();
             let task = after_delay(FIRST_SYNC_GRACE, shutdown.subscribe(), move || {
                 grace.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -511,11 +512,11 @@ impl NodeLoop {
                 self.watch.lock().unwrap_or_else(|p| p.into_inner()).on_connected(peer, address);
             }
             NetEvent::BootnodeDialFailed { address, error } => {
-                let first = !self.watch.lock().unwrap_or_else(|p| p.into_inner()).reached();
-                if first {
+                let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
+                if !watch.reached() {
                     info!(bootnode = %address, %error, "bootnode not reachable yet; retrying");
                 }
-                self.watch.lock().unwrap_or_else(|p| p.into_inner()).on_dial_failed(&address, error);
+                watch.on_dial_failed(&address, error);
             }
         }
     }
@@ -639,14 +640,20 @@ impl NodeLoop {
             async move {
                 flag.store(true, Ordering::Relaxed);
                 let result = sync::sync_with(&svc, &net, peer).await;
-                first_sync.lock().unwrap_or_else(|p| p.into_inner()).take();
-                let chain = match &result {
-                    Err(e) => e.downcast_ref::<sync::WrongChain>().map(|w| w.theirs),
-                    Ok(_) => Some(svc.genesis().chain_id()),
+                if result.is_ok() {
+                    // Heads compared (and any download done): the stored head is no longer in doubt.
+                    first_sync.lock().unwrap_or_else(|p| p.into_inner()).take();
+                }
+                let verdict = match &result {
+                    Ok(_) => {
+                        watch.lock().unwrap_or_else(|p| p.into_inner()).on_same_chain(&peer);
+                        None
+                    }
+                    Err(e) => e.downcast_ref::<sync::WrongChain>().and_then(|w| {
+                        watch.lock().unwrap_or_else(|p| p.into_inner()).on_other_chain(&peer, &w.theirs)
+                    }),
                 };
-                if let Some(chain) = chain
-                    && let Some(msg) = watch.lock().unwrap_or_else(|p| p.into_inner()).on_status(&peer, &chain)
-                {
+                if let Some(msg) = verdict {
                     set_fatal(&fatal, msg);
                 }
                 match result {
@@ -661,16 +668,7 @@ impl NodeLoop {
                     }
                     Err(e) => debug!(%peer, error = %e, "sync stopped"),
                 }
-                match sync::pull_pool(&svc, &net, peer).await {
-                    Ok(0) => {}
-                    Ok(n) => debug!(%peer, submissions = n, "pulled pooled submissions"),
-                    Err(e) => debug!(%peer, error = %e, "pool pull failed"),
-                }
-                match sync::pull_registrations(&svc, &net, peer).await {
-                    Ok(0) => {}
-                    Ok(n) => debug!(%peer, registrations = n, "pulled pooled registrations"),
-                    Err(e) => debug!(%peer, error = %e, "registration pull failed"),
-                }
+                sync::pull_pending(&svc, &net, peer).await;
                 let mut s = set.lock().unwrap_or_else(|p| p.into_inner());
                 s.remove(&peer);
                 flag.store(!s.is_empty(), Ordering::Relaxed);

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use learnchain_rpc::client::{ClientError, call_with_timeout};
+use learnchain_rpc::client::{ClientError, call_typed};
 use learnchain_rpc::methods;
 use learnchain_rpc::{HeadView, MetricsView, NodeInfoView, PeerView, PrivacyStatusView};
 use serde::Serialize;
@@ -79,8 +79,7 @@ fn short(hex: &str) -> &str {
 }
 
 async fn get<T: DeserializeOwned>(addr: SocketAddr, method: &str, timeout: Duration) -> Result<T, ClientError> {
-    let v = call_with_timeout(addr, method, Value::Null, timeout).await?;
-    serde_json::from_value(v).map_err(|e| ClientError::InvalidResponse(format!("{method}: {e}")))
+    call_typed(addr, method, Value::Null, timeout).await
 }
 
 /// Asks the node at `addr`, each call bounded by `timeout`.

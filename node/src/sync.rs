@@ -187,15 +187,28 @@ pub async fn pull_registrations(svc: &ChainService, net: &NetworkHandle, peer: P
     Ok(added)
 }
 
-/// Pulls the pooled submissions and registrations of every connected peer at once (each
-/// request bounded by the request timeout). Returns how many were new and valid.
+/// Pulls `peer`'s pooled submissions and registrations (a failed pull is logged and counts
+/// as none). Returns how many were new and valid.
+pub async fn pull_pending(svc: &ChainService, net: &NetworkHandle, peer: PeerId) -> usize {
+    let submissions = pull_pool(svc, net, peer).await.unwrap_or_else(|e| {
+        debug!(%peer, error = %e, "pool pull failed");
+        0
+    });
+    let registrations = pull_registrations(svc, net, peer).await.unwrap_or_else(|e| {
+        debug!(%peer, error = %e, "registration pull failed");
+        0
+    });
+    if submissions + registrations > 0 {
+        debug!(%peer, submissions, registrations, "pulled pooled submissions and registrations");
+    }
+    submissions + registrations
+}
+
+/// [`pull_pending`] from every connected peer at once (each request bounded by the request
+/// timeout). Returns how many were new and valid.
 pub async fn pull_pools(svc: &ChainService, net: &NetworkHandle) -> usize {
     let peers = net.peers().await;
-    let pulls = peers.iter().map(|p| async move {
-        let subs = pull_pool(svc, net, p.peer_id).await.unwrap_or(0);
-        let regs = pull_registrations(svc, net, p.peer_id).await.unwrap_or(0);
-        subs + regs
-    });
+    let pulls = peers.iter().map(|p| pull_pending(svc, net, p.peer_id));
     futures::future::join_all(pulls).await.into_iter().sum()
 }
 

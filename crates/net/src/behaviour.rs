@@ -219,7 +219,7 @@ pub(crate) fn build_swarm(
 ) -> Result<Swarm<Behaviour>, NetError> {
     check_config(config)?;
     let behaviour = behaviour(config, topics)?;
-    let dns_config = dns_config()?;
+    let (dns_cfg, dns_opts) = dns_config()?;
     let swarm = SwarmBuilder::with_existing_identity(config.keypair.clone())
         .with_tokio()
         .with_tcp(
@@ -228,7 +228,7 @@ pub(crate) fn build_swarm(
             yamux::Config::default,
         )
         .map_err(|e| NetError::Transport(format!("tcp/noise/yamux: {e}")))?
-        .with_dns_config(dns_config.0, dns_config.1)
+        .with_dns_config(dns_cfg, dns_opts)
         .with_behaviour(|_| behaviour)
         .map_err(|e| NetError::Transport(format!("behaviour: {e}")))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))

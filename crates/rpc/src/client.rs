@@ -119,6 +119,18 @@ pub async fn call_with_timeout(
         })?
 }
 
+/// Like [`call_with_timeout`], with the result parsed into `T` (a view of
+/// [`crate::types`]).
+pub async fn call_typed<T: DeserializeOwned>(
+    addr: SocketAddr,
+    method: &str,
+    params: Value,
+    timeout: Duration,
+) -> Result<T, ClientError> {
+    let result = call_with_timeout(addr, method, params, timeout).await?;
+    typed(method, result)
+}
+
 /// `aggregate_report(block)` on the server at `addr`: what the chain's aggregation rule
 /// did with each submission of the block `at` (a height, or a block hash as hex with an
 /// optional `0x`). An unknown block comes back as [`ClientError::Rpc`] with code -32001.
