@@ -189,8 +189,8 @@ impl ChainService {
             let waiting = st.pool.reset(head.hash);
             for s in waiting {
                 match st.chain.check_submission(&s) {
-                    Ok(_) => {
-                        let _ = st.pool.insert(s);
+                    Ok(id) => {
+                        let _ = st.pool.insert_with_id(s, id);
                     }
                     Err(e) => debug!(error = %e, "held submission no longer valid"),
                 }
@@ -209,8 +209,8 @@ impl ChainService {
     /// that block arrives (and reported as `NotOnHead`).
     pub fn add_submission(&self, s: Submission) -> Result<Hash32, SubmissionError> {
         let mut st = self.lock();
-        match st.chain.check_submission(&s) {
-            Ok(_) => {}
+        let id = match st.chain.check_submission(&s) {
+            Ok(id) => id,
             Err(SubmissionError::NotOnHead(base)) => {
                 if !st.chain.contains(&base) {
                     st.pool.hold_orphan(s);
@@ -218,8 +218,8 @@ impl ChainService {
                 return Err(SubmissionError::NotOnHead(base));
             }
             Err(e) => return Err(e),
-        }
-        let id = st.pool.insert(s)?;
+        };
+        let id = st.pool.insert_with_id(s, id)?;
         let status = PoolStatus { base: st.pool.base(), count: st.pool.len(), registrations: st.registrations.len() };
         drop(st);
         self.pool_status.send_replace(status);

@@ -70,11 +70,11 @@ impl BaseRings {
         self.groups.get(g as usize)
     }
 
-    /// Checks `submission`'s ring signature against these rings: the group exists, the ring
-    /// digest is that group's, and the signature verifies over `digest` for the
-    /// submission's chain and round.
-    pub fn verify(&self, submission: &Submission, digest: &Hash32) -> Result<(), SubmissionError> {
-        let SubmissionAuth::Ring { group, ring_digest, tag, c0, responses } = &submission.auth;
+    /// The ring a submission names, if it is the group the registry at the base has under
+    /// that index: the group exists and its digest is the submission's ring digest. Cheap;
+    /// runs for every submission, also for one whose signature was verified before.
+    pub fn check_ring(&self, submission: &Submission) -> Result<&Ring, SubmissionError> {
+        let SubmissionAuth::Ring { group, ring_digest, .. } = &submission.auth;
         if self.groups.is_empty() {
             return Err(SubmissionError::NoMembers);
         }
@@ -85,6 +85,15 @@ impl BaseRings {
         if ring.digest() != ring_digest.0 {
             return Err(SubmissionError::RingMismatch { group: *group });
         }
+        Ok(ring)
+    }
+
+    /// Checks `submission`'s ring signature against these rings: the group exists, the ring
+    /// digest is that group's ([`BaseRings::check_ring`]), and the signature verifies over
+    /// `digest` for the submission's chain and round.
+    pub fn verify(&self, submission: &Submission, digest: &Hash32) -> Result<(), SubmissionError> {
+        let ring = self.check_ring(submission)?;
+        let SubmissionAuth::Ring { tag, c0, responses, .. } = &submission.auth;
         let signature = learnchain_identity::RingSignature {
             tag: tag.0,
             c0: c0.0,
@@ -96,14 +105,14 @@ impl BaseRings {
 }
 
 impl BaseRings {
-    /// Verifies every submission of a block ([`BaseRings::verify`] with its digest), spread
-    /// over the machine's cores: ring verification is most of a block's validation time.
-    /// Returns the first failure by body position.
-    pub fn verify_all(&self, submissions: &[Submission], digests: &[Hash32]) -> Result<(), (usize, SubmissionError)> {
-        let n = submissions.len().min(digests.len());
+    /// Verifies every `(submission, digest)` pair ([`BaseRings::verify`]), spread over the
+    /// machine's cores: ring verification is most of a block's validation time. Returns
+    /// the first failure by position in `items`.
+    pub fn verify_all(&self, items: &[(&Submission, &Hash32)]) -> Result<(), (usize, SubmissionError)> {
+        let n = items.len();
         let threads = std::thread::available_parallelism().map_or(1, |p| p.get()).min(n).max(1);
         if threads == 1 {
-            return submissions.iter().zip(digests).enumerate().try_for_each(|(i, (s, d))| self.verify(s, d).map_err(|e| (i, e)));
+            return items.iter().enumerate().try_for_each(|(i, (s, d))| self.verify(s, d).map_err(|e| (i, e)));
         }
         let chunk = n.div_ceil(threads);
         let failures: Vec<(usize, SubmissionError)> = std::thread::scope(|scope| {
@@ -111,9 +120,7 @@ impl BaseRings {
                 .step_by(chunk)
                 .map(|start| {
                     let end = (start + chunk).min(n);
-                    scope.spawn(move || {
-                        (start..end).find_map(|i| self.verify(&submissions[i], &digests[i]).err().map(|e| (i, e)))
-                    })
+                    scope.spawn(move || (start..end).find_map(|i| self.verify(items[i].0, items[i].1).err().map(|e| (i, e))))
                 })
                 .collect();
             // A verifier thread cannot panic on any input (verify returns errors); should one
@@ -248,10 +255,15 @@ mod tests {
             })
             .collect();
         let digests = |b: &[Submission]| b.iter().map(Submission::signing_digest).collect::<Vec<_>>();
-        assert_eq!(rings.verify_all(&batch, &digests(&batch)), Ok(()));
+        fn pairs<'a>(b: &'a [Submission], d: &'a [Hash32]) -> Vec<(&'a Submission, &'a Hash32)> {
+            b.iter().zip(d).collect()
+        }
+        let d = digests(&batch);
+        assert_eq!(rings.verify_all(&pairs(&batch, &d)), Ok(()));
         batch[6].delta[0] += 1;
         batch[8].delta[0] += 1;
-        assert!(matches!(rings.verify_all(&batch, &digests(&batch)), Err((6, SubmissionError::BadRingSignature(_)))));
+        let d = digests(&batch);
+        assert!(matches!(rings.verify_all(&pairs(&batch, &d)), Err((6, SubmissionError::BadRingSignature(_)))));
         let empty = BaseRings::new(&Registry::default(), &Hash32([2; 32]), 4);
         assert_eq!(empty.verify(&s, &s.signing_digest()), Err(SubmissionError::NoMembers));
     }

@@ -15,12 +15,17 @@
 //! path to any other block ([`Chain::registry_at`]), and turned into the rings submissions
 //! on a base sign over ([`Chain::rings_at`], cached for the last few bases).
 //!
+//! Nothing is verified twice: a submission or registration that passed its checks when it
+//! entered the pool is not verified again when a block carries it, and a block's aggregate
+//! is computed once ([`crate::cache`]; chains of one process may share these caches). The
+//! checks that depend on chain state run every time, so the caches never decide validity.
+//!
 //! The chain is synchronous and single-owner: the node keeps it in one task and feeds it
 //! blocks and submissions; it never touches the network.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use learnchain_aggregate::{self as agg, Rule};
 use learnchain_proto::block::body_root;
@@ -30,6 +35,7 @@ use learnchain_proto::header::HEADER_VERSION;
 use learnchain_proto::{Block, Genesis, Hash32, Header, Registration, StatusMessage, Submission};
 
 use crate::auth::BaseRings;
+use crate::cache::{AggregateCache, ChainCaches, VerifiedSet};
 use crate::difficulty::{median_time_past, next_target};
 use crate::error::{BlockError, ChainError, RegistrationError, SubmissionError};
 use crate::registry::{Registry, check_authorisation};
@@ -96,9 +102,6 @@ struct ExecutedBlock {
     registry: Registry,
 }
 
-/// How many bases' rings [`Chain::rings_at`] keeps.
-const RING_CACHE: usize = 8;
-
 /// The block tree, best chain and head model of one node.
 pub struct Chain {
     genesis: Genesis,
@@ -108,7 +111,7 @@ pub struct Chain {
     head: Hash32,
     head_model: Vec<i32>,
     registry: Registry,
-    rings: Mutex<VecDeque<Arc<BaseRings>>>,
+    caches: ChainCaches,
 }
 
 fn rule(r: AggregationRule) -> Rule {
@@ -126,6 +129,12 @@ pub fn now_ms() -> u64 {
 impl Chain {
     /// Opens the chain stored at `path`, creating it from `genesis` if the file is new.
     pub fn open(path: &Path, genesis: Genesis) -> Result<Self, ChainError> {
+        Chain::open_with_caches(path, genesis, ChainCaches::new())
+    }
+
+    /// [`Chain::open`] with the given caches, which chains of one process may share (see
+    /// [`crate::cache`]).
+    pub fn open_with_caches(path: &Path, genesis: Genesis, caches: ChainCaches) -> Result<Self, ChainError> {
         let chain_id = genesis.chain_id();
         let store = Store::open(path)?;
         match store.chain_id()? {
@@ -162,7 +171,12 @@ impl Chain {
             return Err(ChainError::Corrupt("head model does not match the head block".into()));
         }
         let registry = store.registry()?;
-        Ok(Chain { genesis, chain_id, store, metas, head, head_model, registry, rings: Mutex::new(VecDeque::new()) })
+        Ok(Chain { genesis, chain_id, store, metas, head, head_model, registry, caches })
+    }
+
+    /// The caches this chain uses (shared with other chains of the process, or its own).
+    pub fn caches(&self) -> &ChainCaches {
+        &self.caches
     }
 
     /// The genesis.
@@ -229,29 +243,39 @@ impl Chain {
     /// [`Chain::rings_at`], with the registry after `base` from `registry` on a cache miss
     /// (so a caller that already holds it does not walk the chain for it again).
     fn rings_with(&self, base: &Hash32, registry: impl FnOnce() -> Result<Registry, ChainError>) -> Result<Arc<BaseRings>, ChainError> {
-        if let Some(hit) = self.rings_cache().iter().find(|r| r.base() == *base) {
-            return Ok(Arc::clone(hit));
+        // A base hash commits to the chain id (its ancestry reaches this genesis), and so
+        // to the ring size: one key serves every chain of the process.
+        if let Some(hit) = self.caches.rings.get(base) {
+            return Ok(hit);
         }
         let registry = registry()?;
         let rings = Arc::new(BaseRings::new(&registry, base, self.genesis.consensus.ring_size));
-        let mut cache = self.rings_cache();
-        if cache.len() >= RING_CACHE {
-            cache.pop_front();
-        }
-        cache.push_back(Arc::clone(&rings));
+        self.caches.rings.insert(Arc::clone(&rings));
         Ok(rings)
     }
 
-    fn rings_cache(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<BaseRings>>> {
-        // The cache holds only derived data; a poisoned lock still holds valid entries.
-        self.rings.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Checks a registration for the pool: its authorisation (once per registration; see
+    /// [`crate::cache`]), and that it applies to the registry after the head.
+    pub fn check_registration(&self, r: &Registration) -> Result<(), RegistrationError> {
+        self.check_authorisation_once(r, &r.id())?;
+        self.registry.check(r)
     }
 
-    /// Checks a registration for the pool: its authorisation, and that it applies to the
-    /// registry after the head.
-    pub fn check_registration(&self, r: &Registration) -> Result<(), RegistrationError> {
+    /// [`check_authorisation`], skipped for a registration with id `id` that passed it
+    /// before; recorded when it passes.
+    fn check_authorisation_once(&self, r: &Registration, id: &Hash32) -> Result<(), RegistrationError> {
+        let key = VerifiedSet::registration_key(id);
+        if self.caches.verified.contains(&key) {
+            // The chain id is cheap to compare and not worth trusting to the key alone.
+            return if r.chain_id == self.chain_id {
+                Ok(())
+            } else {
+                Err(RegistrationError::WrongChain { expected: self.chain_id, got: r.chain_id })
+            };
+        }
         check_authorisation(&self.genesis, &self.chain_id, r)?;
-        self.registry.check(r)
+        self.caches.verified.insert(key);
+        Ok(())
     }
 
     /// Whether a block is known.
@@ -362,18 +386,22 @@ impl Chain {
         Ok((unwind, apply))
     }
 
-    fn stored_aggregate(&self, hash: &Hash32) -> Result<Vec<i32>, ChainError> {
+    fn stored_aggregate(&self, hash: &Hash32) -> Result<Arc<Vec<i32>>, ChainError> {
         let block = self.store.block(hash)?.ok_or_else(|| ChainError::NotFound(format!("block {hash}")))?;
-        self.aggregate_of(&block.submissions).map_err(|e| ChainError::Corrupt(e.to_string()))
+        self.aggregate_of(&block.header.body_root, &block.submissions).map_err(|e| ChainError::Corrupt(e.to_string()))
     }
 
-    fn aggregate_of(&self, submissions: &[Submission]) -> Result<Vec<i32>, agg::AggregateError> {
-        if submissions.is_empty() {
-            // A block of registrations only leaves the model as it is.
-            return Ok(vec![0; self.genesis.param_count()]);
-        }
-        let updates: Vec<&[i32]> = submissions.iter().map(|s| s.delta.as_slice()).collect();
-        agg::aggregate(rule(self.genesis.consensus.aggregation), &updates)
+    /// The genesis rule over `submissions`, whose ids `body_root` commits to (the caller has
+    /// checked that it does): computed once per body root, see [`crate::cache`].
+    fn aggregate_of(&self, body_root: &Hash32, submissions: &[Submission]) -> Result<Arc<Vec<i32>>, agg::AggregateError> {
+        self.caches.aggregates.get_or_compute(AggregateCache::key(&self.chain_id, body_root), || {
+            if submissions.is_empty() {
+                // A block of registrations only leaves the model as it is.
+                return Ok(vec![0; self.genesis.param_count()]);
+            }
+            let updates: Vec<&[i32]> = submissions.iter().map(|s| s.delta.as_slice()).collect();
+            agg::aggregate(rule(self.genesis.consensus.aggregation), &updates)
+        })
     }
 
     /// What the genesis aggregation rule did with each submission of block `hash`:
@@ -418,7 +446,8 @@ impl Chain {
     }
 
     /// Checks a submission for the mempool of the next round: shape and privacy policy,
-    /// base = head, round, update norm, membership. Returns its signing digest.
+    /// base = head, round, ring group, then — once per submission, see [`crate::cache`] —
+    /// update norm and ring signature. Returns its id.
     pub fn check_submission(&self, s: &Submission) -> Result<Hash32, SubmissionError> {
         check_submission_shape(&self.genesis, &self.chain_id, s)?;
         let head = self.head();
@@ -428,11 +457,17 @@ impl Chain {
         if s.round != head.height + 1 {
             return Err(SubmissionError::WrongRound { expected: head.height + 1, got: s.round });
         }
-        check_update_norm(&self.genesis, s, base_norm_sq(&self.genesis, &self.head_model))?;
-        let digest = s.signing_digest();
         let rings = self.rings_at(&head.hash).map_err(|_| SubmissionError::NotOnHead(s.base))?;
-        rings.verify(s, &digest)?;
-        Ok(digest)
+        rings.check_ring(s)?;
+        let digest = s.signing_digest();
+        let id = s.id_from_digest(&digest);
+        let key = VerifiedSet::submission_key(&id);
+        if !self.caches.verified.contains(&key) {
+            check_update_norm(&self.genesis, s, base_norm_sq(&self.genesis, &self.head_model))?;
+            rings.verify(s, &digest)?;
+            self.caches.verified.insert(key);
+        }
+        Ok(id)
     }
 
     /// Imports a block received from anywhere (gossip, sync, our own miner). `now` is the
@@ -476,28 +511,40 @@ impl Chain {
 
     fn execute(&self, ctx: ContextualBlock) -> Result<ExecutedBlock, BlockError> {
         let ContextualBlock { checked, parent } = ctx;
-        let CheckedBlock { block, hash, digests } = checked;
+        let CheckedBlock { block, hash, digests, ids, registration_ids } = checked;
         let mut model = self.model_at(&parent.hash)?;
-        let base_norm = base_norm_sq(&self.genesis, &model);
-        for (index, s) in block.submissions.iter().enumerate() {
-            check_update_norm(&self.genesis, s, base_norm).map_err(|error| BlockError::Submission { index, error })?;
+        // Submissions verified before (in the pool, or in a sibling block) skip the norm
+        // and signature checks; everything that depends on this block's parent still runs.
+        let verified = &self.caches.verified;
+        let keys: Vec<Hash32> = ids.iter().map(VerifiedSet::submission_key).collect();
+        let fresh: Vec<usize> = (0..block.submissions.len()).filter(|&i| !verified.contains(&keys[i])).collect();
+        if !fresh.is_empty() {
+            let base_norm = base_norm_sq(&self.genesis, &model);
+            for &index in &fresh {
+                check_update_norm(&self.genesis, &block.submissions[index], base_norm)
+                    .map_err(|error| BlockError::Submission { index, error })?;
+            }
         }
         let mut registry = self.registry_at(&parent.hash)?;
-        for (index, r) in block.registrations.iter().enumerate() {
-            check_authorisation(&self.genesis, &self.chain_id, r).map_err(|error| BlockError::Registration { index, error })?;
+        for (index, (r, id)) in block.registrations.iter().zip(&registration_ids).enumerate() {
+            self.check_authorisation_once(r, id).map_err(|error| BlockError::Registration { index, error })?;
         }
         if !block.submissions.is_empty() {
             // The rings are of the registry after the parent: before this block's changes.
             let rings = self.rings_with(&parent.hash, || Ok(registry.clone()))?;
+            for (index, s) in block.submissions.iter().enumerate() {
+                rings.check_ring(s).map_err(|error| BlockError::Submission { index, error })?;
+            }
+            let items: Vec<(&Submission, &Hash32)> = fresh.iter().map(|&i| (&block.submissions[i], &digests[i])).collect();
             rings
-                .verify_all(&block.submissions, &digests)
-                .map_err(|(index, error)| BlockError::Submission { index, error })?;
+                .verify_all(&items)
+                .map_err(|(k, error)| BlockError::Submission { index: fresh[k], error })?;
         }
         registry
             .apply(&block.registrations, block.header.height)
             .map_err(|(index, error)| BlockError::Registration { index, error })?;
         let delta = self
-            .aggregate_of(&block.submissions)
+            .aggregate_of(&block.header.body_root, &block.submissions)
             .map_err(|e| BlockError::Storage(format!("aggregate: {e}")))?;
         agg::apply(&mut model, &delta).map_err(|e| match e {
             agg::AggregateError::Overflow { index } => BlockError::ModelOverflow(index),
@@ -506,6 +553,10 @@ impl Chain {
         let computed = model_hash(&model);
         if computed != block.header.model_hash {
             return Err(BlockError::ModelHash { expected: computed, got: block.header.model_hash });
+        }
+        // Every submission of the block is now known valid on this base.
+        for &i in &fresh {
+            verified.insert(keys[i]);
         }
         let h = &block.header;
         let total = target_to_u256(&parent.total_work).saturating_add(work(&h.target));
@@ -639,8 +690,9 @@ impl Chain {
         if submissions.is_empty() && registrations.is_empty() {
             return Err(BlockError::EmptyBody);
         }
+        let body_root = body_root(&reg_ids, &ids);
         let delta = self
-            .aggregate_of(&submissions)
+            .aggregate_of(&body_root, &submissions)
             .map_err(|e| BlockError::Storage(format!("aggregate: {e}")))?;
         let mut model = self.head_model.clone();
         agg::apply(&mut model, &delta).map_err(|e| match e {
@@ -659,7 +711,7 @@ impl Chain {
             timestamp_ms,
             target: self.required_target(&parent),
             miner,
-            body_root: body_root(&reg_ids, &ids),
+            body_root,
             model_hash: model_hash(&model),
             nonce: 0,
         };

@@ -7,6 +7,7 @@
 //! does network I/O; disk I/O is confined to [`store`].
 
 pub mod auth;
+pub mod cache;
 pub mod chain;
 pub mod difficulty;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod store;
 pub mod testing;
 pub mod validate;
 
+pub use cache::ChainCaches;
 pub use chain::{BlockTemplate, Chain, ImportOutcome, now_ms};
 pub use error::{BlockError, ChainError, RegistrationError, SubmissionError, Verdict};
 pub use pool::{RegistrationPool, SubmissionPool};

@@ -61,10 +61,16 @@ impl SubmissionPool {
 
     /// Adds a checked submission for the current base.
     pub fn insert(&mut self, s: Submission) -> Result<Hash32, SubmissionError> {
+        let id = s.id();
+        self.insert_with_id(s, id)
+    }
+
+    /// [`SubmissionPool::insert`] of a submission whose id the caller has computed (as
+    /// [`crate::Chain::check_submission`] returns it), so a large update is not hashed again.
+    pub fn insert_with_id(&mut self, s: Submission, id: Hash32) -> Result<Hash32, SubmissionError> {
         if s.base != self.base {
             return Err(SubmissionError::NotOnHead(s.base));
         }
-        let id = s.id();
         if self.by_id.contains_key(&id) {
             return Err(SubmissionError::Duplicate);
         }

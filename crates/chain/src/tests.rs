@@ -611,3 +611,117 @@ fn equal_work_ties_go_to_the_lower_hash_in_any_order() {
         assert_eq!(n.chain.head_model(), model.as_slice(), "the model follows the winning tip");
     }
 }
+
+fn node_with(g: &Genesis, caches: crate::cache::ChainCaches) -> Node {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = Chain::open_with_caches(&dir.path().join("chain.redb"), g.clone(), caches).expect("open");
+    Node { chain, _dir: dir }
+}
+
+/// A block on `chain`'s head carrying exactly `subs` (checked or not), its aggregate and
+/// model hash recomputed, mined.
+fn block_carrying(chain: &Chain, subs: Vec<Submission>) -> Block {
+    let now = chain.head().timestamp_ms + chain.genesis().pow.block_interval_ms;
+    let t = chain.build_template(Hash32([9; 32]), subs, vec![], now).expect("template");
+    let mut header = t.header;
+    crate::testing::solve(&mut header);
+    Block { header, registrations: t.registrations, submissions: t.submissions }
+}
+
+/// The ways a copy of an honest submission is tampered with in [`caches_never_change_a_verdict`].
+fn tamper(chain: &Chain, s: &mut Submission, kind: u8, key: &MemberSecret) {
+    let learnchain_proto::SubmissionAuth::Ring { c0, ring_digest, tag, .. } = &mut s.auth;
+    match kind {
+        1 => s.delta[0] = s.delta[0].wrapping_add(1), // the update, under its old signature
+        2 => c0.0[0] ^= 1,                             // the signature
+        3 => ring_digest.0[0] ^= 1,                    // the ring it names
+        4 => tag.0[5] ^= 0x10,                         // the round tag
+        5 => {
+            // A valid signature over an update past its norm bound.
+            s.delta.iter_mut().for_each(|v| *v = chain.genesis().consensus.max_update_abs);
+            let rings = chain.rings_at(&s.base).expect("rings");
+            crate::auth::sign_submission(s, key, &rings, &mut rand::rngs::OsRng).expect("member");
+        }
+        _ => {}
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10))]
+    /// The caches never decide validity. A chain whose caches another chain of the process
+    /// filled — it verified the honest copy of every submission in its pool and imported
+    /// every honest block first — reaches the same verdict on every block as a chain with
+    /// empty caches, whatever one submission of the block was tampered with.
+    #[test]
+    fn caches_never_change_a_verdict(steps in prop::collection::vec((0u8..6, 0usize..3), 1..5)) {
+        let k = keys(4);
+        let g = genesis(&k);
+        let shared = crate::cache::ChainCaches::new();
+        let mut pool = node_with(&g, shared.clone());
+        let mut warm = node_with(&g, shared.clone());
+        let mut cold = node(&g);
+        for (step, (kind, which)) in steps.into_iter().enumerate() {
+            let signers = [&k[0], &k[1], &k[2]];
+            let honest: Vec<Submission> =
+                signers.iter().enumerate().map(|(i, key)| submission(&pool.chain, key, (step * 10 + i) as i32)).collect();
+            for s in &honest {
+                pool.chain.check_submission(s).expect("honest");
+            }
+            let mut subs = honest.clone();
+            tamper(&pool.chain, &mut subs[which], kind, signers[which]);
+            let block = block_carrying(&pool.chain, subs);
+            let honest_block = block_carrying(&pool.chain, honest);
+            // The pool's node sees the honest block first: its aggregate is cached too.
+            pool.chain.import(honest_block.clone(), far_future()).expect("honest block");
+            let verdict = |r: Result<ImportOutcome, BlockError>| r.map(|o| o.new_head().map(|m| m.hash));
+            let w = verdict(warm.chain.import(block.clone(), far_future()));
+            let c = verdict(cold.chain.import(block, far_future()));
+            prop_assert_eq!(&w, &c);
+            prop_assert_eq!(kind == 0, w.is_ok(), "kind {} gave {:?}", kind, w);
+            if kind != 0 {
+                for n in [&mut warm, &mut cold] {
+                    n.chain.import(honest_block.clone(), far_future()).expect("honest block");
+                }
+            }
+            prop_assert_eq!(warm.chain.head_model(), cold.chain.head_model());
+        }
+        prop_assert!(shared.verified.stats().hits > 0, "the warm chain used the cache");
+    }
+}
+
+/// One process, many chains, one cache: a submission verified by one node's pool is not
+/// verified again by another node's import, yet a tampered copy of it — in a pool or in a
+/// block — is refused by every node.
+#[test]
+fn a_tampered_copy_is_refused_by_every_node_that_shares_the_cache() {
+    let k = keys(3);
+    let g = genesis(&k);
+    let shared = crate::cache::ChainCaches::new();
+    let mut nodes: Vec<Node> = (0..4).map(|_| node_with(&g, shared.clone())).collect();
+    let honest: Vec<Submission> = k.iter().enumerate().map(|(i, key)| submission(&nodes[0].chain, key, i as i32)).collect();
+    for s in &honest {
+        nodes[0].chain.check_submission(s).expect("honest");
+    }
+    let before = shared.verified.stats();
+    for kind in 1..=5u8 {
+        let mut copy = honest[1].clone();
+        tamper(&nodes[0].chain, &mut copy, kind, &k[1]);
+        for n in &nodes {
+            assert!(n.chain.check_submission(&copy).is_err(), "tampered copy {kind} pooled");
+        }
+        let mut subs = honest.clone();
+        subs[1] = copy;
+        let block = block_carrying(&nodes[0].chain, subs);
+        for n in &mut nodes {
+            let err = n.chain.import(block.clone(), far_future()).expect_err("tampered block");
+            assert!(matches!(err, BlockError::Submission { .. }), "kind {kind}: {err}");
+        }
+    }
+    let honest_block = block_carrying(&nodes[0].chain, honest);
+    for n in &mut nodes {
+        n.chain.import(honest_block.clone(), far_future()).expect("honest block");
+    }
+    let after = shared.verified.stats();
+    assert!(after.hits >= before.hits + 3 * 4, "every node's import of the honest block hit the cache: {after:?}");
+    assert_eq!(nodes[3].chain.head_model(), nodes[0].chain.head_model());
+}

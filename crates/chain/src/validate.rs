@@ -74,6 +74,10 @@ pub struct CheckedBlock {
     pub hash: Hash32,
     /// Signing digest of each submission, in body order.
     pub digests: Vec<Hash32>,
+    /// Id of each submission, in body order.
+    pub ids: Vec<Hash32>,
+    /// Id of each registration, in body order.
+    pub registration_ids: Vec<Hash32>,
 }
 
 impl CheckedBlock {
@@ -151,6 +155,6 @@ impl CheckedBlock {
         if body_root(&reg_ids, &ids) != h.body_root {
             return Err(BlockError::BadBodyRoot);
         }
-        Ok(CheckedBlock { block, hash, digests })
+        Ok(CheckedBlock { block, hash, digests, ids, registration_ids: reg_ids })
     }
 }
