@@ -110,6 +110,12 @@ pub struct DevnetSummary {
     pub test_accuracy: f64,
     /// Wall time in seconds.
     pub elapsed_s: f64,
+    /// Seconds from the start of mining until the observer's head was `--blocks` higher,
+    /// divided by `--blocks`.
+    pub seconds_per_block: f64,
+    /// Mean size of this run's canonical blocks, in bytes of their canonical encoding (as
+    /// stored and as sync serves them).
+    pub bytes_per_block: f64,
     /// Submissions included in the canonical chain.
     pub submissions: u64,
     /// Blocks mined during this run.
@@ -153,14 +159,34 @@ pub fn planned_rounds(blocks: u64) -> u64 {
     blocks + 1 + (blocks / 4).max(2)
 }
 
-/// The noise multiplier for a new devnet: the given one, or the smallest (rounded up to a
-/// millionth) that keeps [`planned_rounds`] rounds within the budget.
-fn plan_noise(opts: &DevnetOptions) -> anyhow::Result<Fixed6> {
+/// The Poisson sampling rate of a new devnet: [`DEVNET_SAMPLE_RATE`], or more when the
+/// data sources' shards are so small (a hundred sources share breast-cancer's 455 training
+/// examples) that its expected batch `q·n` would hold less than one example, which
+/// validators refuse. Rounded up to a millionth.
+fn plan_sample_rate(opts: &DevnetOptions) -> anyhow::Result<f64> {
+    let cfg = DataConfig { source: Some(format!("builtin:{}", opts.dataset)), ..DataConfig::default() };
+    let train = crate::data::load_splits(&cfg)?.map_or(0, |(train, _)| train.len());
+    let smallest = train / opts.data_sources.max(1);
+    if smallest == 0 {
+        bail!(
+            "--data-sources {} is more than the {train} training examples of {}: every data source needs at least one",
+            opts.data_sources,
+            opts.dataset
+        );
+    }
+    let needed = (Fixed6::SCALE as f64 / smallest as f64).ceil() / Fixed6::SCALE as f64;
+    Ok(DEVNET_SAMPLE_RATE.max(needed).min(1.0))
+}
+
+/// The noise multiplier for a new devnet at sampling rate `q`: the given one, or the
+/// smallest (rounded up to a millionth) that keeps [`planned_rounds`] rounds within the
+/// budget.
+fn plan_noise(opts: &DevnetOptions, q: f64) -> anyhow::Result<Fixed6> {
     let rounds = planned_rounds(opts.blocks);
     let steps = rounds * u64::from(DEVNET_LOCAL_STEPS);
     let sigma = match opts.noise_multiplier {
         Some(s) => s,
-        None => learnchain_privacy::noise_for_epsilon(opts.epsilon_budget, opts.delta, DEVNET_SAMPLE_RATE, steps)
+        None => learnchain_privacy::noise_for_epsilon(opts.epsilon_budget, opts.delta, q, steps)
             .with_context(|| format!("--epsilon-budget {} for {rounds} rounds at δ = {:e}", opts.epsilon_budget, opts.delta))?,
     };
     if !(sigma.is_finite() && sigma > 0.0) {
@@ -169,7 +195,7 @@ fn plan_noise(opts: &DevnetOptions) -> anyhow::Result<Fixed6> {
     if opts.noise_multiplier.is_some() {
         // Every block needs submissions: the sources must afford all of them.
         let needed = opts.blocks + 1;
-        let spent = learnchain_privacy::epsilon(DEVNET_SAMPLE_RATE, sigma, needed * u64::from(DEVNET_LOCAL_STEPS), opts.delta)
+        let spent = learnchain_privacy::epsilon(q, sigma, needed * u64::from(DEVNET_LOCAL_STEPS), opts.delta)
             .with_context(|| format!("--noise-multiplier {sigma}"))?;
         if spent.epsilon > opts.epsilon_budget {
             bail!(
@@ -182,7 +208,7 @@ fn plan_noise(opts: &DevnetOptions) -> anyhow::Result<Fixed6> {
     let fixed = Fixed6((sigma * Fixed6::SCALE as f64).ceil() as u64);
     if fixed > MAX_NOISE_MULTIPLIER {
         bail!(
-            "--epsilon-budget {} is too small for {rounds} rounds of {DEVNET_LOCAL_STEPS} steps at q = {DEVNET_SAMPLE_RATE}: it needs noise multiplier {sigma:.1}, above the protocol's maximum {MAX_NOISE_MULTIPLIER}",
+            "--epsilon-budget {} is too small for {rounds} rounds of {DEVNET_LOCAL_STEPS} steps at q = {q}: it needs noise multiplier {sigma:.1}, above the protocol's maximum {MAX_NOISE_MULTIPLIER}",
             opts.epsilon_budget
         );
     }
@@ -196,11 +222,15 @@ fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Gen
     g.training.local_steps = DEVNET_LOCAL_STEPS;
     g.training.learning_rate = fixed("learning-rate", DEVNET_LEARNING_RATE)?;
     g.privacy.max_local_steps = DEVNET_LOCAL_STEPS;
-    g.privacy.max_sample_rate = fixed("sample-rate", DEVNET_SAMPLE_RATE)?;
+    let q = plan_sample_rate(opts)?;
+    g.privacy.max_sample_rate = fixed("sample-rate", q)?;
     g.privacy.clip_bound = fixed("clip", DEVNET_CLIP)?;
-    g.privacy.min_noise_multiplier = plan_noise(opts)?;
+    g.privacy.min_noise_multiplier = plan_noise(opts, q)?;
     g.privacy.delta = Probability::from_f64(opts.delta).map_err(|e| anyhow::anyhow!("--delta: {e}"))?;
-    g.consensus.quorum = opts.data_sources as u32;
+    // A block waits for all the data sources but one in twenty, so a straggler (one that
+    // retrains after a fork, or stopped at its budget) does not hold every round to the
+    // timeout; the miner adds the updates that arrive while it mines.
+    g.consensus.quorum = (opts.data_sources - opts.data_sources / 20) as u32;
     g.consensus.max_submissions = (opts.data_sources as u32).max(16);
     g.consensus.aggregation = opts.aggregation;
     g.pow.block_interval_ms = opts.block_interval_ms;
@@ -226,6 +256,38 @@ fn measure_hash_rate() -> f64 {
         n += 10_000;
     }
     n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Nodes a devnet of this size connects fully: each node dials every node started before it.
+const FULL_MESH_NODES: usize = 8;
+/// In a larger devnet, how many earlier non-miner nodes each node dials besides the miners.
+const DEVNET_PEERS: usize = 4;
+
+/// The bootnodes of the devnet's `i`-th node (in start order; the miners come first), from
+/// the listen addresses of the nodes started before it. A small devnet is a full mesh. A
+/// larger one is a mesh of bounded degree, as a real network is: every node dials the
+/// miners and [`DEVNET_PEERS`] earlier nodes spread over the start order (the one just
+/// before it and others at pseudo-random distances), so gossip crosses several hops and no
+/// data source holds a hundred connections.
+fn bootnodes_of(i: usize, miners: usize, started: &[Vec<String>]) -> Vec<String> {
+    let earlier = started.len().min(i);
+    if i < FULL_MESH_NODES {
+        return started[..earlier].concat();
+    }
+    let mut picks: Vec<usize> = (0..miners.min(earlier)).collect();
+    let others = miners..earlier;
+    if !others.is_empty() {
+        let span = others.len();
+        for k in 0..DEVNET_PEERS {
+            // k = 0: the node just before; then spread by a multiplicative hash of (i, k).
+            let offset = if k == 0 { 0 } else { (i.wrapping_mul(2_654_435_761).wrapping_add(k * 40_503)) % span };
+            let pick = earlier - 1 - offset;
+            if !picks.contains(&pick) {
+                picks.push(pick);
+            }
+        }
+    }
+    picks.into_iter().flat_map(|p| started[p].iter().cloned()).collect()
 }
 
 fn node_config(
@@ -329,7 +391,8 @@ pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
     };
     let dataset = format!("builtin:{}", opts.dataset);
     let mut nodes: Vec<Node> = Vec::new();
-    let mut boot: Vec<String> = Vec::new();
+    // Listen addresses of every node started so far, by start order.
+    let mut boot: Vec<Vec<String>> = Vec::new();
     let mut plan: Vec<(String, Vec<Role>, DataConfig)> = Vec::new();
     for i in 1..=opts.miners {
         plan.push((format!("miner-{i}"), vec![Role::Miner], DataConfig::default()));
@@ -347,27 +410,44 @@ pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
     let observer_data = DataConfig { source: Some(dataset.clone()), split: "test".into(), ..DataConfig::default() };
     plan.push(("observer".into(), vec![Role::Observer], observer_data));
     let first_adversary = opts.data_sources - opts.adversaries.min(opts.data_sources) + 1;
-    for (name, roles, data) in plan {
-        let mut cfg = node_config(&dir, &name, roles, data, boot.clone(), &opts);
+    // One process: the nodes share the results of pure computations (a ring signature
+    // checked against a ring, a block's aggregate), so the devnet measures the protocol and
+    // not a hundred copies of one verification. Every node still runs every check.
+    let caches = learnchain_chain::ChainCaches::shared(plan.len());
+    for (i, (name, roles, data)) in plan.into_iter().enumerate() {
+        let mut cfg = node_config(&dir, &name, roles, data, bootnodes_of(i, opts.miners, &boot), &opts);
         if let Some(i) = name.strip_prefix("source-").and_then(|i| i.parse::<usize>().ok())
             && i >= first_adversary
         {
             cfg.adversary = Some(opts.adversary.to_string());
         }
-        let node = Node::start(cfg, genesis.clone()).await.with_context(|| format!("starting {name}"))?;
-        boot.extend(node.listen_addrs.iter().map(ToString::to_string));
+        let node = Node::start_with_caches(cfg, genesis.clone(), caches.clone())
+            .await
+            .with_context(|| format!("starting {name}"))?;
+        boot.push(node.listen_addrs.iter().map(ToString::to_string).collect());
         nodes.push(node);
     }
     let result = drive(&opts, &nodes, &dir, started).await;
-    for n in nodes {
-        n.shutdown().await;
-    }
+    futures::future::join_all(nodes.into_iter().map(Node::shutdown)).await;
     let summary = result?;
     if let Some(path) = &opts.summary_json {
         std::fs::write(path, serde_json::to_string_pretty(&summary)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(summary)
+}
+
+/// Calls `method` (no parameters) on every node's JSON-RPC at once; the answers in node
+/// order, or the first failure, naming the node.
+async fn ask_all<'a, T: serde::de::DeserializeOwned>(nodes: impl Iterator<Item = &'a Node>, method: &str) -> anyhow::Result<Vec<T>> {
+    let calls = nodes.map(|n| async move {
+        let addr = n.rpc_addr.context("devnet nodes run RPC")?;
+        let v = learnchain_rpc::client::call(addr, method, serde_json::Value::Null)
+            .await
+            .with_context(|| format!("{method} on {}", n.name))?;
+        serde_json::from_value(v).with_context(|| format!("{method} on {}", n.name))
+    });
+    futures::future::join_all(calls).await.into_iter().collect()
 }
 
 async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instant) -> anyhow::Result<DevnetSummary> {
@@ -407,6 +487,7 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
         println!("{:>6}  {:<8}  {:<9}  {:>11}  {:>9}  {:>8}", "height", "block", "miner", "submissions", "accuracy", "time");
     }
     let mut blocks_mined = 0u64;
+    let mining_started = Instant::now();
     while observer.svc.head().meta.height < target {
         let meta = match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Ok(m)) => m,
@@ -433,6 +514,7 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
             );
         }
     }
+    let seconds_per_block = mining_started.elapsed().as_secs_f64() / opts.blocks.max(1) as f64;
     // Settle on one head: one miner keeps going until every node agrees (a block still in
     // flight when mining stopped may reach some nodes later), then it pauses too.
     let mut watches: Vec<watch::Receiver<HeadSnapshot>> = nodes.iter().map(Node::heads).collect();
@@ -460,32 +542,17 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
             }
         }
     }
-    // Ask every node over JSON-RPC.
-    let mut heads = Vec::new();
-    for n in nodes {
-        let addr = n.rpc_addr.context("devnet nodes run RPC")?;
-        let v = learnchain_rpc::client::call(addr, "chain_head", serde_json::Value::Null)
-            .await
-            .with_context(|| format!("chain_head on {}", n.name))?;
-        let head: learnchain_rpc::HeadView = serde_json::from_value(v)?;
-        heads.push(head);
-    }
+    // Ask every node over JSON-RPC, all at once.
+    let heads: Vec<learnchain_rpc::HeadView> = ask_all(nodes.iter(), "chain_head").await?;
     let nodes_agree = heads.windows(2).all(|w| w[0].hash == w[1].hash && w[0].model_hash == w[1].model_hash);
-    let mut privacy = Vec::new();
-    for n in nodes.iter().filter(|n| n.name.starts_with("source")) {
-        let addr = n.rpc_addr.context("devnet nodes run RPC")?;
-        let v = learnchain_rpc::client::call(addr, "privacy_status", serde_json::Value::Null)
-            .await
-            .with_context(|| format!("privacy_status on {}", n.name))?;
-        let status: learnchain_rpc::PrivacyStatusView = serde_json::from_value(v)?;
-        privacy.push(status);
-    }
+    let privacy: Vec<learnchain_rpc::PrivacyStatusView> =
+        ask_all(nodes.iter().filter(|n| n.name.starts_with("source")), "privacy_status").await?;
     let epsilon_spent_max = privacy.iter().filter_map(|p| p.epsilon_spent).fold(0.0, f64::max);
     let data_sources_stopped = privacy.iter().filter(|p| p.stopped).count();
     let noise_multiplier = privacy.first().and_then(|p| p.noise_multiplier).unwrap_or(f64::NAN);
     let head = observer.svc.head().meta;
     let accuracy = observer.api.metrics_for(&head).map(|m| m.accuracy).unwrap_or(f64::NAN);
-    let submissions = {
+    let (submissions, bytes_per_block) = {
         let st = observer.svc.lock();
         let mut total = 0u64;
         for h in 1..=head.height {
@@ -493,7 +560,16 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
                 total += st.chain.meta(&hash).map_or(0, |m| u64::from(m.submissions));
             }
         }
-        total
+        // The blocks of this run, as stored and served (the canonical encoding).
+        let mut bytes = 0usize;
+        let run = start_height + 1..=head.height;
+        let count = run.clone().count();
+        for h in run {
+            if let Some(block) = st.chain.block_at(h)? {
+                bytes += learnchain_proto::encoding::encoded_len(&block);
+            }
+        }
+        (total, if count == 0 { 0.0 } else { bytes as f64 / count as f64 })
     };
     let summary = DevnetSummary {
         height: head.height,
@@ -502,6 +578,8 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
         nodes_agree,
         test_accuracy: accuracy,
         elapsed_s: started.elapsed().as_secs_f64(),
+        seconds_per_block,
+        bytes_per_block,
         submissions,
         blocks_mined,
         nodes: nodes.len(),

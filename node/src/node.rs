@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use learnchain_chain::{Chain, Verdict as ChainVerdict};
+use learnchain_chain::{Chain, ChainCaches, Verdict as ChainVerdict};
 use learnchain_model::Dataset;
 use learnchain_net::{GossipId, Multiaddr, NetConfig, NetEvent, NetworkHandle, PeerId, SyncResponder, TopicKind, Verdict};
 use learnchain_identity::MemberSecret;
@@ -39,8 +39,11 @@ use crate::{data, datasource, enrol, keys, miner, sync};
 /// has told it otherwise.
 const FIRST_SYNC_GRACE: Duration = Duration::from_secs(15);
 
-/// How often the node asks a peer for its status even without a reason.
+/// How often the node asks peers for their status even without a reason.
 const RESYNC_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How many peers one resync interval asks (in turn, so every peer is asked eventually).
+const RESYNC_PEERS: usize = 3;
 
 /// A started node.
 pub struct Node {
@@ -95,12 +98,19 @@ struct DataSourceParts {
 impl Node {
     /// Starts a node.
     pub async fn start(config: NodeConfig, genesis: Genesis) -> anyhow::Result<Node> {
+        Node::start_with_caches(config, genesis, ChainCaches::new()).await
+    }
+
+    /// [`Node::start`] with chain caches shared with the other nodes of this process (a
+    /// devnet, a testnet): an item one node verified is not verified again by the others
+    /// (see `learnchain_chain::cache`).
+    pub async fn start_with_caches(config: NodeConfig, genesis: Genesis, caches: ChainCaches) -> anyhow::Result<Node> {
         config.validate()?;
         let span = info_span!("node", name = %config.name);
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
         let chain_id = genesis.chain_id();
-        let chain = Chain::open(&config.data_dir.join("chain.redb"), genesis.clone())
+        let chain = Chain::open_with_caches(&config.data_dir.join("chain.redb"), genesis.clone(), caches)
             .with_context(|| format!("cannot open the chain in {}", config.data_dir.display()))?;
         let svc = ChainService::new(chain);
         let local = data::load_local(&config.data)?;
@@ -363,6 +373,7 @@ impl Node {
             peers,
             syncing_with: Arc::new(Mutex::new(HashSet::new())),
             syncing,
+            resync_cursor: 0,
         };
         let stop = shutdown.subscribe();
         tasks.push(("node-loop".into(), tokio::spawn(looper.run(events, early, stop).instrument(span.clone()))));
@@ -471,6 +482,8 @@ struct NodeLoop {
     peers: Arc<Mutex<Vec<PeerView>>>,
     syncing_with: Arc<Mutex<HashSet<PeerId>>>,
     syncing: Arc<AtomicBool>,
+    /// Where the next resync starts in the sorted peer list.
+    resync_cursor: usize,
 }
 
 impl NodeLoop {
@@ -598,10 +611,20 @@ impl NodeLoop {
         );
     }
 
+    /// Compares heads with a few peers, in turn: every peer is asked within
+    /// `⌈peers / RESYNC_PEERS⌉` intervals, and a node with a hundred peers sends a few
+    /// requests per interval rather than a hundred (gossip and the unknown-parent sync do the
+    /// urgent work; this only repairs what they missed).
     async fn on_resync(&mut self) {
-        let peers = self.net.peers().await;
-        for p in peers {
-            self.start_sync(p.peer_id);
+        let mut peers: Vec<PeerId> = self.net.peers().await.into_iter().map(|p| p.peer_id).collect();
+        if peers.is_empty() {
+            return;
+        }
+        peers.sort();
+        let start = self.resync_cursor % peers.len();
+        self.resync_cursor = self.resync_cursor.wrapping_add(RESYNC_PEERS);
+        for p in peers.iter().cycle().skip(start).take(RESYNC_PEERS.min(peers.len())) {
+            self.start_sync(*p);
         }
     }
 

@@ -206,7 +206,10 @@ impl ChainService {
     }
 
     /// Checks a submission and adds it to the pool. One whose base is unknown is held until
-    /// that block arrives (and reported as `NotOnHead`).
+    /// that block arrives (and reported as `NotOnHead`). One valid on a known tip that
+    /// competes with our head (two miners' blocks at one height) is held too, and reported
+    /// as valid (so gossip forwards it): should a reorg make its base the head, the pool
+    /// has it at once, and the round's block carries it.
     pub fn add_submission(&self, s: Submission) -> Result<Hash32, SubmissionError> {
         let mut st = self.lock();
         let id = match st.chain.check_submission(&s) {
@@ -214,8 +217,12 @@ impl ChainService {
             Err(SubmissionError::NotOnHead(base)) => {
                 if !st.chain.contains(&base) {
                     st.pool.hold_orphan(s);
+                    return Err(SubmissionError::NotOnHead(base));
                 }
-                return Err(SubmissionError::NotOnHead(base));
+                let id = st.chain.check_submission_on_tip(&s)?;
+                debug!(base = %base.short(), "submission for a competing tip held");
+                st.pool.hold_orphan(s);
+                return Ok(id);
             }
             Err(e) => return Err(e),
         };

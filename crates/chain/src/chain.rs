@@ -449,21 +449,46 @@ impl Chain {
     /// base = head, round, ring group, then — once per submission, see [`crate::cache`] —
     /// update norm and ring signature. Returns its id.
     pub fn check_submission(&self, s: &Submission) -> Result<Hash32, SubmissionError> {
-        check_submission_shape(&self.genesis, &self.chain_id, s)?;
         let head = self.head();
         if s.base != head.hash {
+            check_submission_shape(&self.genesis, &self.chain_id, s)?;
             return Err(SubmissionError::NotOnHead(s.base));
         }
-        if s.round != head.height + 1 {
-            return Err(SubmissionError::WrongRound { expected: head.height + 1, got: s.round });
+        self.check_submission_on(s, head, &self.head_model)
+    }
+
+    /// Checks a submission based on a known block that competes with the head — a tip of
+    /// another branch at least as high — exactly as [`Chain::check_submission`] would if that
+    /// block were the head. Such a submission is valid, only not for our head: a node keeps
+    /// it (and gossip forwards it) in case a reorg makes its base the head. Refuses, as
+    /// `NotOnHead`, a base that is unknown or lower than the head (stale).
+    pub fn check_submission_on_tip(&self, s: &Submission) -> Result<Hash32, SubmissionError> {
+        let head = self.head();
+        let base = match self.metas.get(&s.base) {
+            Some(m) if m.height >= head.height => m,
+            _ => return Err(SubmissionError::NotOnHead(s.base)),
+        };
+        let model = if self.genesis.training.weight_decay.0 == 0 {
+            // The norm bound reads the base model only under weight decay.
+            Vec::new()
+        } else {
+            self.model_at(&base.hash).map_err(|_| SubmissionError::NotOnHead(s.base))?
+        };
+        self.check_submission_on(s, base, &model)
+    }
+
+    fn check_submission_on(&self, s: &Submission, base: &BlockMeta, base_model: &[i32]) -> Result<Hash32, SubmissionError> {
+        check_submission_shape(&self.genesis, &self.chain_id, s)?;
+        if s.round != base.height + 1 {
+            return Err(SubmissionError::WrongRound { expected: base.height + 1, got: s.round });
         }
-        let rings = self.rings_at(&head.hash).map_err(|_| SubmissionError::NotOnHead(s.base))?;
+        let rings = self.rings_at(&base.hash).map_err(|_| SubmissionError::NotOnHead(s.base))?;
         rings.check_ring(s)?;
         let digest = s.signing_digest();
         let id = s.id_from_digest(&digest);
         let key = VerifiedSet::submission_key(&id);
         if !self.caches.verified.contains(&key) {
-            check_update_norm(&self.genesis, s, base_norm_sq(&self.genesis, &self.head_model))?;
+            check_update_norm(&self.genesis, s, base_norm_sq(&self.genesis, base_model))?;
             rings.verify(s, &digest)?;
             self.caches.verified.insert(key);
         }
