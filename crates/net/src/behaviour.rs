@@ -55,6 +55,7 @@ pub(crate) struct Behaviour {
 pub(crate) struct Topics {
     by_hash: HashMap<gossipsub::TopicHash, TopicKind>,
     blocks: gossipsub::TopicHash,
+    compact_blocks: gossipsub::TopicHash,
     submissions: gossipsub::TopicHash,
     registrations: gossipsub::TopicHash,
     max_block_bytes: usize,
@@ -65,18 +66,22 @@ impl Topics {
     /// The topics of `config.chain_id` with the configured limits.
     pub(crate) fn new(config: &NetConfig) -> Self {
         let blocks = gossipsub::IdentTopic::new(TopicKind::Blocks.topic(&config.chain_id)).hash();
+        let compact_blocks =
+            gossipsub::IdentTopic::new(TopicKind::CompactBlocks.topic(&config.chain_id)).hash();
         let submissions =
             gossipsub::IdentTopic::new(TopicKind::Submissions.topic(&config.chain_id)).hash();
         let registrations =
             gossipsub::IdentTopic::new(TopicKind::Registrations.topic(&config.chain_id)).hash();
         let by_hash = HashMap::from([
             (blocks.clone(), TopicKind::Blocks),
+            (compact_blocks.clone(), TopicKind::CompactBlocks),
             (submissions.clone(), TopicKind::Submissions),
             (registrations.clone(), TopicKind::Registrations),
         ]);
         Topics {
             by_hash,
             blocks,
+            compact_blocks,
             submissions,
             registrations,
             max_block_bytes: config.max_block_bytes,
@@ -88,6 +93,7 @@ impl Topics {
     pub(crate) fn hash(&self, kind: TopicKind) -> &gossipsub::TopicHash {
         match kind {
             TopicKind::Blocks => &self.blocks,
+            TopicKind::CompactBlocks => &self.compact_blocks,
             TopicKind::Submissions => &self.submissions,
             TopicKind::Registrations => &self.registrations,
         }
@@ -101,7 +107,9 @@ impl Topics {
     /// Largest payload allowed on `kind`.
     pub(crate) fn max_bytes(&self, kind: TopicKind) -> usize {
         match kind {
-            TopicKind::Blocks => self.max_block_bytes,
+            // A compact block is never published larger than the full block limit (the
+            // miner prefills only what fits; see `learnchain_proto::compact`).
+            TopicKind::Blocks | TopicKind::CompactBlocks => self.max_block_bytes,
             TopicKind::Submissions => self.max_submission_bytes,
             TopicKind::Registrations => MAX_REGISTRATION_BYTES,
         }
