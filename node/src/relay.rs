@@ -9,7 +9,8 @@
 //! the genesis maxima, header version and chain, proof of work, the ids against the
 //! header's body root, prefilled items against the ids, then whether the block is known and
 //! whether its parent is. [`CompactRelay::rebuild`] then runs in a task of its own: it takes
-//! each item from the prefilled ones or the node's pools, asks the announcing peer for the
+//! each item from the prefilled ones, the node's pools or — for a block competing with the
+//! head — the head's body, asks the announcing peer for the
 //! rest by id ([`SyncRequest::BodyItems`]), checks every fetched item against the ids asked
 //! for, and imports the rebuilt block through [`ChainService::import_block`] like any other.
 //! When the peer cannot be reached, cannot serve the items, or serves the wrong ones, the
@@ -379,7 +380,9 @@ struct Body {
 }
 
 impl Body {
-    /// Fills every slot it can from the prefilled items and the pools.
+    /// Fills every slot it can from the prefilled items, the pools and, for a block that
+    /// competes with the head (same parent), the head's body: two miners of one round carry
+    /// mostly the same submissions, and importing the first emptied the pool.
     fn resolve(st: &ChainState, mut compact: CompactBlock) -> Body {
         let mut pre_regs: HashMap<Hash32, Registration> =
             std::mem::take(&mut compact.prefilled_registrations).into_iter().map(|r| (r.id(), r)).collect();
@@ -392,7 +395,20 @@ impl Body {
             .collect();
         let submissions =
             compact.submission_ids.iter().map(|id| pre_subs.remove(id).or_else(|| st.pool.get(id).cloned())).collect();
-        Body { compact, registrations, submissions }
+        let mut body = Body { compact, registrations, submissions };
+        let head = st.chain.head();
+        if body.missing() > 0
+            && head.parent == body.compact.header.parent
+            && let Ok(Some(sibling)) = st.chain.block(&head.hash)
+        {
+            for r in sibling.registrations {
+                body.fill_registration(r.id(), r);
+            }
+            for s in sibling.submissions {
+                body.fill_submission(s.id(), s);
+            }
+        }
+        body
     }
 
     fn missing(&self) -> usize {

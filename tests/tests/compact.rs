@@ -10,7 +10,9 @@
 //!
 //! 1. a compact block rebuilt from a partial pool: one submission was gossiped first, the
 //!    other is fetched by id — exactly that one id is requested — and the rest of the network
-//!    gets the block from the observer, which serves the items from its stored block;
+//!    gets the block from the observer, which serves the items from its stored block; then
+//!    a competing block with the same body is rebuilt everywhere from the head's body, with
+//!    no request, and wins;
 //! 2. the fallback: the relayer cannot serve the items, so the observer asks for the full
 //!    block by hash and imports it;
 //! 3. hostile announcements: ids that do not match the header's body root (refused before
@@ -211,6 +213,24 @@ async fn compact_blocks_are_rebuilt_fetched_fallen_back_and_refused() -> anyhow:
     // its stored block (its pool was reset by the import).
     let agreed = net.wait_agree(&all, T).await?;
     assert_eq!(agreed.meta.hash, b1.hash(), "every node rebuilt block 1 through the observer");
+
+    // A competing block 1' of another miner with the same body, and the lower hash (so it
+    // wins on equal work): every pool was emptied by block 1, yet no item is fetched — they
+    // come from the head's body — and every node reorgs to it.
+    let mut sibling = b1.clone();
+    for key in 1u8..=64 {
+        sibling.header.miner = Hash32([key; 32]);
+        sibling.header = mined(sibling.header).await?;
+        if sibling.hash() < b1.hash() {
+            break;
+        }
+    }
+    ensure!(sibling.hash() < b1.hash(), "no competing block with a lower hash in 64 tries");
+    relayer.announce(&CompactBlock::from_block(&sibling, |_| false, usize::MAX)).await?;
+    wait_head(observer, sibling.hash(), "competing block").await?;
+    let agreed = net.wait_agree(&all, T).await?;
+    assert_eq!(agreed.meta.hash, sibling.hash(), "every node took the competing block");
+    assert!(relayer.requests_for(&sibling.hash()).is_empty(), "the competing block's items came from the head's body");
 
     // 2. Fallback: the relayer cannot serve the items, but it has the full block.
     let b2 = block_on_head(observer, 2000).await?;
