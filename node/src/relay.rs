@@ -5,8 +5,8 @@
 //! ids of the body items and, in full, the items that did not reach it by gossip (its own,
 //! and those it pulled from a peer's pool; see [`learnchain_proto::compact`] for the rule).
 //! A receiving node runs [`CompactRelay::check`] in the node loop, cheapest checks first and
-//! before anything is fetched: decode within the genesis block limit, id counts against
-//! the genesis maxima, header version and chain, proof of work, the ids against the
+//! before anything is fetched ([`check_compact`]): decode within the genesis block limit,
+//! id counts and order, header version and chain, proof of work, the ids against the
 //! header's body root, prefilled items against the ids, then whether the block is known and
 //! whether its parent is. [`CompactRelay::rebuild`] then runs in a task of its own: it takes
 //! each item from the prefilled ones, the node's pools or — for a block competing with the
@@ -65,8 +65,8 @@ pub enum CompactError {
         /// Its id.
         id: Hash32,
     },
-    /// Another announcement of this block is being rebuilt already. Ignore.
-    #[error("block {0} is already being rebuilt")]
+    /// Another announcement of this block by the same peer is being rebuilt already. Ignore.
+    #[error("block {0} is already being rebuilt from this peer")]
     InFlight(Hash32),
     /// The peer answered the item request without some of the items it announced. Reject:
     /// a node that forwards a compact block has imported the block and can serve its body.
@@ -178,11 +178,14 @@ impl CheckedCompact {
 pub struct CompactRelay {
     svc: ChainService,
     net: NetworkHandle,
-    in_flight: Arc<Mutex<HashSet<Hash32>>>,
+    /// Blocks being rebuilt, by announcing peer: a peer's second announcement of a block is
+    /// ignored while its first is rebuilt, but another peer's is not (if the first peer
+    /// cannot serve the block, the second may).
+    in_flight: Arc<Mutex<HashSet<(Hash32, PeerId)>>>,
 }
 
-/// Removes a block from the in-flight set when its rebuild ends, however it ends.
-struct InFlightGuard(Arc<Mutex<HashSet<Hash32>>>, Hash32);
+/// Removes a rebuild from the in-flight set when it ends, however it ends.
+struct InFlightGuard(Arc<Mutex<HashSet<(Hash32, PeerId)>>>, (Hash32, PeerId));
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
@@ -201,48 +204,9 @@ impl CompactRelay {
         &self.net
     }
 
-    /// Decodes `data` and runs every check that needs no fetching, cheapest first (see the
-    /// module docs).
+    /// Decodes `data` and runs every check that needs no fetching ([`check_compact`]).
     pub fn check(&self, data: &[u8]) -> Result<CheckedCompact, CompactError> {
-        let g = self.svc.genesis();
-        let compact: CompactBlock = decode(data, g.limits.max_block_bytes as usize)?;
-        let max_subs = g.consensus.max_submissions;
-        if compact.submission_ids.len() > max_subs as usize {
-            return Err(CompactError::TooManyIds { what: "submissions", got: compact.submission_ids.len(), max: max_subs });
-        }
-        let max_regs = g.enrolment.max_per_block;
-        if compact.registration_ids.len() > max_regs as usize {
-            return Err(CompactError::TooManyIds {
-                what: "registrations",
-                got: compact.registration_ids.len(),
-                max: max_regs,
-            });
-        }
-        let h = &compact.header;
-        if h.version != HEADER_VERSION {
-            return Err(BlockError::Version(h.version).into());
-        }
-        let chain_id = g.chain_id();
-        if h.chain_id != chain_id {
-            return Err(BlockError::WrongChain { expected: chain_id, got: h.chain_id }.into());
-        }
-        let hash = h.hash();
-        if !meets_target(&hash, &h.target) {
-            return Err(BlockError::InsufficientWork.into());
-        }
-        if !compact.body_root_matches() {
-            return Err(CompactError::BadBodyRoot);
-        }
-        check_prefilled("registration", &compact.registration_ids, compact.prefilled_registrations.iter().map(Registration::id))?;
-        check_prefilled("submission", &compact.submission_ids, compact.prefilled_submissions.iter().map(Submission::id))?;
-        let st = self.svc.lock();
-        if st.chain.contains(&hash) {
-            return Err(BlockError::AlreadyKnown.into());
-        }
-        if !st.chain.contains(&compact.header.parent) {
-            return Err(BlockError::UnknownParent(compact.header.parent).into());
-        }
-        Ok(CheckedCompact { compact, hash })
+        check_compact(&self.svc, data)
     }
 
     /// Rebuilds the checked block from the prefilled items, the pools and `peer` (falling
@@ -270,10 +234,10 @@ impl CompactRelay {
 
     async fn try_rebuild(&self, peer: PeerId, checked: CheckedCompact) -> Result<ImportOutcome, CompactError> {
         let hash = checked.hash;
-        if !self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(hash) {
+        if !self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert((hash, peer)) {
             return Err(CompactError::InFlight(hash));
         }
-        let _guard = InFlightGuard(self.in_flight.clone(), hash);
+        let _guard = InFlightGuard(self.in_flight.clone(), (hash, peer));
         let mut body = Body::resolve(&self.svc.lock(), checked.compact);
         let missing = body.missing();
         if missing > MAX_BODY_ITEM_IDS {
@@ -358,6 +322,69 @@ impl CompactRelay {
             _ => Err(CompactError::WrongItems { peer, what: "another block than the one announced".into() }),
         }
     }
+}
+
+/// Decodes `data` as a compact block and runs every check that needs no fetching, cheapest
+/// first: the size limit (in `decode`), id counts against the genesis maxima and the body
+/// rules that ids alone decide (not empty, enough submissions for the aggregation rule, ids
+/// strictly ascending), header version and chain, proof of work, the ids against the body
+/// root, the prefilled items against the ids; then, under the chain lock, whether the block
+/// is known and whether its parent is.
+pub fn check_compact(svc: &ChainService, data: &[u8]) -> Result<CheckedCompact, CompactError> {
+    let g = svc.genesis();
+    let compact: CompactBlock = decode(data, g.limits.max_block_bytes as usize)?;
+    let (regs, subs) = (&compact.registration_ids, &compact.submission_ids);
+    let max_subs = g.consensus.max_submissions;
+    if subs.len() > max_subs as usize {
+        return Err(CompactError::TooManyIds { what: "submissions", got: subs.len(), max: max_subs });
+    }
+    let max_regs = g.enrolment.max_per_block;
+    if regs.len() > max_regs as usize {
+        return Err(CompactError::TooManyIds { what: "registrations", got: regs.len(), max: max_regs });
+    }
+    if subs.is_empty() && regs.is_empty() {
+        return Err(BlockError::EmptyBody.into());
+    }
+    let rule = g.consensus.aggregation;
+    if !subs.is_empty() && subs.len() < rule.min_inputs() {
+        return Err(BlockError::TooFewForRule { got: subs.len(), needed: rule.min_inputs(), rule: rule.to_string() }.into());
+    }
+    if !strictly_ascending(regs) {
+        return Err(BlockError::RegistrationsUnsorted.into());
+    }
+    if !strictly_ascending(subs) {
+        return Err(BlockError::Unsorted.into());
+    }
+    let h = &compact.header;
+    if h.version != HEADER_VERSION {
+        return Err(BlockError::Version(h.version).into());
+    }
+    let chain_id = g.chain_id();
+    if h.chain_id != chain_id {
+        return Err(BlockError::WrongChain { expected: chain_id, got: h.chain_id }.into());
+    }
+    let hash = h.hash();
+    if !meets_target(&hash, &h.target) {
+        return Err(BlockError::InsufficientWork.into());
+    }
+    if !compact.body_root_matches() {
+        return Err(CompactError::BadBodyRoot);
+    }
+    check_prefilled("registration", regs, compact.prefilled_registrations.iter().map(Registration::id))?;
+    check_prefilled("submission", subs, compact.prefilled_submissions.iter().map(Submission::id))?;
+    let st = svc.lock();
+    if st.chain.contains(&hash) {
+        return Err(BlockError::AlreadyKnown.into());
+    }
+    if !st.chain.contains(&compact.header.parent) {
+        return Err(BlockError::UnknownParent(compact.header.parent).into());
+    }
+    drop(st);
+    Ok(CheckedCompact { compact, hash })
+}
+
+fn strictly_ascending(ids: &[Hash32]) -> bool {
+    ids.windows(2).all(|w| w[0] < w[1])
 }
 
 /// Checks that every prefilled id is among `ids` and none is sent twice.
@@ -491,10 +518,131 @@ pub fn serve_body_items(
 
 #[cfg(test)]
 mod tests {
+    use learnchain_chain::testing::{mined_block, signed_submission, solve};
+    use learnchain_chain::Chain;
+    use learnchain_identity::MemberSecret;
+    use learnchain_proto::Genesis;
+
     use super::*;
 
     fn id(n: u8) -> Hash32 {
         Hash32([n; 32])
+    }
+
+    /// A chain service on a fresh chain of three genesis members (quorum 2).
+    fn service() -> (ChainService, Vec<MemberSecret>, tempfile::TempDir) {
+        let keys: Vec<MemberSecret> = (1..=3u8).map(|i| MemberSecret::from_seed(&[i; 32])).collect();
+        let members = keys.iter().map(|k| Hash32(k.public().to_bytes())).collect();
+        let mut g = Genesis::template("relay-test", 3, 2, members);
+        g.consensus.quorum = 2;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chain = Chain::open(&dir.path().join("chain.redb"), g).expect("open");
+        (ChainService::new(chain), keys, dir)
+    }
+
+    fn refusal(svc: &ChainService, c: &CompactBlock) -> CompactError {
+        match check_compact(svc, &encode(c)) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn cheap_checks_refuse_bad_announcements_before_any_fetch() {
+        let (svc, keys, _dir) = service();
+        let (block, stranger) = {
+            let st = svc.lock();
+            (mined_block(&st.chain, &[&keys[0], &keys[1]], 1), signed_submission(&st.chain, &keys[2], 7))
+        };
+        let good = CompactBlock::from_block(&block, |_| false, usize::MAX);
+        assert_eq!(check_compact(&svc, &encode(&good)).expect("a valid announcement").hash(), block.hash());
+
+        let e = check_compact(&svc, &[1, 2, 3]).expect_err("garbage");
+        assert!(matches!(e, CompactError::Decode(_)) && e.verdict() == Verdict::Reject, "{e}");
+        let max = svc.genesis().limits.max_block_bytes as usize;
+        let e = check_compact(&svc, &vec![1u8; max + 1]).expect_err("oversized");
+        assert!(matches!(e, CompactError::Decode(DecodeError::TooLarge { .. })), "{e}");
+
+        let mut many = good.clone();
+        let over = svc.genesis().consensus.max_submissions as usize + 1;
+        many.submission_ids = (0..over as u64)
+            .map(|i| {
+                let mut b = [0u8; 32];
+                b[..8].copy_from_slice(&i.to_be_bytes());
+                Hash32(b)
+            })
+            .collect();
+        let e = refusal(&svc, &many);
+        assert!(matches!(e, CompactError::TooManyIds { what: "submissions", .. }) && e.verdict() == Verdict::Reject, "{e}");
+
+        let mut unsorted = good.clone();
+        unsorted.submission_ids.reverse();
+        assert!(matches!(refusal(&svc, &unsorted), CompactError::Block(BlockError::Unsorted)));
+
+        let mut empty = good.clone();
+        empty.submission_ids.clear();
+        assert!(matches!(refusal(&svc, &empty), CompactError::Block(BlockError::EmptyBody)));
+
+        // Same header (its work holds), an id swapped for another: the body root catches it.
+        let mut wrong_root = good.clone();
+        *wrong_root.submission_ids.last_mut().expect("ids") = id(0xff);
+        let e = refusal(&svc, &wrong_root);
+        assert!(matches!(e, CompactError::BadBodyRoot) && e.verdict() == Verdict::Reject, "{e}");
+
+        let mut no_work = good.clone();
+        while meets_target(&no_work.header.hash(), &no_work.header.target) {
+            no_work.header.nonce = no_work.header.nonce.wrapping_add(1);
+        }
+        assert!(matches!(refusal(&svc, &no_work), CompactError::Block(BlockError::InsufficientWork)));
+
+        let mut other_chain = good.clone();
+        other_chain.header.chain_id = id(9);
+        assert!(matches!(refusal(&svc, &other_chain), CompactError::Block(BlockError::WrongChain { .. })));
+
+        let mut stray = good.clone();
+        stray.prefilled_submissions = vec![stranger];
+        let e = refusal(&svc, &stray);
+        assert!(matches!(e, CompactError::PrefilledNotListed { what: "submission", .. }) && e.verdict() == Verdict::Reject);
+
+        let mut orphan = good.clone();
+        orphan.header.parent = id(0x5a);
+        solve(&mut orphan.header);
+        let e = refusal(&svc, &orphan);
+        assert_eq!((e.unknown_parent(), e.verdict()), (Some(id(0x5a)), Verdict::Ignore), "{e}");
+
+        svc.import_block(block, Origin::Local).expect("import");
+        let e = refusal(&svc, &good);
+        assert!(matches!(e, CompactError::Block(BlockError::AlreadyKnown)) && e.verdict() == Verdict::Ignore);
+    }
+
+    #[test]
+    fn items_are_served_from_the_stored_block_or_the_pools_in_the_order_asked() {
+        let (svc, keys, _dir) = service();
+        let block = mined_block(&svc.lock().chain, &[&keys[0], &keys[1]], 1);
+        let ids: Vec<Hash32> = block.submissions.iter().map(Submission::id).collect();
+        let hash = block.hash();
+        // Before the import: from the pool, which holds one of them.
+        svc.add_submission(block.submissions[1].clone()).expect("pooled");
+        match serve_body_items(&svc.lock(), &hash, &[], &ids, 1 << 20) {
+            SyncResponse::BodyItems { submissions, .. } => assert_eq!(submissions, vec![block.submissions[1].clone()]),
+            other => panic!("{other:?}"),
+        }
+        // After it (the pool is reset): from the stored block, in the order asked.
+        svc.import_block(block.clone(), Origin::Local).expect("import");
+        let reversed: Vec<Hash32> = ids.iter().rev().copied().chain([id(7)]).collect();
+        match serve_body_items(&svc.lock(), &hash, &[], &reversed, 1 << 20) {
+            SyncResponse::BodyItems { submissions, .. } => {
+                assert_eq!(submissions, block.submissions.iter().rev().cloned().collect::<Vec<_>>())
+            }
+            other => panic!("{other:?}"),
+        }
+        // Within the response budget, and within the id limit.
+        match serve_body_items(&svc.lock(), &hash, &[], &ids, 64 + 10) {
+            SyncResponse::BodyItems { submissions, .. } => assert!(submissions.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        let too_many = vec![id(1); MAX_BODY_ITEM_IDS + 1];
+        assert!(matches!(serve_body_items(&svc.lock(), &hash, &[], &too_many, 1 << 20), SyncResponse::Refused(_)));
     }
 
     #[test]

@@ -247,7 +247,8 @@ async fn compact_blocks_are_rebuilt_fetched_fallen_back_and_refused() -> anyhow:
     relayer.serve(vec![], vec![]);
     // (a) The ids do not match the header's body root (the header's work is valid).
     let mut wrong_root = CompactBlock::from_block(&b3, |_| false, usize::MAX);
-    wrong_root.submission_ids[0] = Hash32([0xa1; 32]);
+    *wrong_root.submission_ids.last_mut().context("ids")? = Hash32([0xff; 32]);
+    ensure!(wrong_root.submission_ids.windows(2).all(|w| w[0] < w[1]), "still in id order");
     relayer.announce(&wrong_root).await?;
     // (b) Ids nobody has, consistent with a mined header.
     let bogus = vec![Hash32([0xb1; 32]), Hash32([0xb2; 32])];
