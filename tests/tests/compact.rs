@@ -13,8 +13,8 @@
 //!    gets the block from the observer, which serves the items from its stored block; then
 //!    a competing block with the same body is rebuilt everywhere from the head's body, with
 //!    no request, and wins;
-//! 2. the fallback: the relayer cannot serve the items, so the observer asks for the full
-//!    block by hash and imports it;
+//! 2. the fallback: the relayer answers the item request with an item that was not asked
+//!    for, so the observer asks for the full block by hash and imports it;
 //! 3. hostile announcements: ids that do not match the header's body root (refused before
 //!    any request), unknown ids the relayer cannot serve (requested, then the full block,
 //!    then refused), and an unknown parent (a sync with the relayer starts); none is stored,
@@ -47,6 +47,8 @@ struct Serving {
     items: Vec<Submission>,
     /// Full blocks it serves by hash.
     blocks: Vec<Block>,
+    /// Sent in answer to every item request instead of what was asked for.
+    wrong: Option<Submission>,
 }
 
 /// The bare peer: serves [`Serving`], refuses every other request, records all of them,
@@ -74,7 +76,10 @@ impl Relayer {
                             match &request {
                                 SyncRequest::BodyItems { submissions, .. } => SyncResponse::BodyItems {
                                     registrations: vec![],
-                                    submissions: s.items.iter().filter(|i| submissions.contains(&i.id())).cloned().collect(),
+                                    submissions: match &s.wrong {
+                                        Some(w) => vec![w.clone()],
+                                        None => s.items.iter().filter(|i| submissions.contains(&i.id())).cloned().collect(),
+                                    },
                                 },
                                 SyncRequest::BlocksByHash { hashes } => {
                                     SyncResponse::Blocks(s.blocks.iter().filter(|b| hashes.contains(&b.hash())).cloned().collect())
@@ -105,7 +110,12 @@ impl Relayer {
     }
 
     fn serve(&self, items: Vec<Submission>, blocks: Vec<Block>) {
-        *self.serving.lock().unwrap_or_else(|p| p.into_inner()) = Serving { items, blocks };
+        *self.serving.lock().unwrap_or_else(|p| p.into_inner()) = Serving { items, blocks, wrong: None };
+    }
+
+    /// Answers item requests with `wrong`, whatever was asked for.
+    fn serve_wrong(&self, wrong: Submission, blocks: Vec<Block>) {
+        *self.serving.lock().unwrap_or_else(|p| p.into_inner()) = Serving { items: vec![], blocks, wrong: Some(wrong) };
     }
 
     async fn announce(&self, compact: &CompactBlock) -> anyhow::Result<()> {
@@ -232,9 +242,10 @@ async fn compact_blocks_are_rebuilt_fetched_fallen_back_and_refused() -> anyhow:
     assert_eq!(agreed.meta.hash, sibling.hash(), "every node took the competing block");
     assert!(relayer.requests_for(&sibling.hash()).is_empty(), "the competing block's items came from the head's body");
 
-    // 2. Fallback: the relayer cannot serve the items, but it has the full block.
+    // 2. Fallback: the relayer answers the item request with a submission nobody asked for
+    // (one of block 1's), but it has the full block.
     let b2 = block_on_head(observer, 2000).await?;
-    relayer.serve(vec![], vec![b2.clone()]);
+    relayer.serve_wrong(b1.submissions[0].clone(), vec![b2.clone()]);
     relayer.announce(&CompactBlock::from_block(&b2, |_| false, usize::MAX)).await?;
     wait_head(observer, b2.hash(), "fallback").await?;
     let asked = relayer.requests_for(&b2.hash());
@@ -242,7 +253,8 @@ async fn compact_blocks_are_rebuilt_fetched_fallen_back_and_refused() -> anyhow:
     assert!(matches!(&asked[0], SyncRequest::BodyItems { submissions, .. } if submissions.len() == 2), "{asked:?}");
     assert_eq!(asked[1], SyncRequest::BlocksByHash { hashes: vec![b2.hash()] });
 
-    // 3. Hostile announcements on top of block 2, then an honest one as a marker.
+    // 3. Hostile announcements on top of block 2, then an honest one as a marker. The
+    // relayer now serves nothing at all.
     let b3 = block_on_head(observer, 3000).await?;
     relayer.serve(vec![], vec![]);
     // (a) The ids do not match the header's body root (the header's work is valid).
