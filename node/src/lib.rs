@@ -15,6 +15,7 @@ pub mod keys;
 pub mod miner;
 pub mod node;
 pub mod privacy;
+pub mod relay;
 pub mod rpc_api;
 pub mod service;
 pub mod status;

@@ -10,15 +10,16 @@
 //! priority with a cancel flag, checked every 16 384 hashes; a new head, a pause or shutdown
 //! sets it. Submissions that arrive while the race runs are not left for a later round:
 //! the template is rebuilt with them and the search starts again (a memoryless race loses
-//! nothing by restarting).
+//! nothing by restarting). A mined block is imported, then announced as a compact block
+//! (see [`crate::relay`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use learnchain_chain::{BlockTemplate, pow};
-use learnchain_net::{NetworkHandle, TopicKind};
-use learnchain_proto::{Block, Hash32, Header, encode};
+use learnchain_net::NetworkHandle;
+use learnchain_proto::{Block, Hash32, Header};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -215,12 +216,12 @@ pub async fn run(
         header.nonce = nonce;
         let block = Block { header, registrations: template.registrations, submissions: template.submissions };
         let hash = block.hash();
-        match svc.import_block(block.clone(), Origin::Local) {
+        // Built before the import, which resets the pools the prefill rule reads.
+        let compact = crate::relay::compact_of(&svc, &block);
+        match svc.import_block(block, Origin::Local) {
             Ok(_) => {
                 info!(height, block = %hash.short(), submissions = n, registrations = r, pow_ms = started.elapsed().as_millis() as u64, "mined block");
-                if let Err(e) = net.publish(TopicKind::Blocks, encode(&block)).await {
-                    debug!(error = %e, "block not gossiped");
-                }
+                crate::relay::announce(&net, &compact).await;
             }
             Err(e) => warn!(error = %e, height, "own block refused"),
         }

@@ -4,7 +4,8 @@
 //! [`Node::start`] opens the chain in the data directory, builds the libp2p swarm, waits
 //! until it listens, starts RPC and spawns every task by name. The node loop (one
 //! `select!`, each arm an `on_*` function) turns network events into chain calls: gossip is
-//! decoded within the genesis size limit and validated, and its verdict reported back;
+//! decoded within the genesis size limit and validated, and its verdict reported back
+//! (compact blocks are checked here and rebuilt in a task of their own, see [`crate::relay`]);
 //! sync requests are served; a new peer or a block with an unknown parent starts a sync
 //! with that peer. [`Node::shutdown`] signals every task, waits for each, and stops RPC.
 //! [`run`] is the daemon: start, wait for the caller's shutdown future, shut down.
@@ -33,6 +34,7 @@ use crate::config::{NodeConfig, Role};
 use crate::rpc_api::{MetricsCache, NodeFacts, NodeRpc, head_view};
 use crate::service::{ChainService, HeadSnapshot, Origin};
 use crate::privacy::{PrivacyGate, PrivacyPlan};
+use crate::relay::CompactRelay;
 use crate::{data, datasource, enrol, keys, miner, sync};
 
 /// Longest a node with bootnodes treats its stored head as possibly old before any peer
@@ -364,6 +366,7 @@ impl Node {
             tasks.push(("first-sync-grace".into(), task));
         }
         let looper = NodeLoop {
+            relay: CompactRelay::new(svc.clone(), net.clone()),
             first_sync,
             watch,
             fatal: fatal_tx,
@@ -469,6 +472,8 @@ impl Node {
 
 /// The node loop: network events in, chain calls out.
 struct NodeLoop {
+    /// Rebuilds the compact blocks peers announce.
+    relay: CompactRelay,
     /// Held until the first sync with a peer has ended (see `Node::start`).
     first_sync: Arc<Mutex<Option<crate::service::CatchUp>>>,
     /// Bootnode reachability and chain agreement.
@@ -554,6 +559,28 @@ impl NodeLoop {
                     }
                 },
             },
+            TopicKind::CompactBlocks => match self.relay.check(&data) {
+                Ok(checked) => {
+                    // Fetching may take a round trip or two: off the node loop.
+                    let relay = self.relay.clone();
+                    self.tasks.spawn(
+                        async move {
+                            let verdict = to_verdict(relay.rebuild(source, checked).await);
+                            relay.net().report_validation(id, verdict).await;
+                        }
+                        .in_current_span(),
+                    );
+                    return;
+                }
+                Err(e) => {
+                    if e.unknown_parent().is_some() {
+                        self.start_sync(source);
+                    }
+                    let v = e.verdict();
+                    ChainService::log_rejection("compact block", &e, v == ChainVerdict::Reject);
+                    to_verdict(v)
+                }
+            },
             TopicKind::Submissions => match decode::<Submission>(&data, limits.max_submission_bytes as usize) {
                 Err(e) => {
                     warn!(peer = %source, error = %e, "undecodable submission");
@@ -562,7 +589,7 @@ impl NodeLoop {
                 Ok(s) => {
                     let round = s.round;
                     let tag = s.round_tag();
-                    match self.svc.add_submission(s) {
+                    match self.svc.add_submission_via(s, Origin::Gossip) {
                         Ok(_) => {
                             debug!(round, tag = %tag.short(), "submission accepted");
                             Verdict::Accept
@@ -580,7 +607,7 @@ impl NodeLoop {
                     warn!(peer = %source, error = %e, "undecodable registration");
                     Verdict::Reject
                 }
-                Ok(r) => match self.svc.add_registration(r) {
+                Ok(r) => match self.svc.add_registration_via(r, Origin::Gossip) {
                     Ok(id) => {
                         debug!(registration = %id.short(), "registration accepted");
                         Verdict::Accept

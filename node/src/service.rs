@@ -190,7 +190,11 @@ impl ChainService {
             for s in waiting {
                 match st.chain.check_submission(&s) {
                     Ok(id) => {
-                        let _ = st.pool.insert_with_id(s, id);
+                        // Held submissions came from peers (gossip or a pool pull): a
+                        // compact block need not prefill them.
+                        if st.pool.insert_with_id(s, id).is_ok() {
+                            st.pool.mark_gossiped(&id);
+                        }
                     }
                     Err(e) => debug!(error = %e, "held submission no longer valid"),
                 }
@@ -211,6 +215,12 @@ impl ChainService {
     /// as valid (so gossip forwards it): should a reorg make its base the head, the pool
     /// has it at once, and the round's block carries it.
     pub fn add_submission(&self, s: Submission) -> Result<Hash32, SubmissionError> {
+        self.add_submission_via(s, Origin::Local)
+    }
+
+    /// [`ChainService::add_submission`], recording whether it came by gossip (a miner
+    /// prefills the others in its compact blocks; see `relay`).
+    pub fn add_submission_via(&self, s: Submission, origin: Origin) -> Result<Hash32, SubmissionError> {
         let mut st = self.lock();
         let id = match st.chain.check_submission(&s) {
             Ok(id) => id,
@@ -227,6 +237,9 @@ impl ChainService {
             Err(e) => return Err(e),
         };
         let id = st.pool.insert_with_id(s, id)?;
+        if origin == Origin::Gossip {
+            st.pool.mark_gossiped(&id);
+        }
         let status = PoolStatus { base: st.pool.base(), count: st.pool.len(), registrations: st.registrations.len() };
         drop(st);
         self.pool_status.send_replace(status);
@@ -235,9 +248,17 @@ impl ChainService {
 
     /// Checks a registration and adds it to the pool. Returns its id.
     pub fn add_registration(&self, r: Registration) -> Result<Hash32, RegistrationError> {
+        self.add_registration_via(r, Origin::Local)
+    }
+
+    /// [`ChainService::add_registration`], recording whether it came by gossip.
+    pub fn add_registration_via(&self, r: Registration, origin: Origin) -> Result<Hash32, RegistrationError> {
         let mut st = self.lock();
         st.chain.check_registration(&r)?;
         let id = st.registrations.insert(r)?;
+        if origin == Origin::Gossip {
+            st.registrations.mark_gossiped(&id);
+        }
         let pending = st.registrations.len();
         drop(st);
         // A pending registration is reason enough for a block (after the round timeout).

@@ -7,7 +7,8 @@
 //! connects to a block we know; genesis always does. A peer that sends an invalid block or
 //! lies about its work is dropped from this round of sync.
 //!
-//! [`serve`] answers status and block requests within the genesis response limit.
+//! [`serve`] answers status, block, pool and compact-block item requests (the latter in
+//! [`crate::relay`]) within the genesis response limit.
 
 use learnchain_chain::BlockError;
 use learnchain_net::{NetworkHandle, PeerId};
@@ -126,13 +127,15 @@ async fn request_status(net: &NetworkHandle, peer: PeerId, chain_id: &Hash32) ->
     }
 }
 
-fn kind(r: &SyncResponse) -> &'static str {
+/// A short name of a response's kind, for errors.
+pub(crate) fn kind(r: &SyncResponse) -> &'static str {
     match r {
         SyncResponse::Status(_) => "a status",
         SyncResponse::Blocks(_) => "blocks",
         SyncResponse::Submissions(_) => "submissions",
         SyncResponse::Refused(_) => "a refusal",
         SyncResponse::Registrations(_) => "registrations",
+        SyncResponse::BodyItems { .. } => "body items",
     }
 }
 
@@ -244,12 +247,15 @@ pub fn serve(svc: &ChainService, request: SyncRequest) -> SyncResponse {
             let known = hashes.iter().filter_map(|h| st.chain.block(h).ok().flatten());
             SyncResponse::Blocks(within_budget(known, max_bytes))
         }
+        SyncRequest::BodyItems { block, registrations, submissions } => {
+            crate::relay::serve_body_items(&st, &block, &registrations, &submissions, max_bytes)
+        }
     }
 }
 
 /// The leading `items` whose encodings, with 64 bytes of framing, fit in `max_bytes`. Stops
 /// at the first item that does not fit, so later items are never produced.
-fn within_budget<T: serde::Serialize>(items: impl IntoIterator<Item = T>, max_bytes: usize) -> Vec<T> {
+pub(crate) fn within_budget<T: serde::Serialize>(items: impl IntoIterator<Item = T>, max_bytes: usize) -> Vec<T> {
     let mut out = Vec::new();
     let mut used = 64usize;
     for item in items {

@@ -2,7 +2,7 @@
 //!
 //! This crate owns everything two nodes must agree on byte for byte: the genesis
 //! ([`genesis`]), block headers and their fixed proof-of-work layout ([`header`]), blocks and
-//! their body root ([`block`]), model-update submissions ([`submission`]), member registry
+//! their body root ([`block`]), compact blocks for relay ([`compact`]), model-update submissions ([`submission`]), member registry
 //! changes ([`registration`]), the sync protocol's
 //! messages ([`sync`]), gossip topic names ([`topics`]), the canonical encoding with its
 //! version byte and size limits ([`encoding`]) and the hashes ([`hash`]). It does no I/O.
@@ -12,6 +12,7 @@
 //! the chain id never depends on float formatting.
 
 pub mod block;
+pub mod compact;
 pub mod encoding;
 pub mod fixed;
 pub mod genesis;
@@ -25,6 +26,7 @@ pub mod sync;
 pub mod topics;
 
 pub use block::Block;
+pub use compact::CompactBlock;
 pub use encoding::{DecodeError, decode, encode};
 pub use fixed::{Fixed6, Probability};
 pub use genesis::{AggregationRule, Architecture, Genesis, GenesisError};

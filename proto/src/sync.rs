@@ -1,9 +1,11 @@
 //! Messages of the request-response sync protocol.
 //!
 //! A peer asks for [`SyncRequest::Status`] (its head, height and total work), for blocks of
-//! its canonical chain by height range, for blocks by hash, or for its pooled submissions and registrations. Requests are tiny and capped
-//! at [`MAX_SYNC_REQUEST_BYTES`]; responses are capped by the genesis
-//! `limits.max_sync_response_bytes`, and a server never packs more blocks than fit.
+//! its canonical chain by height range, for blocks by hash, for its pooled submissions and
+//! registrations, or for the body items of a compact block by id
+//! ([`SyncRequest::BodyItems`], at most [`MAX_BODY_ITEM_IDS`] ids). Requests are tiny and
+//! capped at [`MAX_SYNC_REQUEST_BYTES`]; responses are capped by the genesis
+//! `limits.max_sync_response_bytes`, and a server never packs more blocks or items than fit.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +18,13 @@ use crate::submission::Submission;
 pub const MAX_SYNC_REQUEST_BYTES: usize = 64 * 1024;
 /// Most hashes one `BlocksByHash` request may name.
 pub const MAX_HASHES_PER_REQUEST: usize = 256;
+/// Most item ids (registrations and submissions together) one `BodyItems` request may
+/// name; 32 KiB of ids, well within [`MAX_SYNC_REQUEST_BYTES`]. A receiver missing more
+/// items of one compact block asks for the full block instead.
+pub const MAX_BODY_ITEM_IDS: usize = 1024;
+
+// Every `BodyItems` request within the id limit fits a request frame.
+const _: () = assert!(MAX_BODY_ITEM_IDS * 32 + 64 + 32 <= MAX_SYNC_REQUEST_BYTES);
 
 /// A sync request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +49,27 @@ pub enum SyncRequest {
     /// The registrations pooled for the peer's next block: a registration gossiped while no
     /// miner listened reaches one at the next pull.
     PendingRegistrations,
+    /// Body items of the compact block `block` the peer announced, by id: a server answers
+    /// from that block's stored body if it has it, otherwise from its pools. At most
+    /// [`MAX_BODY_ITEM_IDS`] ids in all.
+    BodyItems {
+        /// The announced block's hash.
+        block: Hash32,
+        /// Wanted registration ids.
+        registrations: Vec<Hash32>,
+        /// Wanted submission ids.
+        submissions: Vec<Hash32>,
+    },
+}
+
+impl SyncRequest {
+    /// How many item ids a `BodyItems` request names (0 for other requests).
+    pub fn body_item_count(&self) -> usize {
+        match self {
+            SyncRequest::BodyItems { registrations, submissions, .. } => registrations.len() + submissions.len(),
+            _ => 0,
+        }
+    }
 }
 
 /// A node's view of its chain.
@@ -68,4 +98,45 @@ pub enum SyncResponse {
     Refused(String),
     /// Answer to `PendingRegistrations`.
     Registrations(Vec<Registration>),
+    /// Answer to `BodyItems`: the requested items the server has, each list in the order
+    /// asked (items it lacks are left out).
+    BodyItems {
+        /// Registrations found.
+        registrations: Vec<Registration>,
+        /// Submissions found.
+        submissions: Vec<Submission>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoding::{decode, encode};
+
+    #[test]
+    fn body_item_requests_round_trip_within_the_request_limit() {
+        let full = SyncRequest::BodyItems {
+            block: Hash32([1; 32]),
+            registrations: vec![Hash32([2; 32]); MAX_BODY_ITEM_IDS / 2],
+            submissions: vec![Hash32([3; 32]); MAX_BODY_ITEM_IDS / 2],
+        };
+        assert_eq!(full.body_item_count(), MAX_BODY_ITEM_IDS);
+        let bytes = encode(&full);
+        assert!(bytes.len() <= MAX_SYNC_REQUEST_BYTES, "{} bytes", bytes.len());
+        assert_eq!(decode::<SyncRequest>(&bytes, MAX_SYNC_REQUEST_BYTES), Ok(full));
+        let answer = SyncResponse::BodyItems { registrations: vec![], submissions: vec![] };
+        let bytes = encode(&answer);
+        assert_eq!(decode::<SyncResponse>(&bytes, 64), Ok(answer));
+    }
+
+    #[test]
+    fn older_variants_keep_their_encoding() {
+        // New variants are appended: a node that does not know `BodyItems` still decodes
+        // every request it knew, byte for byte as before.
+        assert_eq!(encode(&SyncRequest::Status), vec![1, 0, 0, 0, 0]);
+        assert_eq!(encode(&SyncRequest::PendingRegistrations), vec![1, 4, 0, 0, 0]);
+        assert_eq!(encode(&SyncResponse::Registrations(vec![]))[..5], [1, 4, 0, 0, 0]);
+        let items = SyncRequest::BodyItems { block: Hash32::ZERO, registrations: vec![], submissions: vec![] };
+        assert_eq!(encode(&items)[..5], [1, 5, 0, 0, 0], "the new request is appended");
+    }
 }

@@ -1,5 +1,12 @@
 //! Gossip topic and protocol names, versioned and scoped by chain id so that nodes of
 //! different chains or protocol versions never exchange messages.
+//!
+//! New blocks travel as compact blocks ([`crate::compact::CompactBlock`]) on their own
+//! topic, `/learnchain/<chain>/compact-blocks/1`, which a miner publishes on. The full-block
+//! topic stays: a node announces a head it downloaded by sync there, and every node still
+//! validates and imports full blocks from it. Two topics rather than a tagged message on one
+//! keep each topic's payload a single type with its own limit, and let a later version of
+//! either change without touching the other.
 
 use crate::hash::Hash32;
 
@@ -12,8 +19,10 @@ pub const IDENTIFY_PROTOCOL_VERSION: &str = "/learnchain/id/1";
 /// What a gossip topic carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TopicKind {
-    /// New blocks.
+    /// Full blocks (heads announced after a sync).
     Blocks,
+    /// New blocks as compact blocks: header, item ids and prefilled items.
+    CompactBlocks,
     /// Data sources' submissions.
     Submissions,
     /// Member registrations and revocations.
@@ -22,12 +31,14 @@ pub enum TopicKind {
 
 impl TopicKind {
     /// Every kind.
-    pub const ALL: [TopicKind; 3] = [TopicKind::Blocks, TopicKind::Submissions, TopicKind::Registrations];
+    pub const ALL: [TopicKind; 4] =
+        [TopicKind::Blocks, TopicKind::CompactBlocks, TopicKind::Submissions, TopicKind::Registrations];
 
     /// Topic string for this kind on the chain `chain_id`.
     pub fn topic(self, chain_id: &Hash32) -> String {
         let kind = match self {
             TopicKind::Blocks => "blocks",
+            TopicKind::CompactBlocks => "compact-blocks",
             TopicKind::Submissions => "submissions",
             TopicKind::Registrations => "registrations",
         };

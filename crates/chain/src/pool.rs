@@ -9,8 +9,12 @@
 //! [`RegistrationPool`] holds checked registrations until a block includes them: one per
 //! member key, bounded; after every head change the node drops those that no longer apply
 //! ([`RegistrationPool::retain`]).
+//!
+//! Both pools answer lookups by id (`get`), which a node rebuilding a compact block uses,
+//! and remember which of their items arrived by gossip (`mark_gossiped`/`was_gossiped`): a
+//! miner sends the others in full when it announces a block, since its peers may lack them.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use learnchain_proto::{Hash32, Registration, Submission};
 
@@ -22,6 +26,8 @@ pub struct SubmissionPool {
     by_id: BTreeMap<Hash32, Submission>,
     tags: HashMap<Hash32, Hash32>,
     orphans: VecDeque<Submission>,
+    /// Ids of pooled submissions that arrived by gossip.
+    gossiped: HashSet<Hash32>,
     max: usize,
     max_orphans: usize,
 }
@@ -34,6 +40,7 @@ impl SubmissionPool {
             by_id: BTreeMap::new(),
             tags: HashMap::new(),
             orphans: VecDeque::new(),
+            gossiped: HashSet::new(),
             max,
             max_orphans: max.max(16) * 4,
         }
@@ -57,6 +64,23 @@ impl SubmissionPool {
     /// Whether a submission with this id is pooled.
     pub fn contains(&self, id: &Hash32) -> bool {
         self.by_id.contains_key(id)
+    }
+
+    /// The pooled submission with this id.
+    pub fn get(&self, id: &Hash32) -> Option<&Submission> {
+        self.by_id.get(id)
+    }
+
+    /// Records that the pooled submission `id` arrived by gossip (no-op if not pooled).
+    pub fn mark_gossiped(&mut self, id: &Hash32) {
+        if self.by_id.contains_key(id) {
+            self.gossiped.insert(*id);
+        }
+    }
+
+    /// Whether the pooled submission `id` arrived by gossip.
+    pub fn was_gossiped(&self, id: &Hash32) -> bool {
+        self.gossiped.contains(id)
     }
 
     /// Adds a checked submission for the current base.
@@ -103,6 +127,7 @@ impl SubmissionPool {
         self.base = base;
         self.by_id.clear();
         self.tags.clear();
+        self.gossiped.clear();
         let (ready, rest): (Vec<_>, Vec<_>) = self.orphans.drain(..).partition(|s| s.base == base);
         self.orphans = rest.into();
         ready
@@ -118,13 +143,32 @@ impl SubmissionPool {
 pub struct RegistrationPool {
     by_id: BTreeMap<Hash32, Registration>,
     members: HashMap<Hash32, Hash32>,
+    /// Ids of pooled registrations that arrived by gossip.
+    gossiped: HashSet<Hash32>,
     max: usize,
 }
 
 impl RegistrationPool {
     /// An empty pool holding at most `max`.
     pub fn new(max: usize) -> Self {
-        RegistrationPool { by_id: BTreeMap::new(), members: HashMap::new(), max }
+        RegistrationPool { by_id: BTreeMap::new(), members: HashMap::new(), gossiped: HashSet::new(), max }
+    }
+
+    /// The pooled registration with this id.
+    pub fn get(&self, id: &Hash32) -> Option<&Registration> {
+        self.by_id.get(id)
+    }
+
+    /// Records that the pooled registration `id` arrived by gossip (no-op if not pooled).
+    pub fn mark_gossiped(&mut self, id: &Hash32) {
+        if self.by_id.contains_key(id) {
+            self.gossiped.insert(*id);
+        }
+    }
+
+    /// Whether the pooled registration `id` arrived by gossip.
+    pub fn was_gossiped(&self, id: &Hash32) -> bool {
+        self.gossiped.contains(id)
     }
 
     /// Number pooled.
@@ -160,6 +204,7 @@ impl RegistrationPool {
         self.by_id.retain(|_, r| keep(r));
         let by_id = &self.by_id;
         self.members.retain(|_, id| by_id.contains_key(id));
+        self.gossiped.retain(|id| by_id.contains_key(id));
     }
 
     /// The pooled registrations, sorted by id.
@@ -212,8 +257,14 @@ mod tests {
         assert_eq!(p.insert(reg(1, 1)), Err(RegistrationError::Conflict(Hash32([1; 32]))));
         assert!(p.insert(reg(2, 0)).is_ok());
         assert_eq!(p.insert(reg(3, 0)), Err(RegistrationError::PoolFull));
+        let (one, two) = (reg(1, 0).id(), reg(2, 0).id());
+        assert_eq!(p.get(&two), Some(&reg(2, 0)));
+        p.mark_gossiped(&one);
+        p.mark_gossiped(&reg(9, 9).id());
+        assert!(p.was_gossiped(&one) && !p.was_gossiped(&two) && !p.was_gossiped(&reg(9, 9).id()));
         p.retain(|r| r.member != Hash32([1; 32]));
         assert_eq!(p.len(), 1);
+        assert!(!p.was_gossiped(&one), "a dropped registration's mark goes with it");
         assert!(p.insert(reg(1, 1)).is_ok(), "the member's slot is free again");
     }
 
@@ -226,6 +277,19 @@ mod tests {
         assert!(p.insert(sub(2, 2, 1)).is_ok());
         assert_eq!(p.insert(sub(2, 3, 1)), Err(SubmissionError::PoolFull));
         assert!(matches!(p.insert(sub(3, 4, 1)), Err(SubmissionError::NotOnHead(_))));
+    }
+
+    #[test]
+    fn lookups_by_id_and_gossip_marks() {
+        let mut p = SubmissionPool::new(Hash32([2; 32]), 4);
+        let (a, b) = (sub(2, 1, 1), sub(2, 2, 1));
+        let (ida, idb) = (p.insert(a.clone()).expect("a"), p.insert(b).expect("b"));
+        assert_eq!(p.get(&ida), Some(&a));
+        assert_eq!(p.get(&Hash32([0xee; 32])), None);
+        p.mark_gossiped(&ida);
+        assert!(p.was_gossiped(&ida) && !p.was_gossiped(&idb));
+        p.reset(Hash32([3; 32]));
+        assert!(p.get(&ida).is_none() && !p.was_gossiped(&ida), "a new round forgets both");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Data enters here only as configuration: [`build_swarm`] turns a [`NetConfig`] into a
 //! `Swarm` with the TCP + Noise + Yamux transport (behind DNS resolution, so `/dns4/<compose
-//! service>/tcp/N` bootnodes work), gossipsub subscribed to the chain's topics, identify,
+//! service>/tcp/N` bootnodes work; every raw TCP stream counted by the `traffic` module), gossipsub subscribed to the chain's topics, identify,
 //! the sync request-response protocol and ping. What the swarm produces afterwards is
 //! consumed by the event loop.
 //!
@@ -23,8 +23,8 @@ use std::time::Duration;
 use learnchain_proto::registration::MAX_REGISTRATION_BYTES;
 use learnchain_proto::{hash::sha256, topics::TopicKind};
 use libp2p::{
-    Swarm, SwarmBuilder, gossipsub, identify, noise, ping, request_response,
-    request_response::ProtocolSupport, swarm::NetworkBehaviour, tcp, yamux,
+    Swarm, SwarmBuilder, Transport, core::upgrade, gossipsub, identify, noise, ping,
+    request_response, request_response::ProtocolSupport, swarm::NetworkBehaviour, tcp, yamux,
 };
 
 use crate::{
@@ -34,6 +34,7 @@ use crate::{
         GOSSIP_ENVELOPE_SLACK, GOSSIP_HEARTBEAT, GOSSIP_HISTORY_LENGTH, IDENTIFY_PROTOCOL_VERSION,
         IDLE_CONNECTION_TIMEOUT, NetConfig, SYNC_STREAM_GRACE,
     },
+    traffic::{CountingStream, TrafficCounters},
 };
 
 /// The node's network behaviour: one field per protocol.
@@ -54,6 +55,7 @@ pub(crate) struct Behaviour {
 pub(crate) struct Topics {
     by_hash: HashMap<gossipsub::TopicHash, TopicKind>,
     blocks: gossipsub::TopicHash,
+    compact_blocks: gossipsub::TopicHash,
     submissions: gossipsub::TopicHash,
     registrations: gossipsub::TopicHash,
     max_block_bytes: usize,
@@ -64,18 +66,22 @@ impl Topics {
     /// The topics of `config.chain_id` with the configured limits.
     pub(crate) fn new(config: &NetConfig) -> Self {
         let blocks = gossipsub::IdentTopic::new(TopicKind::Blocks.topic(&config.chain_id)).hash();
+        let compact_blocks =
+            gossipsub::IdentTopic::new(TopicKind::CompactBlocks.topic(&config.chain_id)).hash();
         let submissions =
             gossipsub::IdentTopic::new(TopicKind::Submissions.topic(&config.chain_id)).hash();
         let registrations =
             gossipsub::IdentTopic::new(TopicKind::Registrations.topic(&config.chain_id)).hash();
         let by_hash = HashMap::from([
             (blocks.clone(), TopicKind::Blocks),
+            (compact_blocks.clone(), TopicKind::CompactBlocks),
             (submissions.clone(), TopicKind::Submissions),
             (registrations.clone(), TopicKind::Registrations),
         ]);
         Topics {
             by_hash,
             blocks,
+            compact_blocks,
             submissions,
             registrations,
             max_block_bytes: config.max_block_bytes,
@@ -87,6 +93,7 @@ impl Topics {
     pub(crate) fn hash(&self, kind: TopicKind) -> &gossipsub::TopicHash {
         match kind {
             TopicKind::Blocks => &self.blocks,
+            TopicKind::CompactBlocks => &self.compact_blocks,
             TopicKind::Submissions => &self.submissions,
             TopicKind::Registrations => &self.registrations,
         }
@@ -100,7 +107,9 @@ impl Topics {
     /// Largest payload allowed on `kind`.
     pub(crate) fn max_bytes(&self, kind: TopicKind) -> usize {
         match kind {
-            TopicKind::Blocks => self.max_block_bytes,
+            // A compact block is never published larger than the full block limit (the
+            // miner prefills only what fits; see `learnchain_proto::compact`).
+            TopicKind::Blocks | TopicKind::CompactBlocks => self.max_block_bytes,
             TopicKind::Submissions => self.max_submission_bytes,
             TopicKind::Registrations => MAX_REGISTRATION_BYTES,
         }
@@ -212,21 +221,28 @@ fn dns_config() -> Result<(libp2p::dns::ResolverConfig, libp2p::dns::ResolverOpt
     Ok((cfg, opts))
 }
 
-/// Builds the swarm for `config` (not yet listening or dialling).
+/// Builds the swarm for `config` (not yet listening or dialling), counting its TCP traffic
+/// into `traffic`.
 pub(crate) fn build_swarm(
     config: &NetConfig,
     topics: &Topics,
+    traffic: TrafficCounters,
 ) -> Result<Swarm<Behaviour>, NetError> {
     check_config(config)?;
     let behaviour = behaviour(config, topics)?;
     let (dns_cfg, dns_opts) = dns_config()?;
+    let noise = noise::Config::new(&config.keypair)
+        .map_err(|e| NetError::Transport(format!("noise: {e}")))?;
+    // TCP + Noise + Yamux as `SwarmBuilder::with_tcp` builds it, with every raw TCP stream
+    // counted before the Noise handshake (see the `traffic` module).
+    let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+        .map(move |stream, _| CountingStream::new(stream, traffic.clone()))
+        .upgrade(upgrade::Version::V1Lazy)
+        .authenticate(noise)
+        .multiplex(yamux::Config::default());
     let swarm = SwarmBuilder::with_existing_identity(config.keypair.clone())
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        .with_other_transport(|_| tcp)
         .map_err(|e| NetError::Transport(format!("tcp/noise/yamux: {e}")))?
         .with_dns_config(dns_cfg, dns_opts)
         .with_behaviour(|_| behaviour)

@@ -1,6 +1,6 @@
 //! [`NetworkHandle`]: the node's cloneable way to ask the network for something.
 //!
-//! Every method turns into one [`Command`] sent over a bounded channel to the event loop;
+//! Every method but [`NetworkHandle::traffic`] (which reads shared counters) turns into one [`Command`] sent over a bounded channel to the event loop;
 //! commands that have an answer carry a `oneshot` sender the event loop completes. If the
 //! event loop is gone, methods return [`NetError::Closed`] (or nothing, for fire-and-forget
 //! commands). When the last handle is dropped the command channel closes and the event loop
@@ -12,6 +12,7 @@ use std::time::Duration;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::traffic::{Traffic, TrafficCounters};
 use crate::{GossipId, NetError, PeerInfo, SyncResponder, Verdict};
 
 /// What a handle asks of the event loop.
@@ -68,6 +69,7 @@ pub struct NetworkHandle {
     commands: mpsc::Sender<Command>,
     local_peer_id: PeerId,
     request_timeout: Duration,
+    traffic: TrafficCounters,
 }
 
 impl NetworkHandle {
@@ -75,11 +77,13 @@ impl NetworkHandle {
         commands: mpsc::Sender<Command>,
         local_peer_id: PeerId,
         request_timeout: Duration,
+        traffic: TrafficCounters,
     ) -> Self {
         NetworkHandle {
             commands,
             local_peer_id,
             request_timeout,
+            traffic,
         }
     }
 
@@ -103,6 +107,15 @@ impl NetworkHandle {
     /// This node's peer id.
     pub fn local_peer_id(&self) -> PeerId {
         self.local_peer_id
+    }
+
+    /// Bytes received and sent on every connection of this node since the network was
+    /// built, counted on the raw TCP streams: all protocols (gossip with its duplicates and
+    /// control messages, sync, identify, ping) and the Noise, Yamux and multistream-select
+    /// overhead, but not TCP/IP headers. Cheap (two atomic loads), and still readable after
+    /// the event loop has stopped.
+    pub fn traffic(&self) -> Traffic {
+        self.traffic.snapshot()
     }
 
     /// Publishes `data` on the topic `kind`. [`NetError::NoPeers`] when no connected peer is

@@ -17,7 +17,8 @@
 //! Modules: `config` (configuration and tuning constants), `behaviour` (the one
 //! `NetworkBehaviour` and the transport), `codec` (length-prefixed sync frames with limits),
 //! `event_loop` (the swarm task), `bootnodes` (redial policy), `handle` (the client side),
-//! `types` (events and tokens), `error`.
+//! `traffic` (transport-level byte counters, read with [`NetworkHandle::traffic`]), `types`
+//! (events and tokens), `error`.
 //!
 //! Not yet here: Kademlia discovery, mDNS, gossipsub peer scoring and a registrations topic
 //! (see the design); peers are found through bootnodes and inbound connections only.
@@ -29,6 +30,7 @@ mod config;
 mod error;
 mod event_loop;
 mod handle;
+mod traffic;
 mod types;
 
 use tokio::sync::mpsc;
@@ -42,6 +44,7 @@ pub use config::{
 pub use error::NetError;
 pub use event_loop::EventLoop;
 pub use handle::NetworkHandle;
+pub use traffic::Traffic;
 pub use learnchain_proto::topics::TopicKind;
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
 pub use types::{GossipId, NetEvent, PeerInfo, SyncResponder, Verdict};
@@ -57,7 +60,8 @@ pub fn new(
     config: NetConfig,
 ) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>, EventLoop), NetError> {
     let topics = behaviour::Topics::new(&config);
-    let mut swarm = behaviour::build_swarm(&config, &topics)?;
+    let traffic = traffic::TrafficCounters::default();
+    let mut swarm = behaviour::build_swarm(&config, &topics, traffic.clone())?;
     for addr in &config.listen {
         check_port_free(addr)?;
         swarm
@@ -70,7 +74,7 @@ pub fn new(
     let (event_tx, event_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
     let event_loop = EventLoop::new(swarm, command_rx, event_tx, topics, bootnodes);
     Ok((
-        NetworkHandle::new(command_tx, local_peer_id, config.request_timeout),
+        NetworkHandle::new(command_tx, local_peer_id, config.request_timeout, traffic),
         event_rx,
         event_loop,
     ))

@@ -463,3 +463,27 @@ fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
+
+#[tokio::test]
+async fn traffic_counts_every_byte_both_ways() {
+    let (a, mut b) = pair(config(), config()).await;
+    a.sees_subscribed(TopicKind::Blocks, &[b.id()]).await;
+    let (a0, b0) = (a.handle.traffic(), b.handle.traffic());
+    assert!(a0.bytes_out > 0 && a0.bytes_in > 0, "handshakes and subscriptions are counted: {a0:?}");
+    let payload = vec![0x5a; 200_000];
+    a.handle
+        .publish(TopicKind::Blocks, payload.clone())
+        .await
+        .expect("published");
+    let (kind, id, _, data) = b.gossip().await;
+    assert_eq!((kind, data.len()), (TopicKind::Blocks, payload.len()));
+    b.handle.report_validation(id, Verdict::Ignore).await;
+    let (a1, b1) = (a.handle.traffic(), b.handle.traffic());
+    let len = payload.len() as u64;
+    assert!(a1.bytes_out - a0.bytes_out >= len, "sent {a0:?} → {a1:?}");
+    assert!(b1.bytes_in - b0.bytes_in >= len, "received {b0:?} → {b1:?}");
+    // Noise adds 16 bytes per frame of at most 65 535, Yamux 12 per frame: a few hundred
+    // bytes on 200 kB, plus the gossipsub envelope.
+    assert!(b1.bytes_in - b0.bytes_in < len + 8 * 1024, "received {b0:?} → {b1:?}");
+    assert_eq!(a1.total(), a1.bytes_in + a1.bytes_out);
+}
