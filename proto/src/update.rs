@@ -362,6 +362,14 @@ impl EncodedUpdate {
         }
     }
 
+    /// The `i32` vector of an `i32` update, to change it (tools and tests).
+    pub fn as_i32_mut(&mut self) -> Option<&mut Vec<i32>> {
+        match self {
+            EncodedUpdate::I32(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// Builds a quantised update from levels (each `|level| ≤ width.max_level()`, one per
     /// parameter) and scales; levels out of range are clamped.
     pub fn quantized(width: Width, groups: ScaleGroups, scales: Vec<u32>, levels: &[i32]) -> Self {

@@ -193,7 +193,7 @@ mod tests {
                 clip: learnchain_proto::Fixed6(1_000_000),
                 steps: 1,
             },
-            delta: vec![1, 2, 3],
+            update: learnchain_proto::EncodedUpdate::I32(vec![1, 2, 3]),
             auth: unsigned(),
         }
     }
@@ -224,7 +224,7 @@ mod tests {
             sign_submission(&mut s, k, &rings, &mut rng).expect("member");
             assert_eq!(rings.verify(&s, &s.signing_digest()), Ok(()));
             let mut t = s.clone();
-            t.delta[0] += 1;
+            t.update.as_i32_mut().expect("an i32 update")[0] += 1;
             assert!(matches!(rings.verify(&t, &t.signing_digest()), Err(SubmissionError::BadRingSignature(_))));
         }
         // The tenth key is no member: it cannot sign with the rings, and a ring of its own
@@ -249,8 +249,8 @@ mod tests {
             .collect();
         let digests = |b: &[Submission]| b.iter().map(Submission::signing_digest).collect::<Vec<_>>();
         assert_eq!(rings.verify_all(&batch, &digests(&batch)), Ok(()));
-        batch[6].delta[0] += 1;
-        batch[8].delta[0] += 1;
+        batch[6].update.as_i32_mut().expect("an i32 update")[0] += 1;
+        batch[8].update.as_i32_mut().expect("an i32 update")[0] += 1;
         assert!(matches!(rings.verify_all(&batch, &digests(&batch)), Err((6, SubmissionError::BadRingSignature(_)))));
         let empty = BaseRings::new(&Registry::default(), &Hash32([2; 32]), 4);
         assert_eq!(empty.verify(&s, &s.signing_digest()), Err(SubmissionError::NoMembers));

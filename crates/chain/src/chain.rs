@@ -35,7 +35,7 @@ use crate::error::{BlockError, ChainError, RegistrationError, SubmissionError};
 use crate::registry::{Registry, check_authorisation};
 use crate::pow::{target_to_u256, u256_to_hash, work};
 use crate::store::{BlockMeta, HeadChange, Store};
-use crate::validate::{CheckedBlock, base_norm_sq, check_submission_shape, check_update_norm};
+use crate::validate::{CheckedBlock, base_norm_sq, check_submission_shape, check_update_norm, decode_update};
 
 /// What importing a valid block did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -364,16 +364,28 @@ impl Chain {
 
     fn stored_aggregate(&self, hash: &Hash32) -> Result<Vec<i32>, ChainError> {
         let block = self.store.block(hash)?.ok_or_else(|| ChainError::NotFound(format!("block {hash}")))?;
-        self.aggregate_of(&block.submissions).map_err(|e| ChainError::Corrupt(e.to_string()))
+        self.aggregate_of(&block.submissions).map_err(|e| ChainError::Corrupt(format!("stored block {hash}: {e}")))
     }
 
-    fn aggregate_of(&self, submissions: &[Submission]) -> Result<Vec<i32>, agg::AggregateError> {
-        if submissions.is_empty() {
-            // A block of registrations only leaves the model as it is.
+    /// The genesis rule over the decoded updates of `submissions` (already checked: a
+    /// submission that does not decode is an error here, not a verdict).
+    fn aggregate_of(&self, submissions: &[Submission]) -> Result<Vec<i32>, String> {
+        let decoded = submissions
+            .iter()
+            .map(|s| decode_update(&self.genesis, s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let updates: Vec<&[i32]> = decoded.iter().map(|u| u.as_ref()).collect();
+        self.aggregate_decoded(&updates).map_err(|e| e.to_string())
+    }
+
+    /// The genesis rule over decoded updates (a block of registrations only, with none,
+    /// leaves the model as it is).
+    fn aggregate_decoded(&self, updates: &[&[i32]]) -> Result<Vec<i32>, agg::AggregateError> {
+        if updates.is_empty() {
             return Ok(vec![0; self.genesis.param_count()]);
         }
-        let updates: Vec<&[i32]> = submissions.iter().map(|s| s.delta.as_slice()).collect();
-        agg::aggregate(rule(self.genesis.consensus.aggregation), &updates)
+        agg::aggregate(rule(self.genesis.consensus.aggregation), updates)
     }
 
     /// What the genesis aggregation rule did with each submission of block `hash`:
@@ -384,7 +396,13 @@ impl Chain {
         if block.submissions.is_empty() {
             return Ok(Vec::new());
         }
-        let updates: Vec<&[i32]> = block.submissions.iter().map(|s| s.delta.as_slice()).collect();
+        let decoded = block
+            .submissions
+            .iter()
+            .map(|s| decode_update(&self.genesis, s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ChainError::Corrupt(format!("stored block {hash}: {e}")))?;
+        let updates: Vec<&[i32]> = decoded.iter().map(|u| u.as_ref()).collect();
         let (_, report) = agg::aggregate_with_report(rule(self.genesis.consensus.aggregation), &updates)
             .map_err(|e| ChainError::Corrupt(format!("stored block {hash}: {e}")))?;
         Ok(block.submissions.iter().zip(report).map(|(s, r)| (s.id(), s.round_tag(), r)).collect())
@@ -420,7 +438,7 @@ impl Chain {
     /// Checks a submission for the mempool of the next round: shape and privacy policy,
     /// base = head, round, update norm, membership. Returns its signing digest.
     pub fn check_submission(&self, s: &Submission) -> Result<Hash32, SubmissionError> {
-        check_submission_shape(&self.genesis, &self.chain_id, s)?;
+        let update = check_submission_shape(&self.genesis, &self.chain_id, s)?;
         let head = self.head();
         if s.base != head.hash {
             return Err(SubmissionError::NotOnHead(s.base));
@@ -428,7 +446,7 @@ impl Chain {
         if s.round != head.height + 1 {
             return Err(SubmissionError::WrongRound { expected: head.height + 1, got: s.round });
         }
-        check_update_norm(&self.genesis, s, base_norm_sq(&self.genesis, &self.head_model))?;
+        check_update_norm(&self.genesis, s, &update, base_norm_sq(&self.genesis, &self.head_model))?;
         let digest = s.signing_digest();
         let rings = self.rings_at(&head.hash).map_err(|_| SubmissionError::NotOnHead(s.base))?;
         rings.verify(s, &digest)?;
@@ -476,11 +494,12 @@ impl Chain {
 
     fn execute(&self, ctx: ContextualBlock) -> Result<ExecutedBlock, BlockError> {
         let ContextualBlock { checked, parent } = ctx;
-        let CheckedBlock { block, hash, digests } = checked;
+        let CheckedBlock { block, hash, digests, decoded } = checked;
+        let updates = decoded.updates(&block.submissions);
         let mut model = self.model_at(&parent.hash)?;
         let base_norm = base_norm_sq(&self.genesis, &model);
-        for (index, s) in block.submissions.iter().enumerate() {
-            check_update_norm(&self.genesis, s, base_norm).map_err(|error| BlockError::Submission { index, error })?;
+        for (index, (s, update)) in block.submissions.iter().zip(&updates).enumerate() {
+            check_update_norm(&self.genesis, s, update, base_norm).map_err(|error| BlockError::Submission { index, error })?;
         }
         let mut registry = self.registry_at(&parent.hash)?;
         for (index, r) in block.registrations.iter().enumerate() {
@@ -497,8 +516,9 @@ impl Chain {
             .apply(&block.registrations, block.header.height)
             .map_err(|(index, error)| BlockError::Registration { index, error })?;
         let delta = self
-            .aggregate_of(&block.submissions)
+            .aggregate_decoded(&updates)
             .map_err(|e| BlockError::Storage(format!("aggregate: {e}")))?;
+        drop(updates);
         agg::apply(&mut model, &delta).map_err(|e| match e {
             agg::AggregateError::Overflow { index } => BlockError::ModelOverflow(index),
             other => BlockError::Storage(other.to_string()),
