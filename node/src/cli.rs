@@ -228,6 +228,10 @@ pub struct DevnetArgs {
     /// multi-krum:f,m, bulyan:f, geometric-median:iterations or l-nearest:l.
     #[arg(long, default_value = "mean")]
     pub aggregation: String,
+    /// Update encoding of a new devnet genesis: i32, i16, i8 (one scale per tensor), or
+    /// i16:N / i8:N (one scale per chunk of N parameters, 128 ≤ N ≤ 1048576).
+    #[arg(long, default_value = "i32")]
+    pub update_encoding: String,
     /// How many data sources (the last ones) are adversaries.
     #[arg(long, default_value_t = 0)]
     pub adversaries: usize,
@@ -300,6 +304,10 @@ pub struct GenesisNewArgs {
     /// geometric-median:iterations or l-nearest:l.
     #[arg(long, default_value = "mean")]
     pub aggregation: String,
+    /// How submissions carry their update: i32, i16, i8 (one scale per tensor), or
+    /// i16:N / i8:N (one scale per chunk of N parameters, 128 ≤ N ≤ 1048576).
+    #[arg(long, default_value = "i32")]
+    pub update_encoding: String,
     /// Target block interval in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub block_interval_ms: u64,

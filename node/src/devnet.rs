@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use learnchain_model::data::builtin;
 use learnchain_proto::privacy::MAX_NOISE_MULTIPLIER;
-use learnchain_proto::{AggregationRule, Fixed6, Genesis, Hash32, Probability};
+use learnchain_proto::{AggregationRule, Fixed6, Genesis, Hash32, Probability, UpdateEncoding};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -58,6 +58,8 @@ pub struct DevnetOptions {
     pub noise_multiplier: Option<f64>,
     /// Aggregation rule of a new genesis.
     pub aggregation: AggregationRule,
+    /// Update encoding of a new genesis.
+    pub update_encoding: UpdateEncoding,
     /// How many of the data sources (the last ones) are adversaries.
     pub adversaries: usize,
     /// What the adversaries do.
@@ -80,6 +82,7 @@ impl Default for DevnetOptions {
             delta: 1e-5,
             noise_multiplier: None,
             aggregation: AggregationRule::Mean,
+            update_encoding: UpdateEncoding::I32,
             adversaries: 0,
             adversary: Adversary::SignFlip(1.0),
         }
@@ -130,6 +133,8 @@ pub struct DevnetSummary {
     pub data_sources_stopped: usize,
     /// The genesis aggregation rule (`RULE[:PARAMS]`).
     pub aggregation: String,
+    /// The genesis update encoding (`i32`, `i8`, `i16:256`, …).
+    pub update_encoding: String,
     /// How many data sources were adversaries.
     pub adversaries: usize,
     /// What they did (`null` without adversaries).
@@ -203,6 +208,7 @@ fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Gen
     g.consensus.quorum = opts.data_sources as u32;
     g.consensus.max_submissions = (opts.data_sources as u32).max(16);
     g.consensus.aggregation = opts.aggregation;
+    g.consensus.update_encoding = opts.update_encoding;
     g.pow.block_interval_ms = opts.block_interval_ms;
     // Calibrate: the miners share this machine with every other node, so aim for half the
     // hashes one core does in a block interval. The retarget takes it from there.
@@ -512,6 +518,7 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
         noise_multiplier,
         data_sources_stopped,
         aggregation: nodes.first().map(|n| n.svc.genesis().consensus.aggregation.to_string()).unwrap_or_default(),
+        update_encoding: nodes.first().map(|n| n.svc.genesis().consensus.update_encoding.to_string()).unwrap_or_default(),
         adversaries: opts.adversaries,
         adversary: (opts.adversaries > 0).then(|| opts.adversary.to_string()),
     };
