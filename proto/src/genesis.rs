@@ -511,17 +511,17 @@ impl Genesis {
         c.update_encoding.check().map_err(|why| {
             invalid("consensus.update_encoding", format!("{}: {why}", c.update_encoding))
         })?;
-        if let UpdateEncoding::Quantized { width, .. } = c.update_encoding {
-            if c.max_update_abs < width.max_level() {
-                return Err(invalid(
-                    "consensus.max_update_abs",
-                    format!(
-                        "must be at least {} for update_encoding {} (a scale of one grid unit must fit)",
-                        width.max_level(),
-                        c.update_encoding
-                    ),
-                ));
-            }
+        if let UpdateEncoding::Quantized { width, .. } = c.update_encoding
+            && c.max_update_abs < width.max_level()
+        {
+            return Err(invalid(
+                "consensus.max_update_abs",
+                format!(
+                    "must be at least {} for update_encoding {} (a scale of one grid unit must fit)",
+                    width.max_level(),
+                    c.update_encoding
+                ),
+            ));
         }
         let p = &self.pow;
         if p.pow_limit == Hash32::ZERO {

@@ -165,10 +165,10 @@ impl UpdateEncoding {
     /// Checks the chunk length bounds (a parsed value always passes; one built in code may
     /// not).
     pub fn check(&self) -> Result<(), String> {
-        if let UpdateEncoding::Quantized { groups: ScaleGroups::Chunks(n), .. } = *self {
-            if !(MIN_CHUNK..=MAX_CHUNK).contains(&n) {
-                return Err(format!("chunk length {n} is outside [{MIN_CHUNK}, {MAX_CHUNK}]"));
-            }
+        if let UpdateEncoding::Quantized { groups: ScaleGroups::Chunks(n), .. } = *self
+            && !(MIN_CHUNK..=MAX_CHUNK).contains(&n)
+        {
+            return Err(format!("the chunk length {n} is outside [{MIN_CHUNK}, {MAX_CHUNK}]"));
         }
         Ok(())
     }

@@ -115,9 +115,7 @@ impl CheckedBlock {
     pub fn updates(&self) -> Vec<&[i32]> {
         self.decoded.updates(&self.block.submissions)
     }
-}
 
-impl CheckedBlock {
     /// Runs the context-free checks.
     pub fn check(genesis: &Genesis, chain_id: &Hash32, block: Block) -> Result<Self, BlockError> {
         let h = &block.header;
