@@ -689,7 +689,8 @@ fn malformed_quantized_updates_are_refused_by_name() {
     let mut wrong_groups = good.clone();
     wrong_groups.update = EncodedUpdate::quantized(Width::I8, ScaleGroups::Chunks(128), vec![1], &vec![0; g.param_count()]);
     let wrong_groups = resigned(&a.chain, wrong_groups, &k[0]);
-    let cases: Vec<(&str, Submission, fn(&SubmissionError) -> bool)> = vec![
+    type Case = (&'static str, Submission, fn(&SubmissionError) -> bool);
+    let cases: Vec<Case> = vec![
         ("wrong encoding", wrong_encoding, |e| matches!(e, SubmissionError::WrongEncoding { .. })),
         ("per chunk on a per-tensor chain", wrong_groups, |e| matches!(e, SubmissionError::WrongEncoding { .. })),
         ("missing scale", edit(&|s, _| { s.pop(); }), |e| matches!(e, SubmissionError::ScaleCount { expected: 2, got: 1 })),
