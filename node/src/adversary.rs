@@ -212,6 +212,39 @@ mod tests {
         assert_eq!(Adversary::ReplayStale.corrupt(honest.clone(), Some(&prev), &limits, &mut rng), prev);
     }
 
+    /// Under every update encoding, a hostile update encoded the way the data source encodes
+    /// it decodes to something validators accept: the genesis encoding, the coordinate
+    /// bound and the norm bound.
+    #[test]
+    fn hostile_updates_stay_acceptable_in_every_encoding() {
+        use learnchain_model::quantize::{UpdateBounds, encode_integers};
+        for enc in ["i32", "i16", "i8", "i16:128", "i8:128"] {
+            let mut g = genesis();
+            g.consensus.update_encoding = enc.parse().expect("valid");
+            g.validate().expect(enc);
+            let d = g.policy_declaration();
+            let n = g.param_count();
+            let base = g.model.initial_weights();
+            let honest: Vec<i32> = (0..n as i32).map(|i| (i % 7 - 3) * 500).collect();
+            let limits = UpdateLimits::new(&g, &d, 100, &base);
+            let bounds = UpdateBounds { max_abs: limits.max_abs, norm_bound: limits.norm_bound };
+            let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+            for a in [Adversary::SignFlip(10.0), Adversary::Scale(1e6), Adversary::Gaussian(100.0), Adversary::Zero, Adversary::ReplayStale] {
+                let out = a.corrupt(honest.clone(), Some(&honest), &limits, &mut rng);
+                let encoded = encode_integers(g.consensus.update_encoding, &g.model, &out, bounds, &mut rng);
+                let decoded = encoded
+                    .decode(g.consensus.update_encoding, &g.model, g.consensus.max_update_abs)
+                    .unwrap_or_else(|e| panic!("{enc} {a}: {e}"));
+                assert!(norm_sq(&decoded) <= limits.norm_bound * limits.norm_bound, "{enc} {a}: over the bound");
+                if a == Adversary::SignFlip(10.0) {
+                    // Still an attack: pointing against the honest update.
+                    let dot: i64 = decoded.iter().zip(&honest).map(|(x, y)| i64::from(*x) * i64::from(*y)).sum();
+                    assert!(dot < 0, "{enc}: the flipped update points away from the honest one");
+                }
+            }
+        }
+    }
+
     #[test]
     fn label_flip_flips_labels() {
         let x = ndarray::Array2::zeros((3, 1));

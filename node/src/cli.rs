@@ -208,7 +208,7 @@ pub struct DevnetArgs {
     pub dataset: String,
     /// Target block interval of a new devnet genesis, in milliseconds. The initial
     /// difficulty is calibrated to this machine's hash rate so blocks come at about this pace.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = crate::devnet::DEFAULT_BLOCK_INTERVAL_MS)]
     pub block_interval_ms: u64,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
@@ -228,6 +228,15 @@ pub struct DevnetArgs {
     /// multi-krum:f,m, bulyan:f, geometric-median:iterations or l-nearest:l.
     #[arg(long, default_value = "mean")]
     pub aggregation: String,
+    /// Update encoding of a new devnet genesis: i32, i16, i8 (one scale per tensor), or
+    /// i16:N / i8:N (one scale per chunk of N parameters, 128 ≤ N ≤ 1048576).
+    #[arg(long, default_value = "i32")]
+    pub update_encoding: String,
+    /// Hidden units of the model: 0 (default) for softmax regression, N for an MLP with one
+    /// hidden layer of N units (a new devnet only; about (features + classes + 1) × N
+    /// parameters).
+    #[arg(long, default_value_t = 0)]
+    pub hidden: u32,
     /// How many data sources (the last ones) are adversaries.
     #[arg(long, default_value_t = 0)]
     pub adversaries: usize,
@@ -300,6 +309,10 @@ pub struct GenesisNewArgs {
     /// geometric-median:iterations or l-nearest:l.
     #[arg(long, default_value = "mean")]
     pub aggregation: String,
+    /// How submissions carry their update: i32, i16, i8 (one scale per tensor), or
+    /// i16:N / i8:N (one scale per chunk of N parameters, 128 ≤ N ≤ 1048576).
+    #[arg(long, default_value = "i32")]
+    pub update_encoding: String,
     /// Target block interval in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub block_interval_ms: u64,

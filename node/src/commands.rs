@@ -105,6 +105,8 @@ pub async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         delta: args.delta,
         noise_multiplier: args.noise_multiplier,
         aggregation: args.aggregation.parse().map_err(|e: String| anyhow::anyhow!("--aggregation: {e}"))?,
+        update_encoding: args.update_encoding.parse().map_err(|e: String| anyhow::anyhow!("--update-encoding: {e}"))?,
+        hidden: args.hidden,
         adversaries: args.adversaries,
         adversary: args.adversary.parse().map_err(|e: String| anyhow::anyhow!("--adversary: {e}"))?,
         verbose: true,
@@ -186,6 +188,8 @@ fn new_genesis(a: GenesisNewArgs) -> anyhow::Result<()> {
         g.consensus.quorum = q;
     }
     g.consensus.aggregation = a.aggregation.parse().map_err(|e: String| anyhow::anyhow!("--aggregation: {e}"))?;
+    g.consensus.update_encoding =
+        a.update_encoding.parse().map_err(|e: String| anyhow::anyhow!("--update-encoding: {e}"))?;
     let needed = g.consensus.aggregation.min_inputs() as u32;
     if a.quorum.is_none() && g.consensus.quorum < needed {
         // The quorum defaults to the member count; a rule that needs more raises it.
@@ -233,6 +237,7 @@ pub fn genesis(cmd: GenesisCommand) -> anyhow::Result<()> {
             }
             println!("quorum:     {} (max {} per block)", g.consensus.quorum, g.consensus.max_submissions);
             println!("aggregation: {}", g.consensus.aggregation);
+            println!("update encoding: {}", g.consensus.update_encoding);
             Ok(())
         }
     }

@@ -1,5 +1,7 @@
 //! The data-source task: on every new head, train locally from the head model with DP-SGD,
-//! quantize the update, ring-sign it as an anonymous member of its group of the registry
+//! encode the update in the genesis update encoding (`learnchain_model::quantize`: `i32`, or
+//! stochastically rounded `i16` / `i8` levels — post-processing, no extra ε — always within
+//! the validators' norm bound), ring-sign it as an anonymous member of its group of the registry
 //! after the head, record the round in the privacy ledger and submit it, once per round.
 //!
 //! A head whose registry does not hold the member key (not registered yet, or revoked) is
@@ -10,8 +12,9 @@
 //! budget; when it does not, the task says so in the log and ends (the node runs on as an
 //! observer). The round is written durably to the ledger after training and *before* the
 //! update is handed to the pool or the network, so no released update is ever uncounted,
-//! whatever kills the process. Training noise and Poisson sampling come from a ChaCha20
-//! generator seeded from the operating system for each round.
+//! whatever kills the process. Training noise, Poisson sampling and the quantiser's
+//! stochastic rounding come from a ChaCha20 generator seeded from the operating system for
+//! each round.
 //!
 //! Training runs on tokio's blocking pool. If the head moves while training, the result is
 //! dropped and training starts again on the new head. A submission is published when at
@@ -23,6 +26,7 @@ use std::time::Duration;
 
 use learnchain_chain::auth::{BaseRings, sign_submission, unsigned};
 use learnchain_identity::MemberSecret;
+use learnchain_model::quantize::{UpdateBounds, encode_integers, encode_trained};
 use learnchain_model::{Dataset, DpParams, fixed::quantize_delta, train_local_dp};
 use learnchain_net::{NetError, NetworkHandle, TopicKind};
 use learnchain_proto::privacy::step_radius;
@@ -163,31 +167,38 @@ async fn train(
         clip: declaration.clip.to_f64(),
         max_step_norm: step_radius(&declaration, examples, g.model.param_count()),
     };
-    let (update, g) = tokio::task::spawn_blocking(move || {
+    let limits = UpdateLimits::new(&g, &declaration, examples, &head.model);
+    let previous = previous.map(<[i32]>::to_vec);
+    let (encoded, honest, g) = tokio::task::spawn_blocking(move || {
         let mut training = g.training.clone();
         training.local_steps = declaration.steps;
-        let u = ChaCha20Rng::from_rng(rand::rngs::OsRng)
+        let bounds = UpdateBounds { max_abs: g.consensus.max_update_abs, norm_bound: limits.norm_bound };
+        let encoding = g.consensus.update_encoding;
+        let out = ChaCha20Rng::from_rng(rand::rngs::OsRng)
             .map_err(|e| anyhow::anyhow!("the operating system's random generator failed: {e}"))
-            .and_then(|mut rng| Ok(train_local_dp(&g.model, &training, &dp, &model, &data, &mut rng)?));
-        (u, g)
+            .and_then(|mut rng| {
+                let update = train_local_dp(&g.model, &training, &dp, &model, &data, &mut rng)?;
+                let honest = quantize_delta(&model, &update.params, g.model.frac_bits, g.consensus.max_update_abs);
+                // Encoded after the noise (post-processing), with the same generator.
+                let encoded = match adversary {
+                    Some(a) => {
+                        let hostile = a.corrupt(honest.clone(), previous.as_deref(), &limits, &mut rng);
+                        encode_integers(encoding, &g.model, &hostile, bounds, &mut rng)
+                    }
+                    None => encode_trained(encoding, &g.model, &model, &update.params, bounds, &mut rng),
+                };
+                Ok((encoded, honest))
+            });
+        out.map(|(e, h)| (e, h, g))
     })
-    .await?;
-    let update = update?;
-    let honest = quantize_delta(&head.model, &update.params, g.model.frac_bits, g.consensus.max_update_abs);
-    let delta = match adversary {
-        Some(a) => {
-            let limits = UpdateLimits::new(&g, &declaration, examples, &head.model);
-            a.corrupt(honest.clone(), previous, &limits, &mut rand::rngs::OsRng)
-        }
-        None => honest.clone(),
-    };
+    .await??;
     let mut s = Submission {
         chain_id: g.chain_id(),
         base: head.meta.hash,
         round: head.meta.height + 1,
         num_examples: examples,
         dp: declaration,
-        delta,
+        update: encoded,
         auth: unsigned(),
     };
     let (key, rings) = (key.clone(), rings.clone());

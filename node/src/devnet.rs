@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use learnchain_model::data::builtin;
 use learnchain_proto::privacy::MAX_NOISE_MULTIPLIER;
-use learnchain_proto::{AggregationRule, Fixed6, Genesis, Hash32, Probability};
+use learnchain_proto::{AggregationRule, Fixed6, Genesis, Hash32, Probability, UpdateEncoding};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -58,6 +58,11 @@ pub struct DevnetOptions {
     pub noise_multiplier: Option<f64>,
     /// Aggregation rule of a new genesis.
     pub aggregation: AggregationRule,
+    /// Hidden units of a new genesis's model: 0 for softmax regression, more for an MLP
+    /// with one hidden layer of that width.
+    pub hidden: u32,
+    /// Update encoding of a new genesis.
+    pub update_encoding: UpdateEncoding,
     /// How many of the data sources (the last ones) are adversaries.
     pub adversaries: usize,
     /// What the adversaries do.
@@ -73,13 +78,15 @@ impl Default for DevnetOptions {
             miners: 2,
             data_sources: 4,
             dataset: "breast-cancer".into(),
-            block_interval_ms: 1_000,
+            block_interval_ms: DEFAULT_BLOCK_INTERVAL_MS,
             timeout: Duration::from_secs(300),
             verbose: true,
             epsilon_budget: 2.0,
             delta: 1e-5,
             noise_multiplier: None,
             aggregation: AggregationRule::Mean,
+            hidden: 0,
+            update_encoding: UpdateEncoding::I32,
             adversaries: 0,
             adversary: Adversary::SignFlip(1.0),
         }
@@ -116,6 +123,10 @@ pub struct DevnetSummary {
     /// Mean size of this run's canonical blocks, in bytes of their canonical encoding (as
     /// stored and as sync serves them).
     pub bytes_per_block: f64,
+    /// Bytes each node received (= sent, on average) per block while mining, at the
+    /// transport (every protocol, gossip duplicates and framing included), averaged over the
+    /// nodes.
+    pub wire_bytes_per_node_per_round: f64,
     /// Submissions included in the canonical chain.
     pub submissions: u64,
     /// Blocks mined during this run.
@@ -136,11 +147,17 @@ pub struct DevnetSummary {
     pub data_sources_stopped: usize,
     /// The genesis aggregation rule (`RULE[:PARAMS]`).
     pub aggregation: String,
+    /// The genesis update encoding (`i32`, `i8`, `i16:256`, …).
+    pub update_encoding: String,
     /// How many data sources were adversaries.
     pub adversaries: usize,
     /// What they did (`null` without adversaries).
     pub adversary: Option<String>,
 }
+
+/// Target block interval of a new devnet genesis. Short: a devnet's blocks are made as soon
+/// as a round's submissions are in, and proof of work only orders them.
+pub const DEFAULT_BLOCK_INTERVAL_MS: u64 = 200;
 
 /// DP-SGD settings of a new devnet genesis (breast-cancer, softmax): steps per round,
 /// Poisson sampling rate, clip bound, learning rate.
@@ -233,6 +250,13 @@ fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Gen
     g.consensus.quorum = (opts.data_sources - opts.data_sources / 20) as u32;
     g.consensus.max_submissions = (opts.data_sources as u32).max(16);
     g.consensus.aggregation = opts.aggregation;
+    g.consensus.update_encoding = opts.update_encoding;
+    if opts.hidden > 0 {
+        g.model.architecture = learnchain_proto::genesis::Architecture::Mlp;
+        g.model.hidden = opts.hidden;
+    }
+    // Size limits for this model, ring and block (a larger model needs larger messages).
+    g.fit_limits();
     g.pow.block_interval_ms = opts.block_interval_ms;
     // Calibrate: the miners share this machine with every other node, so aim for half the
     // hashes one core does in a block interval. The retarget takes it from there.
@@ -488,6 +512,8 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
     }
     let mut blocks_mined = 0u64;
     let mining_started = Instant::now();
+    let received = |nodes: &[Node]| nodes.iter().map(|n| n.net.traffic().bytes_in).sum::<u64>();
+    let received_before = received(nodes);
     while observer.svc.head().meta.height < target {
         let meta = match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Ok(m)) => m,
@@ -515,6 +541,9 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
         }
     }
     let seconds_per_block = mining_started.elapsed().as_secs_f64() / opts.blocks.max(1) as f64;
+    // Every byte a node sends another node receives: the mean received is the mean sent.
+    let wire_bytes_per_node_per_round =
+        received(nodes).saturating_sub(received_before) as f64 / nodes.len().max(1) as f64 / opts.blocks.max(1) as f64;
     // Settle on one head: one miner keeps going until every node agrees (a block still in
     // flight when mining stopped may reach some nodes later), then it pauses too.
     let mut watches: Vec<watch::Receiver<HeadSnapshot>> = nodes.iter().map(Node::heads).collect();
@@ -580,6 +609,7 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
         elapsed_s: started.elapsed().as_secs_f64(),
         seconds_per_block,
         bytes_per_block,
+        wire_bytes_per_node_per_round,
         submissions,
         blocks_mined,
         nodes: nodes.len(),
@@ -590,6 +620,7 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
         noise_multiplier,
         data_sources_stopped,
         aggregation: nodes.first().map(|n| n.svc.genesis().consensus.aggregation.to_string()).unwrap_or_default(),
+        update_encoding: nodes.first().map(|n| n.svc.genesis().consensus.update_encoding.to_string()).unwrap_or_default(),
         adversaries: opts.adversaries,
         adversary: (opts.adversaries > 0).then(|| opts.adversary.to_string()),
     };
@@ -603,6 +634,14 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
             summary.test_accuracy * 100.0,
             summary.submissions,
             summary.elapsed_s
+        );
+        println!(
+            "scale: {:.2} s per block, {:.0} bytes per block ({} updates), {:.0} bytes on the wire per node per block ({:.2} × the block)",
+            summary.seconds_per_block,
+            summary.bytes_per_block,
+            summary.update_encoding,
+            summary.wire_bytes_per_node_per_round,
+            summary.wire_bytes_per_node_per_round / summary.bytes_per_block.max(1.0)
         );
         println!(
             "privacy: every data source at ε ≤ {:.3} (budget {}, δ = {:e}, noise multiplier {}); {} stopped at the budget",

@@ -9,7 +9,7 @@ use learnchain_chain::BlockMeta;
 use learnchain_model::{Dataset, Metrics, evaluate};
 use learnchain_net::TopicKind;
 use learnchain_proto::registration::MAX_REGISTRATION_BYTES;
-use learnchain_proto::{Block, Hash32, Registration, RegistrationKind, Submission, decode};
+use learnchain_proto::{Block, Genesis, Hash32, Registration, RegistrationKind, Submission, decode};
 use learnchain_aggregate::Outcome;
 use learnchain_rpc::{
     AggregateReportView, SubmissionAggregationView, ApiError, BlockRef, BlockView, HeadView, MemberView, MembersView, MempoolView, MetricsView, ModelView, NodeApi,
@@ -116,9 +116,12 @@ fn registration_view(r: &Registration) -> RegistrationView {
     }
 }
 
-fn submission_view(s: &Submission, frac_bits: u8) -> SubmissionView {
-    let scale = (1u64 << frac_bits) as f64;
-    let l2 = s.delta.iter().map(|&v| (f64::from(v) / scale).powi(2)).sum::<f64>().sqrt();
+fn submission_view(s: &Submission, g: &Genesis) -> SubmissionView {
+    let scale = g.model.scale();
+    // Pooled and stored submissions were checked, so they decode; should one not, its
+    // norm is shown as null.
+    let l2 = learnchain_chain::validate::decode_update(g, s)
+        .map_or(f64::NAN, |u| u.iter().map(|&v| (f64::from(v) / scale).powi(2)).sum::<f64>().sqrt());
     SubmissionView {
         id: s.id().to_hex(),
         round: s.round,
@@ -133,7 +136,7 @@ fn submission_view(s: &Submission, frac_bits: u8) -> SubmissionView {
     }
 }
 
-fn block_view(b: &Block, frac_bits: u8) -> BlockView {
+fn block_view(b: &Block, g: &Genesis) -> BlockView {
     let h = &b.header;
     BlockView {
         hash: b.hash().to_hex(),
@@ -146,7 +149,7 @@ fn block_view(b: &Block, frac_bits: u8) -> BlockView {
         model_hash: h.model_hash.to_hex(),
         nonce: h.nonce,
         registrations: b.registrations.iter().map(registration_view).collect(),
-        submissions: b.submissions.iter().map(|s| submission_view(s, frac_bits)).collect(),
+        submissions: b.submissions.iter().map(|s| submission_view(s, g)).collect(),
     }
 }
 
@@ -209,11 +212,11 @@ impl NodeApi for NodeRpc {
     }
 
     fn block(&self, at: BlockRef) -> Result<BlockView, ApiError> {
-        let frac = self.svc.genesis().model.frac_bits;
+        let genesis = self.svc.genesis();
         let st = self.svc.lock();
         let hash = block_hash(&st.chain, &at)?;
         let block = st.chain.block(&hash).map_err(internal)?;
-        block.map(|b| block_view(&b, frac)).ok_or_else(|| ApiError::NotFound(format!("no block at {at}")))
+        block.map(|b| block_view(&b, genesis)).ok_or_else(|| ApiError::NotFound(format!("no block at {at}")))
     }
 
     fn model(&self, height: Option<u64>) -> Result<ModelView, ApiError> {
@@ -280,13 +283,13 @@ impl NodeApi for NodeRpc {
     }
 
     fn mempool(&self) -> Result<MempoolView, ApiError> {
-        let frac = self.svc.genesis().model.frac_bits;
+        let genesis = self.svc.genesis();
         let st = self.svc.lock();
         Ok(MempoolView {
             round: st.chain.head().height + 1,
             base: st.pool.base().to_hex(),
             registrations: st.registrations.registrations().iter().map(registration_view).collect(),
-            submissions: st.pool.submissions().iter().map(|s| submission_view(s, frac)).collect(),
+            submissions: st.pool.submissions().iter().map(|s| submission_view(s, genesis)).collect(),
         })
     }
 

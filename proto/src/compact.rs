@@ -114,7 +114,7 @@ mod tests {
                 clip: Fixed6(1_000_000),
                 steps: 1,
             },
-            delta: vec![v; len],
+            update: crate::update::EncodedUpdate::I32(vec![v; len]),
             auth: SubmissionAuth::Ring {
                 group: 0,
                 ring_digest: Hash32::ZERO,

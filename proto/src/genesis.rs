@@ -18,6 +18,7 @@ use crate::header::{HEADER_VERSION, Header};
 pub use crate::model::{Architecture, ModelSpec};
 pub use crate::privacy::PrivacyPolicy;
 use crate::privacy::{MAX_CLIP_BOUND, MAX_NOISE_MULTIPLIER};
+pub use crate::update::UpdateEncoding;
 
 /// Hard ceiling on submissions in one block, whatever a genesis asks for.
 pub const MAX_SUBMISSIONS_HARD: u32 = 1024;
@@ -218,6 +219,12 @@ pub struct ConsensusParams {
     /// submission is its group.
     #[serde(default = "default_ring_size")]
     pub ring_size: u32,
+    /// How submissions carry their update: `"i32"` (the default), `"i16"` / `"i8"` with one
+    /// scale per tensor, or `"i16:N"` / `"i8:N"` with one scale per chunk of N parameters
+    /// (see [`crate::update`]). The default is not written, so a genesis without the key
+    /// keeps its chain id.
+    #[serde(default, skip_serializing_if = "UpdateEncoding::is_i32")]
+    pub update_encoding: UpdateEncoding,
 }
 
 fn default_ring_size() -> u32 {
@@ -401,7 +408,8 @@ impl Genesis {
     /// registrations per block, and a sync response of several such blocks. Call after
     /// changing the model, the ring size or the per-block maxima.
     pub fn fit_limits(&mut self) {
-        let submission = 4 * self.model.param_count() + submission_overhead_bytes(self.consensus.ring_size.min(MAX_RING_SIZE_HARD));
+        let submission = self.consensus.update_encoding.max_update_bytes(&self.model)
+            + submission_overhead_bytes(self.consensus.ring_size.min(MAX_RING_SIZE_HARD));
         let block = 2048
             + u64::from(self.consensus.max_submissions) * submission
             + u64::from(self.enrolment.max_per_block) * crate::registration::MAX_REGISTRATION_BYTES as u64;
@@ -500,6 +508,21 @@ impl Genesis {
         if c.max_update_abs <= 0 {
             return Err(invalid("consensus.max_update_abs", "must be positive"));
         }
+        c.update_encoding.check().map_err(|why| {
+            invalid("consensus.update_encoding", format!("{}: {why}", c.update_encoding))
+        })?;
+        if let UpdateEncoding::Quantized { width, .. } = c.update_encoding
+            && c.max_update_abs < width.max_level()
+        {
+            return Err(invalid(
+                "consensus.max_update_abs",
+                format!(
+                    "must be at least {} for update_encoding {} (a scale of one grid unit must fit)",
+                    width.max_level(),
+                    c.update_encoding
+                ),
+            ));
+        }
         let p = &self.pow;
         if p.pow_limit == Hash32::ZERO {
             return Err(invalid("pow.pow_limit", "must be non-zero"));
@@ -517,7 +540,8 @@ impl Genesis {
             return Err(invalid("pow.median_time_span", "must be between 1 and 101"));
         }
         let l = &self.limits;
-        let min_submission = 4 * params + submission_overhead_bytes(c.ring_size.min(MAX_RING_SIZE_HARD));
+        let min_submission =
+            c.update_encoding.max_update_bytes(m) + submission_overhead_bytes(c.ring_size.min(MAX_RING_SIZE_HARD));
         if l.max_submission_bytes < min_submission {
             return Err(invalid(
                 "limits.max_submission_bytes",
@@ -663,6 +687,7 @@ impl Genesis {
                 aggregation: AggregationRule::Mean,
                 max_update_abs: 1 << 24,
                 ring_size,
+                update_encoding: UpdateEncoding::I32,
             },
             pow: PowParams {
                 initial_target: Hash32(initial),
@@ -785,5 +810,91 @@ mod tests {
         assert_eq!(back.chain_id(), g.chain_id());
         let text = g.to_toml_string().replace("max_sample_rate = 1.0", "max_sample_rate = -0.5");
         assert!(matches!(Genesis::from_toml_str(&text), Err(GenesisError::Parse(_))));
+    }
+
+    /// The default encoding is not written: the canonical bytes (and so the chain id) of a
+    /// genesis without the key are those of the consensus section as it was before the key
+    /// existed, and the TOML does not mention it.
+    #[test]
+    fn update_encoding_defaults_to_i32_without_changing_the_chain_id() {
+        #[derive(Serialize)]
+        struct ConsensusBefore {
+            quorum: u32,
+            max_submissions: u32,
+            round_timeout_ms: u64,
+            aggregation: AggregationRule,
+            max_update_abs: i32,
+            ring_size: u32,
+        }
+        let g = Genesis::template("test", 30, 2, members(4));
+        let c = &g.consensus;
+        let before = ConsensusBefore {
+            quorum: c.quorum,
+            max_submissions: c.max_submissions,
+            round_timeout_ms: c.round_timeout_ms,
+            aggregation: c.aggregation,
+            max_update_abs: c.max_update_abs,
+            ring_size: c.ring_size,
+        };
+        assert_eq!(encoding::encode(c), encoding::encode(&before));
+        let text = g.to_toml_string();
+        assert!(!text.contains("update_encoding"), "{text}");
+        let explicit = text.replacen("ring_size = 32", "ring_size = 32\nupdate_encoding = \"i32\"", 1);
+        assert_ne!(explicit, text);
+        let back = Genesis::from_toml_str(&explicit).expect("explicit i32 parses");
+        assert_eq!(back.chain_id(), g.chain_id());
+        assert_eq!(back.consensus.update_encoding, UpdateEncoding::I32);
+    }
+
+    #[test]
+    fn update_encoding_is_part_of_the_chain_and_checked() {
+        let g = Genesis::template("test", 30, 2, members(4));
+        for enc in ["i16", "i8", "i16:128", "i8:4096"] {
+            let mut q = g.clone();
+            q.consensus.update_encoding = enc.parse().expect("valid");
+            q.validate().expect(enc);
+            assert_ne!(q.chain_id(), g.chain_id(), "{enc}");
+            let text = q.to_toml_string();
+            assert!(text.contains(&format!("update_encoding = \"{enc}\"")), "{text}");
+            let back = Genesis::from_toml_str(&text).expect(enc);
+            assert_eq!(back, q);
+            assert_eq!(back.chain_id(), q.chain_id());
+        }
+        let text = g.to_toml_string().replacen("ring_size = 32", "ring_size = 32\nupdate_encoding = \"i8:12\"", 1);
+        match Genesis::from_toml_str(&text) {
+            Err(GenesisError::Parse(msg)) => assert!(msg.contains("update_encoding") && msg.contains("[128, 1048576]"), "{msg}"),
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+        let text = g.to_toml_string().replacen("ring_size = 32", "ring_size = 32\nupdate_encoding = \"f16\"", 1);
+        match Genesis::from_toml_str(&text) {
+            Err(GenesisError::Parse(msg)) => assert!(msg.contains("i16:N / i8:N"), "{msg}"),
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+        let mut bad = g.clone();
+        bad.consensus.update_encoding = UpdateEncoding::Quantized {
+            width: crate::update::Width::I8,
+            groups: crate::update::ScaleGroups::Chunks(5),
+        };
+        assert!(matches!(bad.validate(), Err(GenesisError::Invalid { field: "consensus.update_encoding", .. })));
+        let mut small = g.clone();
+        small.consensus.update_encoding = "i16".parse().expect("valid");
+        small.consensus.max_update_abs = 30_000;
+        assert!(matches!(small.validate(), Err(GenesisError::Invalid { field: "consensus.max_update_abs", .. })));
+        small.consensus.update_encoding = "i8".parse().expect("valid");
+        small.validate().expect("30000 holds i8 levels");
+    }
+
+    /// A quantised genesis may carry smaller limits: they only need to hold its updates.
+    #[test]
+    fn limits_follow_the_encoding() {
+        let mut g = Genesis::template("test", 3_000, 10, members(4));
+        g.fit_limits();
+        let i32_bytes = g.limits.max_submission_bytes;
+        g.consensus.update_encoding = "i8:256".parse().expect("valid");
+        g.limits.max_submission_bytes = 1;
+        g.limits.max_block_bytes = 1;
+        g.fit_limits();
+        g.validate().expect("fitted");
+        assert!(g.limits.max_submission_bytes * 3 < i32_bytes, "{} vs {i32_bytes}", g.limits.max_submission_bytes);
     }
 }

@@ -4,7 +4,7 @@
 //! ([`genesis`]), block headers and their fixed proof-of-work layout ([`header`]), blocks and
 //! their body root ([`block`]), compact blocks for relay ([`compact`]), model-update submissions ([`submission`]), member registry
 //! changes ([`registration`]), the sync protocol's
-//! messages ([`sync`]), gossip topic names ([`topics`]), the canonical encoding with its
+//! messages ([`sync`]), the update encodings and their exact decoding ([`update`]), gossip topic names ([`topics`]), the canonical encoding with its
 //! version byte and size limits ([`encoding`]) and the hashes ([`hash`]). It does no I/O.
 //!
 //! Consensus values are integers: the only floats here are hyper-parameters of *local*
@@ -24,6 +24,7 @@ pub mod registration;
 pub mod submission;
 pub mod sync;
 pub mod topics;
+pub mod update;
 
 pub use block::Block;
 pub use compact::CompactBlock;
@@ -36,3 +37,4 @@ pub use header::{HEADER_LEN, Header};
 pub use registration::{Registration, RegistrationKind, RegistryAction};
 pub use submission::{Signature64, Submission, SubmissionAuth};
 pub use sync::{StatusMessage, SyncRequest, SyncResponse};
+pub use update::{EncodedUpdate, UpdateEncoding, UpdateError};

@@ -1,7 +1,8 @@
 //! Submissions: one data source's quantized model update for one round.
 //!
 //! A submission names its chain, its base block (the head it trained on) and its round
-//! (base height + 1), carries the update as fixed-point `i32`s at the genesis scale, and an
+//! (base height + 1), carries the update in the genesis encoding ([`EncodedUpdate`]: fixed-point
+//! `i32`s at the genesis scale, or quantised levels with scales; see [`crate::update`]), and an
 //! authorisation ([`SubmissionAuth`]). Everything but the authorisation is covered by the
 //! [`Submission::signing_digest`]; the id hashes the digest and the authorisation together.
 //!
@@ -20,6 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::encoding;
 use crate::privacy::DpDeclaration;
+use crate::update::EncodedUpdate;
 use crate::hash::{
     Hash32, TAG_SUBMISSION_ID, TAG_SUBMISSION_SIGNING, TaggedHasher,
 };
@@ -110,26 +112,28 @@ pub struct Submission {
     pub num_examples: u32,
     /// The DP-SGD parameters the update was trained with.
     pub dp: DpDeclaration,
-    /// Quantized update, one `i32` per model parameter at the genesis scale.
-    pub delta: Vec<i32>,
+    /// The update in the genesis encoding; it decodes to one `i32` per model parameter at
+    /// the genesis scale ([`EncodedUpdate::decode`]).
+    pub update: EncodedUpdate,
     /// Proof of membership.
     pub auth: SubmissionAuth,
 }
 
 impl Submission {
     /// The digest a member signs: every field but the authorisation.
+    /// The encoded update is covered exactly ([`EncodedUpdate::hash_into`]).
     pub fn signing_digest(&self) -> Hash32 {
-        TaggedHasher::new(TAG_SUBMISSION_SIGNING)
-            .update(self.chain_id.0)
+        let mut h = TaggedHasher::new(TAG_SUBMISSION_SIGNING);
+        h.update(self.chain_id.0)
             .update(self.base.0)
             .update_u64(self.round)
             .update_u64(u64::from(self.num_examples))
             .update_u64(self.dp.sample_rate.0)
             .update_u64(self.dp.noise_multiplier.0)
             .update_u64(self.dp.clip.0)
-            .update_u64(u64::from(self.dp.steps))
-            .update_i32s(&self.delta)
-            .finish()
+            .update_u64(u64::from(self.dp.steps));
+        self.update.hash_into(&mut h);
+        h.finish()
     }
 
     /// The submission id: tagged hash of the signing digest and the authorisation.
@@ -168,7 +172,7 @@ mod tests {
             round: 3,
             num_examples: 100,
             dp: DpDeclaration { sample_rate: Fixed6(100_000), noise_multiplier: Fixed6(1_000_000), clip: Fixed6(1_000_000), steps: 5 },
-            delta: vec![1, -2, 3],
+            update: EncodedUpdate::I32(vec![1, -2, 3]),
             auth: SubmissionAuth::Ring {
                 group: 0,
                 ring_digest: Hash32([8; 32]),
@@ -187,7 +191,7 @@ mod tests {
         assert_eq!(back, s);
         assert_eq!(back.id(), s.id());
         let mut t = s.clone();
-        t.delta[0] = 2;
+        t.update = EncodedUpdate::I32(vec![2, -2, 3]);
         assert_ne!(t.id(), s.id());
         assert_ne!(t.signing_digest(), s.signing_digest());
         let mut weaker = s.clone();
@@ -199,5 +203,28 @@ mod tests {
         responses[0].0[0] ^= 1;
         assert_ne!(r.id(), s.id(), "the id covers the signature");
         assert_eq!(r.signing_digest(), s.signing_digest(), "the digest does not");
+    }
+
+    #[test]
+    fn quantized_updates_round_trip_and_are_signed() {
+        use crate::update::{ScaleGroups, Width};
+        let mut s = sample();
+        s.update = EncodedUpdate::quantized(Width::I8, ScaleGroups::PerTensor, vec![3, 4], &[1, -2, 127]);
+        let bytes = encoding::encode(&s);
+        let back: Submission = encoding::decode(&bytes, 10_000).expect("decodes");
+        assert_eq!(back, s);
+        assert_eq!(back.id(), s.id());
+        let i32_form = sample();
+        assert_ne!(s.signing_digest(), i32_form.signing_digest());
+        let mut t = s.clone();
+        t.update = EncodedUpdate::quantized(Width::I8, ScaleGroups::PerTensor, vec![3, 5], &[1, -2, 127]);
+        assert_ne!(t.signing_digest(), s.signing_digest(), "the scales are signed");
+        let mut v = s.clone();
+        v.update = EncodedUpdate::quantized(Width::I8, ScaleGroups::PerTensor, vec![3, 4], &[1, -2, 126]);
+        assert_ne!(v.signing_digest(), s.signing_digest(), "the levels are signed");
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(encoding::decode::<Submission>(&trailing, 10_000).is_err());
+        assert!(encoding::decode::<Submission>(&bytes[..bytes.len() - 1], 10_000).is_err());
     }
 }

@@ -162,7 +162,7 @@ fn submission(g: &Genesis, rings: &BaseRings, base: Hash32, round: u64, delta: V
         round,
         num_examples: 100,
         dp: g.policy_declaration(),
-        delta,
+        update: learnchain_proto::EncodedUpdate::I32(delta),
         auth: unsigned(),
     };
     sign(&mut s, rings, key);
@@ -423,7 +423,7 @@ async fn round_attacks(g: &Genesis, observer: &Node, head: &HeadSnapshot) -> any
     // not; when the shuffle happens to give the same order (1 in 4! here), its reverse
     // stands in for it — either way a ring that is not the group at the base.
     let mut old_ring = submission(g, rings, base, round, vec![0; n], &m3);
-    old_ring.delta[1] = 1;
+    old_ring.update.as_i32_mut().expect("an i32 update")[1] = 1;
     let mut keys = genesis_rings.ring(0).context("genesis group")?.keys().to_vec();
     if rings.ring(0).map(|r| r.digest()) == Some(learnchain_identity::ring_digest(&keys)) {
         keys.reverse();
@@ -431,7 +431,7 @@ async fn round_attacks(g: &Genesis, observer: &Node, head: &HeadSnapshot) -> any
     sign_with_ring(&mut old_ring, &m3, 0, &Ring::new(keys)?, &mut rand::rngs::OsRng)?;
     push("submission over the ring of another height", old_ring);
     let mut tampered = submission(g, rings, base, round, vec![0; n], &m0);
-    tampered.delta[0] = 1;
+    tampered.update.as_i32_mut().expect("an i32 update")[0] = 1;
     push("submission with a bad signature", tampered);
     let mut other = vec![0; n];
     other[0] = 12_345;

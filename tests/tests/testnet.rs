@@ -31,6 +31,38 @@ async fn blocks_propagate_and_every_node_agrees_on_the_model() -> anyhow::Result
     Ok(())
 }
 
+/// A network on an i8 genesis: data sources send one byte per parameter, every node decodes
+/// the same integers and agrees on the model, and the model still learns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_i8_network_agrees_and_learns() -> anyhow::Result<()> {
+    let mut g = Testnet::genesis(2);
+    g.consensus.update_encoding = "i8".parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    g.validate()?;
+    let mut net = Testnet::empty(g)?;
+    for k in [Kind::Miner, Kind::Source(0), Kind::Source(1), Kind::Observer] {
+        let boot = net.all_addrs();
+        net.add(k, boot).await?;
+    }
+    net.wait_height(3, 4, T).await?;
+    net.set_mining(false);
+    let head = net.wait_agree(&net.running(), T).await?;
+    for i in net.running() {
+        assert_eq!(*net.head(i)?.model, *head.model);
+    }
+    let observer = net.node(3)?;
+    let block = observer.svc.lock().chain.block_at(1)?.expect("block 1");
+    assert!(!block.submissions.is_empty());
+    for s in &block.submissions {
+        assert!(matches!(s.update, learnchain_proto::EncodedUpdate::I8 { .. }), "an i8 update");
+    }
+    let addr = observer.rpc_addr.expect("rpc");
+    let m = learnchain_rpc::client::call(addr, "model_metrics", serde_json::Value::Null).await?;
+    let acc = m["accuracy"].as_f64().expect("accuracy");
+    assert!(acc > 0.9, "accuracy {acc}");
+    net.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_started_after_ten_blocks_catches_up() -> anyhow::Result<()> {
     let mut net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1)]).await?;

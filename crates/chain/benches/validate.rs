@@ -179,14 +179,14 @@ fn bench_stages(c: &mut Criterion) {
         b.iter(|| {
             let base = base_norm_sq(&g, &initial);
             for s in &block.submissions {
-                check_update_norm(&g, black_box(s), base).expect("within the bound");
+                check_update_norm(&g, black_box(s), s.update.as_i32().expect("an i32 update"), base).expect("within the bound");
             }
         })
     });
     group.bench_function(name("aggregate_apply_hash"), |b| {
         b.iter(|| {
             let mut model = initial.clone();
-            let updates: Vec<&[i32]> = block.submissions.iter().map(|s| s.delta.as_slice()).collect();
+            let updates: Vec<&[i32]> = block.submissions.iter().map(|s| s.update.as_i32().expect("an i32 update")).collect();
             let delta = aggregate(Rule::Mean, &updates).expect("aggregates");
             apply(&mut model, &delta).expect("applies");
             model_hash(&model)

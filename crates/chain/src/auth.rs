@@ -200,7 +200,7 @@ mod tests {
                 clip: learnchain_proto::Fixed6(1_000_000),
                 steps: 1,
             },
-            delta: vec![1, 2, 3],
+            update: learnchain_proto::EncodedUpdate::I32(vec![1, 2, 3]),
             auth: unsigned(),
         }
     }
@@ -231,7 +231,7 @@ mod tests {
             sign_submission(&mut s, k, &rings, &mut rng).expect("member");
             assert_eq!(rings.verify(&s, &s.signing_digest()), Ok(()));
             let mut t = s.clone();
-            t.delta[0] += 1;
+            t.update.as_i32_mut().expect("an i32 update")[0] += 1;
             assert!(matches!(rings.verify(&t, &t.signing_digest()), Err(SubmissionError::BadRingSignature(_))));
         }
         // The tenth key is no member: it cannot sign with the rings, and a ring of its own
@@ -260,8 +260,8 @@ mod tests {
         }
         let d = digests(&batch);
         assert_eq!(rings.verify_all(&pairs(&batch, &d)), Ok(()));
-        batch[6].delta[0] += 1;
-        batch[8].delta[0] += 1;
+        batch[6].update.as_i32_mut().expect("an i32 update")[0] += 1;
+        batch[8].update.as_i32_mut().expect("an i32 update")[0] += 1;
         let d = digests(&batch);
         assert!(matches!(rings.verify_all(&pairs(&batch, &d)), Err((6, SubmissionError::BadRingSignature(_)))));
         let empty = BaseRings::new(&Registry::default(), &Hash32([2; 32]), 4);

@@ -41,7 +41,7 @@ use crate::error::{BlockError, ChainError, RegistrationError, SubmissionError};
 use crate::registry::{Registry, check_authorisation};
 use crate::pow::{target_to_u256, u256_to_hash, work};
 use crate::store::{BlockMeta, HeadChange, Store};
-use crate::validate::{CheckedBlock, base_norm_sq, check_submission_shape, check_update_norm};
+use crate::validate::{CheckedBlock, base_norm_sq, check_submission_shape, check_update_norm, decode_update};
 
 /// What importing a valid block did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -388,20 +388,40 @@ impl Chain {
 
     fn stored_aggregate(&self, hash: &Hash32) -> Result<Arc<Vec<i32>>, ChainError> {
         let block = self.store.block(hash)?.ok_or_else(|| ChainError::NotFound(format!("block {hash}")))?;
-        self.aggregate_of(&block.header.body_root, &block.submissions).map_err(|e| ChainError::Corrupt(e.to_string()))
+        self.aggregate_of(&block.header.body_root, &block.submissions)
+            .map_err(|e| ChainError::Corrupt(format!("stored block {hash}: {e}")))
     }
 
-    /// The genesis rule over `submissions`, whose ids `body_root` commits to (the caller has
-    /// checked that it does): computed once per body root, see [`crate::cache`].
-    fn aggregate_of(&self, body_root: &Hash32, submissions: &[Submission]) -> Result<Arc<Vec<i32>>, agg::AggregateError> {
+    /// The genesis rule over the decoded updates of `submissions` (already checked: a
+    /// submission that does not decode is an error here, not a verdict), whose ids
+    /// `body_root` commits to (the caller has checked that it does): computed once per body
+    /// root, see [`crate::cache`].
+    fn aggregate_of(&self, body_root: &Hash32, submissions: &[Submission]) -> Result<Arc<Vec<i32>>, String> {
         self.caches.aggregates.get_or_compute(AggregateCache::key(&self.chain_id, body_root), || {
-            if submissions.is_empty() {
-                // A block of registrations only leaves the model as it is.
-                return Ok(vec![0; self.genesis.param_count()]);
-            }
-            let updates: Vec<&[i32]> = submissions.iter().map(|s| s.delta.as_slice()).collect();
-            agg::aggregate(rule(self.genesis.consensus.aggregation), &updates)
+            let decoded = submissions
+                .iter()
+                .map(|s| decode_update(&self.genesis, s))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            let updates: Vec<&[i32]> = decoded.iter().map(|u| u.as_ref()).collect();
+            self.aggregate_decoded(&updates).map_err(|e| e.to_string())
         })
+    }
+
+    /// [`Chain::aggregate_of`] for updates already decoded.
+    fn aggregate_cached(&self, body_root: &Hash32, updates: &[&[i32]]) -> Result<Arc<Vec<i32>>, agg::AggregateError> {
+        self.caches
+            .aggregates
+            .get_or_compute(AggregateCache::key(&self.chain_id, body_root), || self.aggregate_decoded(updates))
+    }
+
+    /// The genesis rule over decoded updates (a block of registrations only, with none,
+    /// leaves the model as it is).
+    fn aggregate_decoded(&self, updates: &[&[i32]]) -> Result<Vec<i32>, agg::AggregateError> {
+        if updates.is_empty() {
+            return Ok(vec![0; self.genesis.param_count()]);
+        }
+        agg::aggregate(rule(self.genesis.consensus.aggregation), updates)
     }
 
     /// What the genesis aggregation rule did with each submission of block `hash`:
@@ -412,7 +432,13 @@ impl Chain {
         if block.submissions.is_empty() {
             return Ok(Vec::new());
         }
-        let updates: Vec<&[i32]> = block.submissions.iter().map(|s| s.delta.as_slice()).collect();
+        let decoded = block
+            .submissions
+            .iter()
+            .map(|s| decode_update(&self.genesis, s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ChainError::Corrupt(format!("stored block {hash}: {e}")))?;
+        let updates: Vec<&[i32]> = decoded.iter().map(|u| u.as_ref()).collect();
         let (_, report) = agg::aggregate_with_report(rule(self.genesis.consensus.aggregation), &updates)
             .map_err(|e| ChainError::Corrupt(format!("stored block {hash}: {e}")))?;
         Ok(block.submissions.iter().zip(report).map(|(s, r)| (s.id(), s.round_tag(), r)).collect())
@@ -478,7 +504,7 @@ impl Chain {
     }
 
     fn check_submission_on(&self, s: &Submission, base: &BlockMeta, base_model: &[i32]) -> Result<Hash32, SubmissionError> {
-        check_submission_shape(&self.genesis, &self.chain_id, s)?;
+        let update = check_submission_shape(&self.genesis, &self.chain_id, s)?;
         if s.round != base.height + 1 {
             return Err(SubmissionError::WrongRound { expected: base.height + 1, got: s.round });
         }
@@ -488,7 +514,7 @@ impl Chain {
         let id = s.id_from_digest(&digest);
         let key = VerifiedSet::submission_key(&id);
         if !self.caches.verified.contains(&key) {
-            check_update_norm(&self.genesis, s, base_norm_sq(&self.genesis, base_model))?;
+            check_update_norm(&self.genesis, s, &update, base_norm_sq(&self.genesis, base_model))?;
             rings.verify(s, &digest)?;
             self.caches.verified.insert(key);
         }
@@ -536,7 +562,8 @@ impl Chain {
 
     fn execute(&self, ctx: ContextualBlock) -> Result<ExecutedBlock, BlockError> {
         let ContextualBlock { checked, parent } = ctx;
-        let CheckedBlock { block, hash, digests, ids, registration_ids } = checked;
+        let CheckedBlock { block, hash, digests, ids, registration_ids, decoded } = checked;
+        let updates = decoded.updates(&block.submissions);
         let mut model = self.model_at(&parent.hash)?;
         // Submissions verified before (in the pool, or in a sibling block) skip the norm
         // and signature checks; everything that depends on this block's parent still runs.
@@ -546,7 +573,7 @@ impl Chain {
         if !fresh.is_empty() {
             let base_norm = base_norm_sq(&self.genesis, &model);
             for &index in &fresh {
-                check_update_norm(&self.genesis, &block.submissions[index], base_norm)
+                check_update_norm(&self.genesis, &block.submissions[index], updates[index], base_norm)
                     .map_err(|error| BlockError::Submission { index, error })?;
             }
         }
@@ -569,8 +596,9 @@ impl Chain {
             .apply(&block.registrations, block.header.height)
             .map_err(|(index, error)| BlockError::Registration { index, error })?;
         let delta = self
-            .aggregate_of(&block.header.body_root, &block.submissions)
+            .aggregate_cached(&block.header.body_root, &updates)
             .map_err(|e| BlockError::Storage(format!("aggregate: {e}")))?;
+        drop(updates);
         agg::apply(&mut model, &delta).map_err(|e| match e {
             agg::AggregateError::Overflow { index } => BlockError::ModelOverflow(index),
             other => BlockError::Storage(other.to_string()),

@@ -6,7 +6,7 @@
 //! `Ignore` means the object is useless to us now but the sender may be honest (a block
 //! whose parent we lack, a stale submission, a duplicate).
 
-use learnchain_proto::{DecodeError, Hash32};
+use learnchain_proto::{DecodeError, Hash32, UpdateEncoding, UpdateError};
 use thiserror::Error;
 
 /// What to tell gossip about a message, and so what the sender deserves.
@@ -51,6 +51,48 @@ pub enum SubmissionError {
         value: i32,
         /// The genesis bound.
         bound: i32,
+    },
+    /// The update is not in the genesis `update_encoding`.
+    #[error("update is encoded as {got}, but this chain's genesis update_encoding is {expected}")]
+    WrongEncoding {
+        /// The genesis encoding.
+        expected: UpdateEncoding,
+        /// The submission's.
+        got: UpdateEncoding,
+    },
+    /// A quantised update without one scale per tensor or chunk of its encoding.
+    #[error("update carries {got} scales, its encoding needs {expected} (one per tensor or chunk)")]
+    ScaleCount {
+        /// Groups of the encoding.
+        expected: usize,
+        /// Scales carried.
+        got: usize,
+    },
+    /// A quantised update with a scale of zero.
+    #[error("update scale {group} is 0; every scale must be at least 1 grid unit")]
+    ZeroScale {
+        /// The tensor or chunk.
+        group: usize,
+    },
+    /// A scale large enough that a level could decode beyond `max_update_abs`.
+    #[error("update scale {group} is {scale} grid units, above {max}: a level could decode beyond max_update_abs")]
+    ScaleTooLarge {
+        /// The tensor or chunk.
+        group: usize,
+        /// Its scale.
+        scale: u32,
+        /// `max_update_abs / max_level`.
+        max: u32,
+    },
+    /// A quantised level outside the symmetric range (`-128` for `i8`, `-32768` for `i16`).
+    #[error("update level {index} is {value}, outside the symmetric range ±{max}")]
+    LevelOutOfRange {
+        /// The coordinate.
+        index: usize,
+        /// Its level.
+        value: i32,
+        /// The largest level magnitude.
+        max: i32,
     },
     /// The declared DP-SGD parameters are weaker than the genesis privacy policy.
     #[error("weaker privacy than the network allows: {0}")]
@@ -106,6 +148,21 @@ pub enum SubmissionError {
     /// The pool holds as many as it may.
     #[error("submission pool is full")]
     PoolFull,
+}
+
+impl From<UpdateError> for SubmissionError {
+    /// Each way an encoded update can be malformed is its own submission error.
+    fn from(e: UpdateError) -> Self {
+        match e {
+            UpdateError::WrongEncoding { expected, got } => SubmissionError::WrongEncoding { expected, got },
+            UpdateError::WrongLength { expected, got } => SubmissionError::WrongLength { expected, got },
+            UpdateError::CoordinateTooLarge { index, value, bound } => SubmissionError::UpdateTooLarge { index, value, bound },
+            UpdateError::ScaleCount { expected, got } => SubmissionError::ScaleCount { expected, got },
+            UpdateError::ZeroScale { group } => SubmissionError::ZeroScale { group },
+            UpdateError::ScaleTooLarge { group, scale, max } => SubmissionError::ScaleTooLarge { group, scale, max },
+            UpdateError::LevelOutOfRange { index, value, max } => SubmissionError::LevelOutOfRange { index, value, max },
+        }
+    }
 }
 
 impl SubmissionError {

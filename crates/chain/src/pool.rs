@@ -230,7 +230,7 @@ mod tests {
                 clip: learnchain_proto::Fixed6(1_000_000),
                 steps: 1,
             },
-            delta: vec![v],
+            update: learnchain_proto::EncodedUpdate::I32(vec![v]),
             auth: SubmissionAuth::Ring {
                 group: 0,
                 ring_digest: Hash32::ZERO,

@@ -25,7 +25,7 @@ use crate::registry::Registry;
 
 /// The layout this code reads and writes. A data directory written by another layout is
 /// refused on open with a message saying so, never read as if it were this one.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const BLOCKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blocks");
 const META: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("meta");

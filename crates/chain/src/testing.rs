@@ -4,7 +4,8 @@
 use std::sync::atomic::AtomicBool;
 
 use learnchain_identity::MemberSecret;
-use learnchain_proto::{Block, Hash32, Registration, Submission};
+use learnchain_proto::update::{EncodedUpdate, UpdateEncoding};
+use learnchain_proto::{Block, Genesis, Hash32, Registration, Submission};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -18,7 +19,31 @@ pub fn sample_delta(params: usize, seed: i32) -> Vec<i32> {
     (0..params as i32).map(|i| (seed.wrapping_mul(31).wrapping_add(i.wrapping_mul(7))).rem_euclid(1000) - 500).collect()
 }
 
-/// An unsigned submission for the next round on `chain`'s head.
+/// `delta` in `genesis`'s update encoding, deterministically: as it is for `i32`; for a
+/// quantised encoding with per-group scales `⌈max|v| / max_level⌉` and levels rounded
+/// toward zero (so the decoded update is never longer than `delta`).
+pub fn encode_for(genesis: &Genesis, delta: &[i32]) -> EncodedUpdate {
+    match genesis.consensus.update_encoding {
+        UpdateEncoding::I32 => EncodedUpdate::I32(delta.to_vec()),
+        UpdateEncoding::Quantized { width, groups } => {
+            let m = i64::from(width.max_level());
+            let max_scale = (i64::from(genesis.consensus.max_update_abs) / m).max(1);
+            let mut scales = Vec::new();
+            let mut levels = vec![0i32; delta.len()];
+            for range in groups.ranges(&genesis.model) {
+                let top = delta.get(range.clone()).unwrap_or(&[]).iter().map(|v| i64::from(v.unsigned_abs())).max().unwrap_or(0);
+                let scale = ((top + m - 1) / m).clamp(1, max_scale);
+                for i in range.filter(|&i| i < delta.len()) {
+                    levels[i] = (i64::from(delta[i]) / scale).clamp(-m, m) as i32;
+                }
+                scales.push(scale as u32);
+            }
+            EncodedUpdate::quantized(width, groups, scales, &levels)
+        }
+    }
+}
+
+/// An unsigned submission for the next round on `chain`'s head, in the genesis encoding.
 pub fn unsigned_submission(chain: &Chain, seed: i32) -> Submission {
     let head = chain.head();
     Submission {
@@ -27,7 +52,7 @@ pub fn unsigned_submission(chain: &Chain, seed: i32) -> Submission {
         round: head.height + 1,
         num_examples: 10,
         dp: chain.genesis().policy_declaration(),
-        delta: sample_delta(chain.genesis().param_count(), seed),
+        update: encode_for(chain.genesis(), &sample_delta(chain.genesis().param_count(), seed)),
         auth: unsigned(),
     }
 }

@@ -60,7 +60,7 @@ fn blocks_extend_the_head_and_apply_the_mean() {
     let mut a = node(&g);
     let before = a.chain.head_model().to_vec();
     let b1 = mine(&a.chain, &[&k[0], &k[1]], 1);
-    let deltas: Vec<Vec<i32>> = b1.submissions.iter().map(|s| s.delta.clone()).collect();
+    let deltas: Vec<Vec<i32>> = b1.submissions.iter().map(|s| s.update.as_i32().expect("an i32 update").to_vec()).collect();
     let out = a.chain.import(b1, far_future()).expect("import");
     assert!(matches!(out, ImportOutcome::Extended { .. }));
     assert_eq!(a.chain.head().height, 1);
@@ -119,7 +119,7 @@ fn invalid_blocks_are_refused_and_state_is_untouched() {
     ));
 
     let mut tampered = good.clone();
-    tampered.submissions[0].delta[0] += 1;
+    tampered.submissions[0].update.as_i32_mut().expect("an i32 update")[0] += 1;
     assert!(matches!(
         a.chain.import(tampered, far_future()),
         Err(BlockError::BadBodyRoot | BlockError::Unsorted)
@@ -170,13 +170,13 @@ fn mempool_checks() {
     stale.base = Hash32([3; 32]);
     assert_eq!(a.chain.check_submission(&stale), Err(SubmissionError::NotOnHead(Hash32([3; 32]))));
     let mut long = s.clone();
-    long.delta.push(1);
+    long.update.as_i32_mut().expect("an i32 update").push(1);
     assert!(matches!(a.chain.check_submission(&long), Err(SubmissionError::WrongLength { .. })));
     let mut huge = s.clone();
-    huge.delta[0] = i32::MAX;
+    huge.update.as_i32_mut().expect("an i32 update")[0] = i32::MAX;
     assert!(matches!(a.chain.check_submission(&huge), Err(SubmissionError::UpdateTooLarge { .. })));
     let mut forged = s;
-    forged.delta[1] ^= 1;
+    forged.update.as_i32_mut().expect("an i32 update")[1] ^= 1;
     assert_eq!(
         a.chain.check_submission(&forged),
         Err(SubmissionError::BadRingSignature(learnchain_identity::VerifyError::Invalid))
@@ -225,18 +225,18 @@ fn weaker_privacy_and_oversized_updates_are_refused() {
     // Just inside and just outside the norm bound.
     let ctx = BoundContext::for_genesis(&g, 0);
     let bound = update_norm_bound_units(&base.dp, base.num_examples, &ctx);
-    let n = base.delta.len();
+    let n = base.update.len();
     let mut inside = vec![0i32; n];
     inside[0] = i32::try_from(bound).expect("fits");
     let mut s = base.clone();
-    s.delta = inside;
+    s.update = learnchain_proto::EncodedUpdate::I32(inside);
     let s = resign(&a.chain, s, &k[0]);
     a.chain.check_submission(&s).expect("an update exactly at the bound is allowed");
     let mut outside = vec![0i32; n];
     outside[0] = i32::try_from(bound).expect("fits");
     outside[1] = 1;
     let mut big = base.clone();
-    big.delta = outside;
+    big.update = learnchain_proto::EncodedUpdate::I32(outside);
     let big = resign(&a.chain, big, &k[0]);
     let err = a.chain.check_submission(&big).expect_err("over the bound");
     assert!(matches!(err, SubmissionError::UpdateNormTooLarge { .. }), "{err}");
@@ -574,7 +574,7 @@ fn the_aggregation_rule_is_enforced_and_recomputed() {
     // With five the block is built and its model is Krum's choice, not the mean.
     let signers: Vec<&MemberSecret> = k.iter().collect();
     let b = mine(&a.chain, &signers, 1);
-    let updates: Vec<&[i32]> = b.submissions.iter().map(|s| s.delta.as_slice()).collect();
+    let updates: Vec<&[i32]> = b.submissions.iter().map(|s| s.update.as_i32().expect("an i32 update")).collect();
     let krum = learnchain_aggregate::aggregate(learnchain_aggregate::Rule::Krum { f: 1 }, &updates).expect("krum");
     assert!(updates.contains(&krum.as_slice()), "krum picks one of the updates");
     let mut expected = a.chain.head_model().to_vec();
@@ -606,7 +606,7 @@ fn equal_work_ties_go_to_the_lower_hash_in_any_order() {
         assert_eq!(n.chain.head().hash, low);
         let expected = if low == a.hash() { &a } else { &b };
         let mut model = g.model.initial_weights();
-        let updates: Vec<&[i32]> = expected.submissions.iter().map(|s| s.delta.as_slice()).collect();
+        let updates: Vec<&[i32]> = expected.submissions.iter().map(|s| s.update.as_i32().expect("an i32 update")).collect();
         learnchain_aggregate::apply(&mut model, &learnchain_aggregate::mean(&updates).expect("mean")).expect("apply");
         assert_eq!(n.chain.head_model(), model.as_slice(), "the model follows the winning tip");
     }
@@ -632,13 +632,18 @@ fn block_carrying(chain: &Chain, subs: Vec<Submission>) -> Block {
 fn tamper(chain: &Chain, s: &mut Submission, kind: u8, key: &MemberSecret) {
     let learnchain_proto::SubmissionAuth::Ring { c0, ring_digest, tag, .. } = &mut s.auth;
     match kind {
-        1 => s.delta[0] = s.delta[0].wrapping_add(1), // the update, under its old signature
+        1 => {
+            // The update, under its old signature.
+            let v = &mut s.update.as_i32_mut().expect("an i32 update")[0];
+            *v = v.wrapping_add(1);
+        }
         2 => c0.0[0] ^= 1,                             // the signature
         3 => ring_digest.0[0] ^= 1,                    // the ring it names
         4 => tag.0[5] ^= 0x10,                         // the round tag
         5 => {
             // A valid signature over an update past its norm bound.
-            s.delta.iter_mut().for_each(|v| *v = chain.genesis().consensus.max_update_abs);
+            let max = chain.genesis().consensus.max_update_abs;
+            s.update.as_i32_mut().expect("an i32 update").iter_mut().for_each(|v| *v = max);
             let rings = chain.rings_at(&s.base).expect("rings");
             crate::auth::sign_submission(s, key, &rings, &mut rand::rngs::OsRng).expect("member");
         }
@@ -724,4 +729,180 @@ fn a_tampered_copy_is_refused_by_every_node_that_shares_the_cache() {
     let after = shared.verified.stats();
     assert!(after.hits >= before.hits + 3 * 4, "every node's import of the honest block hit the cache: {after:?}");
     assert_eq!(nodes[3].chain.head_model(), nodes[0].chain.head_model());
+}
+
+fn quantized_genesis(keys: &[MemberSecret], encoding: &str) -> Genesis {
+    let mut g = genesis(keys);
+    g.consensus.update_encoding = encoding.parse().expect("valid encoding");
+    g.validate().expect("valid genesis");
+    g
+}
+
+fn resigned(chain: &Chain, mut s: Submission, key: &MemberSecret) -> Submission {
+    let rings = chain.rings_at(&s.base).expect("rings");
+    crate::auth::sign_submission(&mut s, key, &rings, &mut rand::rngs::OsRng).expect("member");
+    s
+}
+
+/// A block of quantised updates imports, and the model moves by the genesis rule over the
+/// decoded integers — the same on every node.
+#[test]
+fn quantized_blocks_apply_the_rule_over_decoded_updates() {
+    use learnchain_proto::update::UpdateEncoding;
+    let k = keys(3);
+    for enc in ["i8", "i16", "i8:128", "i16:4096"] {
+        let g = quantized_genesis(&k, enc);
+        let mut a = node(&g);
+        let mut b = node(&g);
+        let before = a.chain.head_model().to_vec();
+        let b1 = mine(&a.chain, &[&k[0], &k[1]], 1);
+        let decoded: Vec<Vec<i32>> = b1
+            .submissions
+            .iter()
+            .map(|s| {
+                assert_eq!(s.update.encoding(), g.consensus.update_encoding, "{enc}");
+                assert!(!matches!(s.update.encoding(), UpdateEncoding::I32));
+                crate::validate::decode_update(&g, s).expect("decodes").into_owned()
+            })
+            .collect();
+        a.chain.import(b1.clone(), far_future()).expect(enc);
+        b.chain.import(b1, far_future()).expect(enc);
+        assert_eq!(a.chain.head().model_hash, b.chain.head().model_hash);
+        for i in 0..before.len() {
+            let s = i64::from(decoded[0][i]) + i64::from(decoded[1][i]);
+            assert_eq!(i64::from(a.chain.head_model()[i]), i64::from(before[i]) + learnchain_aggregate::div_round(s, 2), "{enc}");
+        }
+        // The stored block re-aggregates to the same model (reorg path).
+        let genesis_hash = a.chain.canonical_hash(0).expect("read").expect("genesis");
+        assert_eq!(a.chain.model_at(&genesis_hash).expect("rewinds"), before);
+        let report = a.chain.aggregate_report(&a.chain.head().hash).expect("report");
+        assert_eq!(report.len(), 2);
+    }
+}
+
+/// Each way a quantised update can be malformed is refused by its own error, with a Reject
+/// verdict, in the pool and in a block.
+#[test]
+fn malformed_quantized_updates_are_refused_by_name() {
+    use learnchain_proto::EncodedUpdate;
+    use learnchain_proto::update::{ScaleGroups, Width};
+    let k = keys(3);
+    let g = quantized_genesis(&k, "i8");
+    let a = node(&g);
+    // Blocks go to a second node on the same genesis head: `a` stays borrowed for signing.
+    let mut v = node(&g);
+    let good = submission(&a.chain, &k[0], 1);
+    a.chain.check_submission(&good).expect("valid");
+    let EncodedUpdate::I8 { groups, scales, values } = good.update.clone() else { panic!("an i8 genesis makes i8 updates") };
+    let max_scale = (g.consensus.max_update_abs / 127) as u32;
+    let edit = |f: &dyn Fn(&mut Vec<u32>, &mut Vec<i8>)| {
+        let (mut sc, mut v) = (scales.clone(), values.clone());
+        f(&mut sc, &mut v);
+        let mut s = good.clone();
+        s.update = EncodedUpdate::I8 { groups, scales: sc, values: v };
+        resigned(&a.chain, s, &k[0])
+    };
+    let mut wrong_encoding = good.clone();
+    wrong_encoding.update = EncodedUpdate::I32(vec![0; g.param_count()]);
+    let wrong_encoding = resigned(&a.chain, wrong_encoding, &k[0]);
+    let mut wrong_groups = good.clone();
+    wrong_groups.update = EncodedUpdate::quantized(Width::I8, ScaleGroups::Chunks(128), vec![1], &vec![0; g.param_count()]);
+    let wrong_groups = resigned(&a.chain, wrong_groups, &k[0]);
+    type Case = (&'static str, Submission, fn(&SubmissionError) -> bool);
+    let cases: Vec<Case> = vec![
+        ("wrong encoding", wrong_encoding, |e| matches!(e, SubmissionError::WrongEncoding { .. })),
+        ("per chunk on a per-tensor chain", wrong_groups, |e| matches!(e, SubmissionError::WrongEncoding { .. })),
+        ("missing scale", edit(&|s, _| { s.pop(); }), |e| matches!(e, SubmissionError::ScaleCount { expected: 2, got: 1 })),
+        ("extra scale", edit(&|s, _| s.push(1)), |e| matches!(e, SubmissionError::ScaleCount { expected: 2, got: 3 })),
+        ("zero scale", edit(&|s, _| s[1] = 0), |e| matches!(e, SubmissionError::ZeroScale { group: 1 })),
+        ("oversized scale", edit(&|s, _| s[0] = max_scale + 1), |e| matches!(e, SubmissionError::ScaleTooLarge { group: 0, .. })),
+        ("short values", edit(&|_, v| { v.pop(); }), |e| matches!(e, SubmissionError::WrongLength { .. })),
+        ("long values", edit(&|_, v| v.push(0)), |e| matches!(e, SubmissionError::WrongLength { .. })),
+        ("asymmetric level", edit(&|_, v| v[2] = i8::MIN), |e| matches!(e, SubmissionError::LevelOutOfRange { index: 2, .. })),
+    ];
+    let other = submission(&a.chain, &k[1], 2);
+    let now = a.chain.head().timestamp_ms + g.pow.block_interval_ms;
+    for (what, s, is) in cases {
+        let err = a.chain.check_submission(&s).expect_err(what);
+        assert!(is(&err), "{what}: {err}");
+        assert_eq!(err.verdict(), crate::error::Verdict::Reject, "{what}");
+        assert!(!err.to_string().is_empty());
+        // A miner that skipped the check: the block is refused naming the submission.
+        let mut header = a.chain.build_template(Hash32([9; 32]), vec![other.clone()], vec![], now).expect("template").header;
+        header.model_hash = Hash32::ZERO;
+        let block = block_of(header, vec![], vec![s, other.clone()]);
+        let err = v.chain.import(block, far_future()).expect_err(what);
+        assert!(matches!(&err, BlockError::Submission { error, .. } if is(error)), "{what}: {err}");
+    }
+    // The largest scale is allowed, and still decodes within max_update_abs.
+    let at_max = edit(&|s, _| s[0] = max_scale);
+    a.chain.check_submission(&at_max).map(|_| ()).or_else(|e| match e {
+        SubmissionError::UpdateNormTooLarge { .. } => Ok(()),
+        other => Err(other),
+    }).expect("the scale itself is acceptable");
+    let b = mine(&a.chain, &[&k[0], &k[1]], 5);
+    v.chain.import(b, far_future()).expect("valid quantised blocks still import");
+    assert_eq!(v.chain.head().height, 1);
+}
+
+/// The update-norm bound applies to the decoded integers: an i8 update whose decoded norm
+/// is just over the bound is refused, exactly at it accepted.
+#[test]
+fn the_norm_bound_applies_to_the_decoded_update() {
+    use learnchain_proto::EncodedUpdate;
+    use learnchain_proto::privacy::{BoundContext, update_norm_bound_units};
+    use learnchain_proto::update::{ScaleGroups, Width};
+    let k = keys(3);
+    let g = quantized_genesis(&k, "i8");
+    let a = node(&g);
+    let base = submission(&a.chain, &k[0], 1);
+    let bound = update_norm_bound_units(&base.dp, base.num_examples, &BoundContext::for_genesis(&g, 0));
+    let n = g.param_count();
+    // One coordinate at 127 × scale = bound exactly needs bound divisible by 127; use a
+    // scale of ⌊bound/127⌋ (at the bound or under) and one step more (over).
+    let scale = u32::try_from(bound / 127).expect("fits");
+    let mut levels = vec![0i32; n];
+    levels[0] = 127;
+    let inside = EncodedUpdate::quantized(Width::I8, ScaleGroups::PerTensor, vec![scale, 1], &levels);
+    let mut s = base.clone();
+    s.update = inside;
+    a.chain.check_submission(&resigned(&a.chain, s, &k[0])).expect("within the bound");
+    levels[1] = 127;
+    let over = EncodedUpdate::quantized(Width::I8, ScaleGroups::PerTensor, vec![scale + 1, 1], &levels);
+    let mut s = base.clone();
+    s.update = over;
+    let err = a.chain.check_submission(&resigned(&a.chain, s, &k[0])).expect_err("over");
+    assert!(matches!(err, SubmissionError::UpdateNormTooLarge { .. }), "{err}");
+}
+
+/// The aggregate of decoded updates does not depend on the order they arrive in or on the
+/// node computing it: validators sort by id, and every rule is integer arithmetic.
+#[test]
+fn aggregate_over_decoded_updates_is_order_independent() {
+    let k = keys(3);
+    let g = quantized_genesis(&k, "i8:128");
+    let a = node(&g);
+    let subs: Vec<Submission> = (0..3).map(|i| submission(&a.chain, &k[i], 10 + i as i32)).collect();
+    let now = a.chain.head().timestamp_ms + g.pow.block_interval_ms;
+    let forward = a.chain.build_template(Hash32([9; 32]), subs.clone(), vec![], now).expect("template");
+    let mut reversed = subs.clone();
+    reversed.reverse();
+    let backward = a.chain.build_template(Hash32([9; 32]), reversed, vec![], now).expect("template");
+    assert_eq!(forward.header.model_hash, backward.header.model_hash);
+    let decoded: Vec<Vec<i32>> = subs.iter().map(|s| crate::validate::decode_update(&g, s).expect("decodes").into_owned()).collect();
+    for rule in [learnchain_aggregate::Rule::Mean, learnchain_aggregate::Rule::Median] {
+        let mut views: Vec<&[i32]> = decoded.iter().map(Vec::as_slice).collect();
+        let first = learnchain_aggregate::aggregate(rule, &views).expect("aggregates");
+        views.rotate_left(1);
+        assert_eq!(learnchain_aggregate::aggregate(rule, &views).expect("aggregates"), first);
+    }
+    let b = node(&g);
+    let c = node(&g);
+    let mut header = forward.header;
+    header.nonce = search(&header, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
+    let block = Block { header, registrations: vec![], submissions: forward.submissions };
+    let (mut b, mut c) = (b, c);
+    b.chain.import(block.clone(), far_future()).expect("imports");
+    c.chain.import(block, far_future()).expect("imports");
+    assert_eq!(b.chain.head_model(), c.chain.head_model());
 }

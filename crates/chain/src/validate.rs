@@ -6,17 +6,20 @@
 //! 1. [`CheckedBlock`] — context-free checks, cheapest and most likely to reject first:
 //!    version and chain id, body counts (including the aggregation rule's minimum), proof of work (one SHA-256d), then each
 //!    registration's chain, ids ascending and one per member; each submission's shape
-//!    (chain, base = parent, round = height, length, coordinate bounds, declared DP-SGD
-//!    parameters against the genesis privacy policy), ids in strictly ascending order,
-//!    unique round tags; and the body root.
+//!    (chain, the genesis update encoding, length, scales and coordinate bounds — the update
+//!    is decoded to exact integers here, once — base = parent, round = height, declared
+//!    DP-SGD parameters against the genesis privacy policy), ids in strictly ascending
+//!    order, unique round tags; and the body root.
 //! 2. [`ContextualBlock`] (built in `chain.rs`) — against the parent: known parent, height,
 //!    retarget, median time past, future drift, quorum-or-timeout.
-//! 3. `ExecutedBlock` (in `chain.rs`) — each update's norm within the bound its declaration
-//!    implies ([`check_update_norm`]; it may read the parent's model); registrations'
+//! 3. `ExecutedBlock` (in `chain.rs`) — each decoded update's norm within the bound its
+//!    declaration implies ([`check_update_norm`]; it may read the parent's model); registrations'
 //!    signatures, stamps and proofs of possession, then applied to the registry after the
 //!    parent; ring signatures against the rings of the registry after the parent; aggregate
-//!    recomputed and applied to the parent's model, model hash matched.
+//!    recomputed over the decoded updates and applied to the parent's model, model hash
+//!    matched.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use learnchain_proto::block::body_root;
@@ -27,21 +30,24 @@ use learnchain_proto::{Block, Genesis, Hash32, Submission};
 use crate::error::{BlockError, RegistrationError, SubmissionError};
 use crate::pow::meets_target;
 
-/// Shape checks of one submission that need no chain state: chain, length and bounds.
-pub fn check_submission_shape(genesis: &Genesis, chain_id: &Hash32, s: &Submission) -> Result<(), SubmissionError> {
+/// A submission's update decoded to one `i32` per parameter in grid units, with every check
+/// of its form (see [`learnchain_proto::update`]): the genesis encoding, one coordinate per
+/// parameter, scales and coordinate bounds. Borrowed for `i32` updates.
+pub fn decode_update<'a>(genesis: &Genesis, s: &'a Submission) -> Result<Cow<'a, [i32]>, SubmissionError> {
+    let c = &genesis.consensus;
+    Ok(s.update.decode(c.update_encoding, &genesis.model, c.max_update_abs)?)
+}
+
+/// Shape checks of one submission that need no chain state: chain, encoding, length and
+/// bounds, and the declared DP parameters against the policy. Returns the decoded update
+/// ([`decode_update`]), so later checks and the aggregate do not decode it again.
+pub fn check_submission_shape<'a>(genesis: &Genesis, chain_id: &Hash32, s: &'a Submission) -> Result<Cow<'a, [i32]>, SubmissionError> {
     if s.chain_id != *chain_id {
         return Err(SubmissionError::WrongChain { expected: *chain_id, got: s.chain_id });
     }
-    let expected = genesis.param_count();
-    if s.delta.len() != expected {
-        return Err(SubmissionError::WrongLength { expected, got: s.delta.len() });
-    }
-    let bound = genesis.consensus.max_update_abs;
-    if let Some(index) = s.delta.iter().position(|v| v.unsigned_abs() > bound.unsigned_abs()) {
-        return Err(SubmissionError::UpdateTooLarge { index, value: s.delta[index], bound });
-    }
+    let update = decode_update(genesis, s)?;
     genesis.privacy.check(&s.dp, s.num_examples)?;
-    Ok(())
+    Ok(update)
 }
 
 /// `Σ w_i²` of a base model, as the update-norm bound needs it: only when the genesis has
@@ -52,20 +58,22 @@ pub fn base_norm_sq(genesis: &Genesis, base_model: &[i32]) -> u128 {
 }
 
 /// The update-norm check of [`learnchain_proto::privacy`]: `‖Δ‖² ≤ B²` for the bound `B`
-/// implied by the submission's declaration, exactly, in integers. `base_norm_sq` comes from
-/// [`base_norm_sq`] for the submission's base model.
-pub fn check_update_norm(genesis: &Genesis, s: &Submission, base_norm_sq: u128) -> Result<(), SubmissionError> {
+/// implied by the submission's declaration, exactly, in integers, over the decoded update
+/// `update` ([`decode_update`]). `base_norm_sq` comes from [`base_norm_sq`] for the
+/// submission's base model.
+pub fn check_update_norm(genesis: &Genesis, s: &Submission, update: &[i32], base_norm_sq: u128) -> Result<(), SubmissionError> {
     let ctx = privacy::BoundContext::for_genesis(genesis, base_norm_sq);
     let bound = privacy::update_norm_bound_units(&s.dp, s.num_examples, &ctx);
-    let norm_sq = privacy::norm_sq(&s.delta);
+    let norm_sq = privacy::norm_sq(update);
     if norm_sq > bound.saturating_mul(bound) {
         return Err(SubmissionError::UpdateNormTooLarge { norm: privacy::isqrt_ceil(norm_sq), bound });
     }
     Ok(())
 }
 
-/// A block that passed every context-free check. Carries the hash, and each submission's
-/// signing digest so later stages do not hash the updates again.
+/// A block that passed every context-free check. Carries the hash, each submission's
+/// signing digest and its decoded update, so later stages neither hash nor decode the
+/// updates again.
 #[derive(Debug)]
 pub struct CheckedBlock {
     /// The block.
@@ -78,9 +86,40 @@ pub struct CheckedBlock {
     pub ids: Vec<Hash32>,
     /// Id of each registration, in body order.
     pub registration_ids: Vec<Hash32>,
+    /// Decoded updates: see [`CheckedBlock::updates`].
+    pub decoded: DecodedUpdates,
+}
+
+/// The decoded updates of a block's submissions, in body order: `None` where the submission
+/// is an `i32` update (its vector is used in place), else the decoded vector.
+#[derive(Debug, Default)]
+pub struct DecodedUpdates(Vec<Option<Vec<i32>>>);
+
+impl DecodedUpdates {
+    /// Keeps the decoded form of one more submission.
+    pub fn push(&mut self, update: Cow<'_, [i32]>) {
+        self.0.push(match update {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(v) => Some(v),
+        });
+    }
+
+    /// The decoded updates of `submissions` (the submissions they were decoded from).
+    pub fn updates<'a>(&'a self, submissions: &'a [Submission]) -> Vec<&'a [i32]> {
+        submissions
+            .iter()
+            .zip(&self.0)
+            .map(|(s, d)| d.as_deref().or_else(|| s.update.as_i32()).unwrap_or(&[]))
+            .collect()
+    }
 }
 
 impl CheckedBlock {
+    /// The decoded update of each submission, in body order.
+    pub fn updates(&self) -> Vec<&[i32]> {
+        self.decoded.updates(&self.block.submissions)
+    }
+
     /// Runs the context-free checks.
     pub fn check(genesis: &Genesis, chain_id: &Hash32, block: Block) -> Result<Self, BlockError> {
         let h = &block.header;
@@ -128,9 +167,11 @@ impl CheckedBlock {
         let mut digests = Vec::with_capacity(n);
         let mut ids = Vec::with_capacity(n);
         let mut tags = HashSet::with_capacity(n);
+        let mut decoded = DecodedUpdates(Vec::with_capacity(n));
         for (index, s) in block.submissions.iter().enumerate() {
-            check_submission_shape(genesis, chain_id, s)
+            let update = check_submission_shape(genesis, chain_id, s)
                 .map_err(|error| BlockError::Submission { index, error })?;
+            decoded.push(update);
             if s.base != h.parent {
                 return Err(BlockError::ForeignSubmission { index, base: s.base });
             }
@@ -155,6 +196,6 @@ impl CheckedBlock {
         if body_root(&reg_ids, &ids) != h.body_root {
             return Err(BlockError::BadBodyRoot);
         }
-        Ok(CheckedBlock { block, hash, digests, ids, registration_ids: reg_ids })
+        Ok(CheckedBlock { block, hash, digests, ids, registration_ids: reg_ids, decoded })
     }
 }

@@ -23,8 +23,9 @@
 //! 6. **SGD step** `θ ← θ − lr · g`.
 //!
 //! Everything stays in `f64`; the caller quantizes the result with
-//! [`crate::fixed::quantize_delta`] afterwards, so the noise is added before quantization
-//! (quantization is post-processing).
+//! [`crate::fixed::quantize_delta`] or encodes it with [`crate::quantize::encode_trained`]
+//! afterwards, so the noise is added before quantization (quantization, stochastic rounding
+//! included, is post-processing).
 //!
 //! # What is private
 //!

@@ -9,6 +9,8 @@
 //!   trained model into the integer update a data source submits;
 //! * [`network`] holds float parameters over the same flat layout and implements softmax
 //!   regression and a one-hidden-layer MLP with hand-written gradients;
+//! * [`quantize`] encodes a trained update in the genesis update encoding (`i32`, or `i16` /
+//!   `i8` levels with scales, stochastically rounded after the DP noise);
 //! * [`train`] runs local minibatch SGD from the global model ([`train_local`]);
 //! * [`dp`] runs differentially private local training, DP-SGD ([`train_local_dp`]);
 //! * [`eval`] measures accuracy and loss of a fixed-point model ([`evaluate`]);
@@ -17,7 +19,7 @@
 //!
 //! Data enters as a [`Dataset`] (from [`data::builtin()`] or [`data::load_csv`]) and the global
 //! model as `&[i32]`; what leaves is a [`LocalUpdate`] (floats, to be quantized with
-//! [`fixed::quantize_delta`]) or [`Metrics`]. Nothing here does network or disk I/O except
+//! [`fixed::quantize_delta`], or encoded with [`quantize::encode_trained`]) or [`Metrics`]. Nothing here does network or disk I/O except
 //! the CSV loader.
 
 pub mod data;
@@ -25,6 +27,7 @@ pub mod dp;
 pub mod eval;
 pub mod fixed;
 pub mod network;
+pub mod quantize;
 pub mod train;
 
 pub use data::{BUILTIN_DATASETS, DataError, Dataset, Standardizer};

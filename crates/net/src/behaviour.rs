@@ -31,7 +31,7 @@ use crate::{
     NetError,
     codec::{SYNC_STREAM_PROTOCOL, SyncCodec},
     config::{
-        GOSSIP_ENVELOPE_SLACK, GOSSIP_HEARTBEAT, GOSSIP_HISTORY_LENGTH, IDENTIFY_PROTOCOL_VERSION,
+        GOSSIP_ENVELOPE_SLACK, GOSSIP_HEARTBEAT, GOSSIP_HISTORY_LENGTH, GOSSIP_MESH_N, GOSSIP_MESH_N_HIGH, GOSSIP_MESH_N_LOW, IDENTIFY_PROTOCOL_VERSION,
         IDLE_CONNECTION_TIMEOUT, NetConfig, SYNC_STREAM_GRACE,
     },
     traffic::{CountingStream, TrafficCounters},
@@ -159,6 +159,11 @@ fn gossipsub_behaviour(
         .heartbeat_interval(GOSSIP_HEARTBEAT)
         .heartbeat_initial_delay(GOSSIP_HEARTBEAT / 4)
         .history_length(GOSSIP_HISTORY_LENGTH)
+        .mesh_n(GOSSIP_MESH_N)
+        .mesh_n_low(GOSSIP_MESH_N_LOW)
+        .mesh_n_high(GOSSIP_MESH_N_HIGH)
+        .mesh_outbound_min(GOSSIP_MESH_N_LOW / 2)
+        .gossip_lazy(GOSSIP_MESH_N)
         .flood_publish(true);
     for kind in TopicKind::ALL {
         builder.max_transmit_size_for_topic(

@@ -31,6 +31,17 @@ pub const SYNC_STREAM_GRACE: Duration = Duration::from_secs(1);
 /// a second on small test networks.
 pub const GOSSIP_HEARTBEAT: Duration = Duration::from_millis(700);
 
+/// Gossipsub mesh degree (`D`): every node forwards a message to this many peers per topic,
+/// so each message reaches a node about this many times. Lower than gossipsub's default 6:
+/// a round carries a submission from every data source, and each duplicate costs every
+/// node bandwidth and CPU; 4 keeps a mesh of a hundred nodes a few hops deep and still
+/// connected when peers leave.
+pub const GOSSIP_MESH_N: usize = 4;
+/// Fewest mesh peers before a heartbeat grafts more (`D_low`).
+pub const GOSSIP_MESH_N_LOW: usize = 3;
+/// Most mesh peers before a heartbeat prunes some (`D_high`).
+pub const GOSSIP_MESH_N_HIGH: usize = 6;
+
 /// Heartbeats a received message stays in the message cache. With strict validation the
 /// node must report a verdict within `GOSSIP_HISTORY_LENGTH × GOSSIP_HEARTBEAT` (8.4 s) or the
 /// message can no longer be forwarded.
