@@ -127,6 +127,11 @@ pub struct DevnetSummary {
     /// transport (every protocol, gossip duplicates and framing included), averaged over the
     /// nodes.
     pub wire_bytes_per_node_per_round: f64,
+    /// Milliseconds each node spent per block checking submissions and registrations for
+    /// its pools and importing blocks (store commit included), averaged over the nodes.
+    /// The nodes of a devnet share pure results (a ring signature verified by one is not
+    /// verified again by the others), so this is each node's share of the protocol's work.
+    pub validation_ms_per_block: f64,
     /// Submissions included in the canonical chain.
     pub submissions: u64,
     /// Blocks mined during this run.
@@ -514,6 +519,8 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
     let mining_started = Instant::now();
     let received = |nodes: &[Node]| nodes.iter().map(|n| n.net.traffic().bytes_in).sum::<u64>();
     let received_before = received(nodes);
+    let validating = |nodes: &[Node]| nodes.iter().map(|n| n.svc.validation_nanos()).sum::<u64>();
+    let validated_before = validating(nodes);
     while observer.svc.head().meta.height < target {
         let meta = match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Ok(m)) => m,
@@ -544,6 +551,8 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
     // Every byte a node sends another node receives: the mean received is the mean sent.
     let wire_bytes_per_node_per_round =
         received(nodes).saturating_sub(received_before) as f64 / nodes.len().max(1) as f64 / opts.blocks.max(1) as f64;
+    let validation_ms_per_block =
+        validating(nodes).saturating_sub(validated_before) as f64 / 1e6 / nodes.len().max(1) as f64 / opts.blocks.max(1) as f64;
     // Settle on one head: one miner keeps going until every node agrees (a block still in
     // flight when mining stopped may reach some nodes later), then it pauses too.
     let mut watches: Vec<watch::Receiver<HeadSnapshot>> = nodes.iter().map(Node::heads).collect();
@@ -610,6 +619,7 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
         seconds_per_block,
         bytes_per_block,
         wire_bytes_per_node_per_round,
+        validation_ms_per_block,
         submissions,
         blocks_mined,
         nodes: nodes.len(),

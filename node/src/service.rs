@@ -11,6 +11,7 @@
 //! Imports run synchronously under the lock: a block of ten 100k-parameter updates
 //! validates in a few milliseconds (see the `validate` benchmark).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use learnchain_chain::{
@@ -72,6 +73,9 @@ pub struct ChainService {
     head_events: broadcast::Sender<BlockMeta>,
     /// Downloads in progress from peers more than a block ahead (see [`CatchUp`]).
     catching_up: Arc<watch::Sender<usize>>,
+    /// Nanoseconds spent checking blocks, submissions and registrations (see
+    /// [`ChainService::validation_nanos`]).
+    validation: Arc<AtomicU64>,
 }
 
 /// Marks a download from a peer that is ahead of us; the count drops when it is dropped.
@@ -107,6 +111,7 @@ impl ChainService {
             pool_status,
             head_events,
             catching_up: Arc::new(catching_up),
+            validation: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -126,13 +131,13 @@ impl ChainService {
     /// the handle back. The database is fully closed when this returns `Ok`: dropping the
     /// last `Arc` elsewhere would release the lock only once redb's destructor finishes.
     pub fn try_close(self) -> Result<(), ChainService> {
-        let ChainService { state, genesis, heads, pool_status, head_events, catching_up } = self;
+        let ChainService { state, genesis, heads, pool_status, head_events, catching_up, validation } = self;
         match Arc::try_unwrap(state) {
             Ok(state) => {
                 drop(state);
                 Ok(())
             }
-            Err(state) => Err(ChainService { state, genesis, heads, pool_status, head_events, catching_up }),
+            Err(state) => Err(ChainService { state, genesis, heads, pool_status, head_events, catching_up, validation }),
         }
     }
 
@@ -167,11 +172,26 @@ impl ChainService {
         self.head_events.subscribe()
     }
 
+    /// Time this node has spent validating: importing blocks (the store commit included)
+    /// and checking submissions and registrations for its pools, in nanoseconds since it
+    /// started.
+    pub fn validation_nanos(&self) -> u64 {
+        self.validation.load(Ordering::Relaxed)
+    }
+
+    fn count_validation(&self, since: std::time::Instant) {
+        let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.validation.fetch_add(nanos, Ordering::Relaxed);
+    }
+
     /// Validates and stores a block; moves the head and resets the pool if it wins.
     pub fn import_block(&self, block: Block, origin: Origin) -> Result<ImportOutcome, BlockError> {
         let mut st = self.lock();
         let height = block.header.height;
-        let outcome = st.chain.import(block, now_ms())?;
+        let started = std::time::Instant::now();
+        let outcome = st.chain.import(block, now_ms());
+        self.count_validation(started);
+        let outcome = outcome?;
         match &outcome {
             ImportOutcome::Extended { head } => {
                 debug!(height, block = %head.hash.short(), ?origin, "new head");
@@ -222,14 +242,20 @@ impl ChainService {
     /// prefills the others in its compact blocks; see `relay`).
     pub fn add_submission_via(&self, s: Submission, origin: Origin) -> Result<Hash32, SubmissionError> {
         let mut st = self.lock();
-        let id = match st.chain.check_submission(&s) {
+        let started = std::time::Instant::now();
+        let checked = st.chain.check_submission(&s);
+        self.count_validation(started);
+        let id = match checked {
             Ok(id) => id,
             Err(SubmissionError::NotOnHead(base)) => {
                 if !st.chain.contains(&base) {
                     st.pool.hold_orphan(s);
                     return Err(SubmissionError::NotOnHead(base));
                 }
-                let id = st.chain.check_submission_on_tip(&s)?;
+                let started = std::time::Instant::now();
+                let checked = st.chain.check_submission_on_tip(&s);
+                self.count_validation(started);
+                let id = checked?;
                 debug!(base = %base.short(), "submission for a competing tip held");
                 st.pool.hold_orphan(s);
                 return Ok(id);
@@ -254,7 +280,10 @@ impl ChainService {
     /// [`ChainService::add_registration`], recording whether it came by gossip.
     pub fn add_registration_via(&self, r: Registration, origin: Origin) -> Result<Hash32, RegistrationError> {
         let mut st = self.lock();
-        st.chain.check_registration(&r)?;
+        let started = std::time::Instant::now();
+        let checked = st.chain.check_registration(&r);
+        self.count_validation(started);
+        checked?;
         let id = st.registrations.insert(r)?;
         if origin == Origin::Gossip {
             st.registrations.mark_gossiped(&id);
