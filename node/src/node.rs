@@ -5,7 +5,7 @@
 //! until it listens, starts RPC and spawns every task by name. The node loop (one
 //! `select!`, each arm an `on_*` function) turns network events into chain calls: gossip is
 //! decoded within the genesis size limit and validated, and its verdict reported back
-//! (compact blocks are checked here and rebuilt in a task of their own, see [`crate::relay`]);
+//! (compact blocks are checked here and rebuilt in a task of their own, see [`crate::sync::compact`]);
 //! sync requests are served; a new peer or a block with an unknown parent starts a sync
 //! with that peer. [`Node::shutdown`] signals every task, waits for each, and stops RPC.
 //! [`run`] is the daemon: start, wait for the caller's shutdown future, shut down.
@@ -34,8 +34,9 @@ use crate::config::{NodeConfig, Role};
 use crate::rpc_api::{MetricsCache, NodeFacts, NodeRpc, head_view};
 use crate::service::{ChainService, HeadSnapshot, Origin};
 use crate::privacy::{PrivacyGate, PrivacyPlan};
-use crate::relay::CompactRelay;
-use crate::{data, datasource, enrol, keys, miner, sync};
+use crate::sync::compact::CompactRelay;
+use crate::roles::{datasource, enrol, miner};
+use crate::{data, keys, sync};
 
 /// Longest a node with bootnodes treats its stored head as possibly old before any peer
 /// has told it otherwise.

@@ -239,7 +239,7 @@ impl ChainService {
     }
 
     /// [`ChainService::add_submission`], recording whether it came by gossip (a miner
-    /// prefills the others in its compact blocks; see `relay`).
+    /// prefills the others in its compact blocks; see `sync::compact`).
     pub fn add_submission_via(&self, s: Submission, origin: Origin) -> Result<Hash32, SubmissionError> {
         let mut st = self.lock();
         let started = std::time::Instant::now();

@@ -11,7 +11,7 @@
 //! sets it. Submissions that arrive while the race runs are not left for a later round:
 //! the template is rebuilt with them and the search starts again (a memoryless race loses
 //! nothing by restarting). A mined block is imported, then announced as a compact block
-//! (see [`crate::relay`]).
+//! (see [`crate::sync::compact`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -217,11 +217,11 @@ pub async fn run(
         let block = Block { header, registrations: template.registrations, submissions: template.submissions };
         let hash = block.hash();
         // Built before the import, which resets the pools the prefill rule reads.
-        let compact = crate::relay::compact_of(&svc, &block);
+        let compact = crate::sync::compact::compact_of(&svc, &block);
         match svc.import_block(block, Origin::Local) {
             Ok(_) => {
                 info!(height, block = %hash.short(), submissions = n, registrations = r, pow_ms = started.elapsed().as_millis() as u64, "mined block");
-                crate::relay::announce(&net, &compact).await;
+                crate::sync::compact::announce(&net, &compact).await;
             }
             Err(e) => warn!(error = %e, height, "own block refused"),
         }

@@ -8,7 +8,12 @@
 //! lies about its work is dropped from this round of sync.
 //!
 //! [`serve`] answers status, block, pool and compact-block item requests (the latter in
-//! [`crate::relay`]) within the genesis response limit.
+//! [`compact`]) within the genesis response limit.
+//!
+//! [`compact`] holds compact block relay: rebuilding a gossiped compact block from the
+//! pools and fetching what is missing from the peer that announced it.
+
+pub mod compact;
 
 use learnchain_chain::BlockError;
 use learnchain_net::{NetworkHandle, PeerId};
@@ -248,7 +253,7 @@ pub fn serve(svc: &ChainService, request: SyncRequest) -> SyncResponse {
             SyncResponse::Blocks(within_budget(known, max_bytes))
         }
         SyncRequest::BodyItems { block, registrations, submissions } => {
-            crate::relay::serve_body_items(&st, &block, &registrations, &submissions, max_bytes)
+            crate::sync::compact::serve_body_items(&st, &block, &registrations, &submissions, max_bytes)
         }
     }
 }
