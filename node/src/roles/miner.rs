@@ -139,6 +139,8 @@ pub async fn run(
             }
         }
         let built = Instant::now();
+        // The pool as the template saw it: a refresh is due only when it holds more.
+        let mut pooled_at_build = pool.borrow_and_update().count;
         let Some(mut template) = build(&svc, miner_key, &mut heads, &mut pool, &mut shutdown).await else {
             if *shutdown.borrow() {
                 return;
@@ -156,7 +158,10 @@ pub async fn run(
             let (cancel, mut search) = spawn_pow(template.header.clone());
             let refresh_at = Instant::now() + REFRESH_MIN.max(build_time * 4);
             let in_template = template.submissions.len();
-            let grown = |p: &PoolStatus| p.base == head.meta.hash && p.count > in_template && in_template < max_submissions;
+            // Newcomers since the last build, and room for them (a template short of the
+            // pool because of the block size limit is not rebuilt for nothing).
+            let grown =
+                |p: &PoolStatus| p.base == head.meta.hash && p.count > pooled_at_build && in_template < max_submissions;
             let mut pending = grown(&pool.borrow_and_update());
             let stop = |cancel: &AtomicBool| cancel.store(true, Ordering::Relaxed);
             tokio::select! {
@@ -192,6 +197,7 @@ pub async fn run(
                         break Some(nonce);
                     }
                     let rebuilt = Instant::now();
+                    pooled_at_build = pool.borrow_and_update().count;
                     match svc.build_template(miner_key) {
                         Ok(t) if t.header.parent == head.meta.hash => {
                             template = t;
