@@ -268,7 +268,12 @@ fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Gen
     let rate = measure_hash_rate();
     let difficulty = (rate * opts.block_interval_ms as f64 / 1000.0 / 2.0).max(1.0) as u64;
     g.pow.initial_target = learnchain_proto::genesis::target_for_difficulty(difficulty).min(g.pow.pow_limit);
-    g.validate()?;
+    g.validate().with_context(|| {
+        format!(
+            "the devnet's flags make no valid genesis (--dataset {} --hidden {} --data-sources {} --update-encoding {})",
+            opts.dataset, opts.hidden, opts.data_sources, opts.update_encoding
+        )
+    })?;
     Ok(g)
 }
 

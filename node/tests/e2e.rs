@@ -246,11 +246,20 @@ fn check_summary_keys(v: &Value) {
         "noise_multiplier",
         "aggregation",
         "adversaries",
+        "update_encoding",
+        "seconds_per_block",
+        "bytes_per_block",
+        "wire_bytes_per_node_per_round",
+        "validation_ms_per_block",
     ] {
         assert!(v.get(key).is_some(), "summary lacks {key:?}: {v}");
     }
     assert_eq!(v["aggregation"], "mean", "the devnet's default rule");
     assert_eq!(v["adversaries"], 0);
+    assert_eq!(v["update_encoding"], "i32", "the devnet's default encoding");
+    for key in ["seconds_per_block", "bytes_per_block", "wire_bytes_per_node_per_round"] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} is not a positive number: {v}");
+    }
 }
 
 // ---- a. devnet summary --------------------------------------------------------------------
@@ -462,6 +471,9 @@ fn unknown_role_is_a_usage_error() {
     run(&["devnet", "--aggregation", "krum:x"], dir.path(), QUICK).assert_clean_error(1, &["--aggregation", "krum"]);
     run(&["devnet", "--aggregation", "krum:2", "--data-sources", "4"], dir.path(), QUICK)
         .assert_clean_error(1, &["krum:2", "at least 7"]);
+    run(&["devnet", "--hidden", "200000"], dir.path(), QUICK).assert_clean_error(1, &["--hidden 200000", "model.hidden"]);
+    run(&["devnet", "--data-sources", "1000"], dir.path(), QUICK)
+        .assert_clean_error(1, &["--data-sources 1000", "training examples"]);
     let out = dir.path().join("g2.toml");
     run(&["genesis", "new", "--out", s(&out), "--dataset", "breast-cancer", "--member", "e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2d76", "--aggregation", "trimmed-mean:0.7"], dir.path(), QUICK)
         .assert_clean_error(1, &["trimmed-mean", "0.5"]);
