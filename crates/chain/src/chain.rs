@@ -398,14 +398,15 @@ impl Chain {
     /// root, see [`crate::cache`].
     fn aggregate_of(&self, body_root: &Hash32, submissions: &[Submission]) -> Result<Arc<Vec<i32>>, String> {
         self.caches.aggregates.get_or_compute(AggregateCache::key(&self.chain_id, body_root), || {
-            let decoded = submissions
-                .iter()
-                .map(|s| decode_update(&self.genesis, s))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())?;
+            let decoded = self.decode_all(submissions).map_err(|e| e.to_string())?;
             let updates: Vec<&[i32]> = decoded.iter().map(|u| u.as_ref()).collect();
             self.aggregate_decoded(&updates).map_err(|e| e.to_string())
         })
+    }
+
+    /// The decoded updates of stored (already checked) submissions, in order.
+    fn decode_all<'a>(&self, submissions: &'a [Submission]) -> Result<Vec<std::borrow::Cow<'a, [i32]>>, SubmissionError> {
+        submissions.iter().map(|s| decode_update(&self.genesis, s)).collect()
     }
 
     /// [`Chain::aggregate_of`] for updates already decoded.
@@ -432,12 +433,8 @@ impl Chain {
         if block.submissions.is_empty() {
             return Ok(Vec::new());
         }
-        let decoded = block
-            .submissions
-            .iter()
-            .map(|s| decode_update(&self.genesis, s))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ChainError::Corrupt(format!("stored block {hash}: {e}")))?;
+        let decoded =
+            self.decode_all(&block.submissions).map_err(|e| ChainError::Corrupt(format!("stored block {hash}: {e}")))?;
         let updates: Vec<&[i32]> = decoded.iter().map(|u| u.as_ref()).collect();
         let (_, report) = agg::aggregate_with_report(rule(self.genesis.consensus.aggregation), &updates)
             .map_err(|e| ChainError::Corrupt(format!("stored block {hash}: {e}")))?;
