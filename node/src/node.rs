@@ -5,7 +5,9 @@
 //! until it listens, starts RPC and spawns every task by name. The node loop (one
 //! `select!`, each arm an `on_*` function) turns network events into chain calls: gossip is
 //! decoded within the genesis size limit and validated, and its verdict reported back
-//! (compact blocks are checked here and rebuilt in a task of their own, see [`crate::sync::compact`]);
+//! (compact blocks are checked here and rebuilt in a task of their own, see
+//! [`crate::sync::compact`]; submission announcements are fetched by a task per peer, see
+//! [`crate::sync::pool`]);
 //! sync requests are served; a new peer or a block with an unknown parent starts a sync
 //! with that peer. [`Node::shutdown`] signals every task, waits for each, and stops RPC.
 //! [`run`] is the daemon: start, wait for the caller's shutdown future, shut down.
@@ -23,7 +25,7 @@ use learnchain_model::Dataset;
 use learnchain_net::{GossipId, Multiaddr, NetConfig, NetEvent, NetworkHandle, PeerId, SyncResponder, TopicKind, Verdict};
 use learnchain_identity::MemberSecret;
 use learnchain_proto::registration::MAX_REGISTRATION_BYTES;
-use learnchain_proto::{Block, Genesis, Hash32, Registration, Submission, SyncRequest, decode};
+use learnchain_proto::{Block, Genesis, Hash32, Registration, SyncRequest, decode};
 use learnchain_rpc::{HeadView, PeerView};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -35,6 +37,7 @@ use crate::rpc_api::{MetricsCache, NodeFacts, NodeRpc, head_view};
 use crate::service::{ChainService, HeadSnapshot, Origin};
 use crate::privacy::{PrivacyGate, PrivacyPlan};
 use crate::sync::compact::CompactRelay;
+use crate::sync::pool::{Announced, Fetcher};
 use crate::roles::{datasource, enrol, miner};
 use crate::{data, keys, sync};
 
@@ -74,7 +77,7 @@ pub struct Node {
     rpc: Option<learnchain_rpc::RpcHandle>,
 }
 
-fn to_verdict(v: ChainVerdict) -> Verdict {
+pub(crate) fn to_verdict(v: ChainVerdict) -> Verdict {
     match v {
         ChainVerdict::Accept => Verdict::Accept,
         ChainVerdict::Ignore => Verdict::Ignore,
@@ -210,7 +213,6 @@ impl Node {
             bootnodes,
             chain_id,
             max_block_bytes: genesis.limits.max_block_bytes as usize,
-            max_submission_bytes: genesis.limits.max_submission_bytes as usize,
             max_sync_response_bytes: genesis.limits.max_sync_response_bytes as usize,
             request_timeout: Duration::from_secs(config.request_timeout_s),
         };
@@ -368,6 +370,7 @@ impl Node {
         }
         let looper = NodeLoop {
             relay: CompactRelay::new(svc.clone(), net.clone()),
+            fetcher: Fetcher::new(svc.clone(), net.clone()),
             first_sync,
             watch,
             fatal: fatal_tx,
@@ -475,6 +478,8 @@ impl Node {
 struct NodeLoop {
     /// Rebuilds the compact blocks peers announce.
     relay: CompactRelay,
+    /// Fetches the submissions peers announce.
+    fetcher: Fetcher,
     /// Held until the first sync with a peer has ended (see `Node::start`).
     first_sync: Arc<Mutex<Option<crate::service::CatchUp>>>,
     /// Bootnode reachability and chain agreement.
@@ -582,25 +587,13 @@ impl NodeLoop {
                     to_verdict(v)
                 }
             },
-            TopicKind::Submissions => match decode::<Submission>(&data, limits.max_submission_bytes as usize) {
-                Err(e) => {
-                    warn!(peer = %source, error = %e, "undecodable submission");
-                    Verdict::Reject
-                }
-                Ok(s) => {
-                    let round = s.round;
-                    let tag = s.round_tag();
-                    match self.svc.add_submission_via(s, Origin::Gossip) {
-                        Ok(_) => {
-                            debug!(round, tag = %tag.short(), "submission accepted");
-                            Verdict::Accept
-                        }
-                        Err(e) => {
-                            let v = e.verdict();
-                            ChainService::log_rejection("submission", &e, v == ChainVerdict::Reject);
-                            to_verdict(v)
-                        }
+            TopicKind::Submissions => match self.fetcher.on_announcement(id.clone(), source, &data) {
+                Announced::Now(v) => v,
+                Announced::Queued { start } => {
+                    if start {
+                        self.tasks.spawn(self.fetcher.clone().drain(source).in_current_span());
                     }
+                    return;
                 }
             },
             TopicKind::Registrations => match decode::<Registration>(&data, MAX_REGISTRATION_BYTES) {

@@ -249,7 +249,8 @@ impl ChainService {
             Ok(id) => id,
             Err(SubmissionError::NotOnHead(base)) => {
                 if !st.chain.contains(&base) {
-                    st.pool.hold_orphan(s);
+                    let id = s.id();
+                    st.pool.hold_orphan(s, id);
                     return Err(SubmissionError::NotOnHead(base));
                 }
                 let started = std::time::Instant::now();
@@ -257,7 +258,7 @@ impl ChainService {
                 self.count_validation(started);
                 let id = checked?;
                 debug!(base = %base.short(), "submission for a competing tip held");
-                st.pool.hold_orphan(s);
+                st.pool.hold_orphan(s, id);
                 return Ok(id);
             }
             Err(e) => return Err(e),

@@ -2,7 +2,7 @@
 //!
 //! This crate owns everything two nodes must agree on byte for byte: the genesis
 //! ([`genesis`]), block headers and their fixed proof-of-work layout ([`header`]), blocks and
-//! their body root ([`block`]), compact blocks for relay ([`compact`]), model-update submissions ([`submission`]), member registry
+//! their body root ([`block`]), compact blocks for relay ([`compact`]), model-update submissions ([`submission`]) and their gossip announcements ([`announce`]), member registry
 //! changes ([`registration`]), the sync protocol's
 //! messages ([`sync`]), the update encodings and their exact decoding ([`update`]), gossip topic names ([`topics`]), the canonical encoding with its
 //! version byte and size limits ([`encoding`]) and the hashes ([`hash`]). It does no I/O.
@@ -11,6 +11,7 @@
 //! training, and even those are carried as integer millionths ([`fixed::Fixed6`]) so that
 //! the chain id never depends on float formatting.
 
+pub mod announce;
 pub mod block;
 pub mod compact;
 pub mod encoding;
@@ -26,6 +27,7 @@ pub mod sync;
 pub mod topics;
 pub mod update;
 
+pub use announce::SubmissionAnnouncement;
 pub use block::Block;
 pub use compact::CompactBlock;
 pub use encoding::{DecodeError, decode, encode};

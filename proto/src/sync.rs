@@ -60,13 +60,30 @@ pub enum SyncRequest {
         /// Wanted submission ids.
         submissions: Vec<Hash32>,
     },
+    /// The ids of the peer's pooled submissions and registrations: a node pulls a peer's
+    /// pools by asking for the ids first and then only for the items it lacks
+    /// ([`SyncRequest::PoolItems`]). (`Pool` and `PendingRegistrations` send every item
+    /// whatever the asker holds; this node still answers them, for older peers.)
+    PoolIds,
+    /// Pooled items by id, answered from the peer's pools (and its head block's body, for
+    /// items that block has just taken out of the pool) as [`SyncResponse::BodyItems`]:
+    /// how a node fetches an announced submission
+    /// ([`crate::announce::SubmissionAnnouncement`]) and the items of a pool pull it lacks.
+    /// At most [`MAX_BODY_ITEM_IDS`] ids in all.
+    PoolItems {
+        /// Wanted registration ids.
+        registrations: Vec<Hash32>,
+        /// Wanted submission ids.
+        submissions: Vec<Hash32>,
+    },
 }
 
 impl SyncRequest {
-    /// How many item ids a `BodyItems` request names (0 for other requests).
+    /// How many item ids a `BodyItems` or `PoolItems` request names (0 for other requests).
     pub fn body_item_count(&self) -> usize {
         match self {
-            SyncRequest::BodyItems { registrations, submissions, .. } => registrations.len() + submissions.len(),
+            SyncRequest::BodyItems { registrations, submissions, .. }
+            | SyncRequest::PoolItems { registrations, submissions } => registrations.len() + submissions.len(),
             _ => 0,
         }
     }
@@ -106,7 +123,19 @@ pub enum SyncResponse {
         /// Submissions found.
         submissions: Vec<Submission>,
     },
+    /// Answer to `PoolIds`: at most the genesis `max_submissions` submission ids and
+    /// [`MAX_POOL_REGISTRATION_IDS`] registration ids.
+    PoolIds {
+        /// Ids of pooled registrations.
+        registrations: Vec<Hash32>,
+        /// Ids of pooled submissions (the round after the peer's head).
+        submissions: Vec<Hash32>,
+    },
 }
+
+/// Most registration ids a `PoolIds` answer may carry (a block carries at most the genesis
+/// `enrolment.max_per_block`; a pool holds four blocks' worth).
+pub const MAX_POOL_REGISTRATION_IDS: usize = 256;
 
 #[cfg(test)]
 mod tests {
@@ -138,5 +167,8 @@ mod tests {
         assert_eq!(encode(&SyncResponse::Registrations(vec![]))[..5], [1, 4, 0, 0, 0]);
         let items = SyncRequest::BodyItems { block: Hash32::ZERO, registrations: vec![], submissions: vec![] };
         assert_eq!(encode(&items)[..5], [1, 5, 0, 0, 0], "the new request is appended");
+        assert_eq!(encode(&SyncRequest::PoolIds), vec![1, 6, 0, 0, 0]);
+        let answer = SyncResponse::PoolIds { registrations: vec![], submissions: vec![] };
+        assert_eq!(encode(&answer)[..5], [1, 6, 0, 0, 0], "the new answer is appended");
     }
 }

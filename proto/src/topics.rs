@@ -7,6 +7,9 @@
 //! validates and imports full blocks from it. Two topics rather than a tagged message on one
 //! keep each topic's payload a single type with its own limit, and let a later version of
 //! either change without touching the other.
+//!
+//! Submissions travel as announcements ([`crate::announce`]) on
+//! `/learnchain/<chain>/submissions/2`; the bytes themselves are fetched by request.
 
 use crate::hash::Hash32;
 
@@ -23,7 +26,8 @@ pub enum TopicKind {
     Blocks,
     /// New blocks as compact blocks: header, item ids and prefilled items.
     CompactBlocks,
-    /// Data sources' submissions.
+    /// Data sources' submissions, announced by id
+    /// ([`crate::announce::SubmissionAnnouncement`]) and fetched by request.
     Submissions,
     /// Member registrations and revocations.
     Registrations,
@@ -42,6 +46,12 @@ impl TopicKind {
             TopicKind::Submissions => "submissions",
             TopicKind::Registrations => "registrations",
         };
-        format!("/learnchain/{}/{kind}/1", &chain_id.to_hex()[..16])
+        // Version 2 of the submissions topic carries announcements; version 1 carried
+        // whole submissions.
+        let version = match self {
+            TopicKind::Submissions => 2,
+            _ => 1,
+        };
+        format!("/learnchain/{}/{kind}/{version}", &chain_id.to_hex()[..16])
     }
 }

@@ -8,7 +8,8 @@
 //! compact blocks, and answers the observer's sync requests as each scenario needs,
 //! recording every request. In order:
 //!
-//! 1. a compact block rebuilt from a partial pool: one submission was gossiped first, the
+//! 1. a compact block rebuilt from a partial pool: one submission was announced (and
+//!    fetched from the relayer's pool) first, the
 //!    other is fetched by id — exactly that one id is requested — and the rest of the network
 //!    gets the block from the observer, which serves the items from its stored block; then
 //!    a competing block with the same body is rebuilt everywhere from the head's body, with
@@ -32,7 +33,7 @@ use learnchain_chain::testing::{signed_submission, solve};
 use learnchain_net::{Multiaddr, NetConfig, NetEvent, NetworkHandle, TopicKind, Verdict};
 use learnchain_node::Node;
 use learnchain_proto::block::body_root;
-use learnchain_proto::{Block, CompactBlock, Hash32, Submission, SyncRequest, SyncResponse, encode};
+use learnchain_proto::{Block, CompactBlock, Hash32, Submission, SubmissionAnnouncement, SyncRequest, SyncResponse, encode};
 use learnchain_tests::{Kind, Testnet};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -80,6 +81,11 @@ impl Relayer {
                                         Some(w) => vec![w.clone()],
                                         None => s.items.iter().filter(|i| submissions.contains(&i.id())).cloned().collect(),
                                     },
+                                },
+                                // Announced submissions are fetched from the pool.
+                                SyncRequest::PoolItems { submissions, .. } => SyncResponse::BodyItems {
+                                    registrations: vec![],
+                                    submissions: s.items.iter().filter(|i| submissions.contains(&i.id())).cloned().collect(),
                                 },
                                 SyncRequest::BlocksByHash { hashes } => {
                                     SyncResponse::Blocks(s.blocks.iter().filter(|b| hashes.contains(&b.hash())).cloned().collect())
@@ -206,7 +212,9 @@ async fn compact_blocks_are_rebuilt_fetched_fallen_back_and_refused() -> anyhow:
     // 1. Partial pool: the first submission arrives by gossip, the second is fetched.
     let b1 = block_on_head(observer, 1000).await?;
     let (gossiped, fetched) = (b1.submissions[0].clone(), b1.submissions[1].clone());
-    relayer.net.publish(TopicKind::Submissions, encode(&gossiped)).await?;
+    relayer.serve(vec![gossiped.clone()], vec![]);
+    let announcement = SubmissionAnnouncement::of(&gossiped, gossiped.id());
+    relayer.net.publish(TopicKind::Submissions, encode(&announcement)).await?;
     let mut pool = observer.svc.pool_status();
     tokio::time::timeout(T, pool.wait_for(|_| observer.svc.lock().pool.contains(&gossiped.id())))
         .await

@@ -7,9 +7,12 @@
 //! that reaches it and forwards nothing.
 //!
 //! Gossip verdicts are internal to the nodes, so the test observes their effects instead:
-//! - after the junk, the hostile peer publishes one *valid* submission (it holds the key of
-//!   genesis member 3, which no honest node uses). Gossip from one peer arrives in order
-//!   and the observer's node loop handles it in order, so once that marker is in the
+//! - submissions travel as announcements, and the hostile peer serves what it announced
+//!   (or something else, or nothing) to whoever fetches it;
+//! - after the junk, the hostile peer announces one *valid* submission (it holds the key of
+//!   genesis member 3, which no honest node uses). Gossip from one peer arrives in order,
+//!   the observer's node loop handles it in order, and the announcements one peer forwards
+//!   are fetched and judged in the order they came, so once that marker is in the
 //!   observer's pool, every earlier message has been judged;
 //! - the marker reaching the listener (observer → miner → listener) shows that what the
 //!   observer accepts is forwarded, so the junk *not* reaching it shows it was not;
@@ -19,7 +22,7 @@
 //! Every wait is on an event (head and pool watch channels, gossip arrival) with a
 //! deadline as a safety net.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,10 +32,14 @@ use learnchain_chain::auth::{BaseRings, sign_submission, sign_with_ring, unsigne
 use learnchain_identity::{MemberSecret, Ring};
 use learnchain_chain::pow::{self, meets_target};
 use learnchain_net::{Multiaddr, NetConfig, NetError, NetEvent, NetworkHandle, TopicKind, Verdict};
+use learnchain_proto::announce::MAX_ANNOUNCEMENT_BYTES;
 use learnchain_proto::block::body_root;
 use learnchain_proto::hash::{model_hash, sha256};
 use learnchain_proto::privacy::{BoundContext, norm_sq, update_norm_bound_units};
-use learnchain_proto::{Block, Genesis, Hash32, Header, Registration, RegistrationKind, Signature64, Submission, encode};
+use learnchain_proto::{
+    Block, Genesis, Hash32, Header, Registration, RegistrationKind, Signature64, Submission, SubmissionAnnouncement, SyncRequest,
+    SyncResponse, encode,
+};
 use learnchain_node::{HeadSnapshot, Node};
 use learnchain_tests::{Kind, Testnet};
 use tokio::sync::watch;
@@ -44,9 +51,12 @@ const MINER: usize = 0;
 const OBSERVER: usize = 3;
 
 /// A bare libp2p peer on the chain's topics that judges nothing: it reports `Ignore` for
-/// every gossip message it receives (so it never forwards) and drops every sync request.
+/// every gossip message it receives (so it never forwards), answers submission fetches
+/// from what it was told to serve, and drops every other sync request.
 struct Peer {
     net: NetworkHandle,
+    /// What it answers a fetch of each announced id with.
+    serves: Arc<Mutex<HashMap<Hash32, Submission>>>,
     /// SHA-256 of every gossip payload received.
     seen: Arc<Mutex<HashSet<Hash32>>>,
     seen_count: watch::Receiver<usize>,
@@ -61,6 +71,8 @@ impl Peer {
         let (count_tx, seen_count) = watch::channel(0usize);
         let handle = net.clone();
         let record = seen.clone();
+        let serves: Arc<Mutex<HashMap<Hash32, Submission>>> = Arc::default();
+        let serving = serves.clone();
         let consumer = tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 match event {
@@ -73,13 +85,21 @@ impl Peer {
                         count_tx.send_replace(n);
                         handle.report_validation(id, Verdict::Ignore).await;
                     }
+                    NetEvent::SyncRequest { request: SyncRequest::PoolItems { submissions, .. }, responder, .. } => {
+                        let served = {
+                            let map = serving.lock().unwrap_or_else(|p| p.into_inner());
+                            submissions.iter().filter_map(|id| map.get(id).cloned()).collect()
+                        };
+                        let answer = SyncResponse::BodyItems { registrations: vec![], submissions: served };
+                        handle.respond(responder, answer).await;
+                    }
                     NetEvent::SyncRequest { responder, .. } => drop(responder),
                     _ => {}
                 }
             }
         });
         let event_loop = tokio::spawn(event_loop.run());
-        Ok(Peer { net, seen, seen_count, tasks: vec![event_loop, consumer] })
+        Ok(Peer { net, serves, seen, seen_count, tasks: vec![event_loop, consumer] })
     }
 
     /// Dials `addr` and waits until the peer there is on both gossip topics.
@@ -201,6 +221,9 @@ struct Attack {
     what: &'static str,
     kind: TopicKind,
     data: Vec<u8>,
+    /// For a submission announcement: the announced id and what the peer answers a fetch
+    /// of it with (nothing: it cannot serve it).
+    serves: Option<(Hash32, Submission)>,
     /// A copy of something honest nodes already have: the publish may be refused locally as
     /// a duplicate, and the content is not hostile in itself.
     replay: bool,
@@ -282,16 +305,18 @@ async fn headless_attacks(g: &Genesis, block1: &Block) -> anyhow::Result<(Vec<At
     let mut forged = Vec::new();
     let mut push_block = |attacks: &mut Vec<Attack>, what: &'static str, b: &Block| {
         forged.push((what, b.hash()));
-        attacks.push(Attack { what, kind: TopicKind::Blocks, data: encode(b), replay: false });
+        attacks.push(Attack { what, kind: TopicKind::Blocks, data: encode(b), serves: None, replay: false });
     };
     // Garbage, on both topics (distinct bytes: message ids are content hashes).
     for (i, len) in [1usize, 97, 4096].into_iter().enumerate() {
-        attacks.push(Attack { what: "garbage block", kind: TopicKind::Blocks, data: garbage(i as u64 + 1, len), replay: false });
-        attacks.push(Attack { what: "garbage submission", kind: TopicKind::Submissions, data: garbage(i as u64 + 100, len), replay: false });
+        attacks.push(Attack { what: "garbage block", kind: TopicKind::Blocks, data: garbage(i as u64 + 1, len), serves: None, replay: false });
+        // (An announcement is small: the topic refuses more than its limit before it is sent.)
+        let len = len.min(MAX_ANNOUNCEMENT_BYTES);
+        attacks.push(Attack { what: "garbage submission announcement", kind: TopicKind::Submissions, data: garbage(i as u64 + 100, len), serves: None, replay: false });
     }
     // Registrations this chain (closed enrolment, no authority) must refuse: garbage, a
     // stamp, a forged authority signature, a revocation, a key that is no point.
-    attacks.push(Attack { what: "garbage registration", kind: TopicKind::Registrations, data: garbage(200, 150), replay: false });
+    attacks.push(Attack { what: "garbage registration", kind: TopicKind::Registrations, data: garbage(200, 150), serves: None, replay: false });
     let key = Hash32(MemberSecret::from_seed(&[0x79; 32]).public().to_bytes());
     let reg = |member: Hash32, kind: RegistrationKind| Registration { chain_id: g.chain_id(), member, kind };
     for (what, r) in [
@@ -303,19 +328,20 @@ async fn headless_attacks(g: &Genesis, block1: &Block) -> anyhow::Result<(Vec<At
         ("revocation without an authority", reg(g.members[0], RegistrationKind::Revoked { authority: Signature64([3; 64]) })),
         ("registration of a non-key", reg(Hash32([0xff; 32]), RegistrationKind::Stamped { possession: Signature64([1; 64]), nonce: 0 })),
     ] {
-        attacks.push(Attack { what, kind: TopicKind::Registrations, data: encode(&r), replay: false });
+        attacks.push(Attack { what, kind: TopicKind::Registrations, data: encode(&r), serves: None, replay: false });
     }
     // The right version byte, then junk; a real block cut short; a real block with a tail.
     let mut versioned = vec![1u8];
     versioned.extend(garbage(7, 300));
-    attacks.push(Attack { what: "versioned junk block", kind: TopicKind::Blocks, data: versioned.clone(), replay: false });
+    attacks.push(Attack { what: "versioned junk block", kind: TopicKind::Blocks, data: versioned.clone(), serves: None, replay: false });
+    versioned.truncate(MAX_ANNOUNCEMENT_BYTES - 1);
     versioned.push(0);
-    attacks.push(Attack { what: "versioned junk submission", kind: TopicKind::Submissions, data: versioned, replay: false });
+    attacks.push(Attack { what: "versioned junk announcement", kind: TopicKind::Submissions, data: versioned, serves: None, replay: false });
     let encoded1 = encode(block1);
-    attacks.push(Attack { what: "truncated block", kind: TopicKind::Blocks, data: encoded1[..encoded1.len() / 2].to_vec(), replay: false });
+    attacks.push(Attack { what: "truncated block", kind: TopicKind::Blocks, data: encoded1[..encoded1.len() / 2].to_vec(), serves: None, replay: false });
     let mut trailing = encoded1.clone();
     trailing.push(0);
-    attacks.push(Attack { what: "block with a trailing byte", kind: TopicKind::Blocks, data: trailing, replay: false });
+    attacks.push(Attack { what: "block with a trailing byte", kind: TopicKind::Blocks, data: trailing, serves: None, replay: false });
 
     // Bad proof of work: block 1 with a nonce that misses the target.
     let mut bad_pow = block1.clone();
@@ -346,11 +372,12 @@ async fn headless_attacks(g: &Genesis, block1: &Block) -> anyhow::Result<(Vec<At
     push_block(&mut attacks, "block with an unknown parent", &orphan);
 
     // Replays of honest history.
-    attacks.push(Attack { what: "replayed block", kind: TopicKind::Blocks, data: encoded1, replay: true });
+    attacks.push(Attack { what: "replayed block", kind: TopicKind::Blocks, data: encoded1, serves: None, replay: true });
     attacks.push(Attack {
         what: "replayed submission",
         kind: TopicKind::Submissions,
-        data: encode(&block1.submissions[0]),
+        data: encode(&SubmissionAnnouncement::of(&block1.submissions[0], block1.submissions[0].id())),
+        serves: Some((block1.submissions[0].id(), block1.submissions[0].clone())),
         replay: true,
     });
     Ok((attacks, forged))
@@ -411,12 +438,30 @@ async fn round_attacks(g: &Genesis, observer: &Node, head: &HeadSnapshot) -> any
     let mut block = with_body(header, body);
     block.header = mine(block.header).await?;
     r.forged_blocks.push(("block of non-member updates", block.hash()));
-    r.attacks.push(Attack { what: "block of non-member updates", kind: TopicKind::Blocks, data: encode(&block), replay: false });
+    r.attacks.push(Attack { what: "block of non-member updates", kind: TopicKind::Blocks, data: encode(&block), serves: None, replay: false });
 
-    let mut push = |what: &'static str, s: Submission| {
-        r.forged_subs.push(s.id());
-        r.attacks.push(Attack { what, kind: TopicKind::Submissions, data: encode(&s), replay: false });
+    // Each forged submission is announced, and served to whoever fetches it.
+    let mut announce = |what: &'static str, a: SubmissionAnnouncement, served: Option<Submission>| {
+        r.forged_subs.extend(served.as_ref().map(Submission::id));
+        let serves = served.map(|s| (a.id, s));
+        r.attacks.push(Attack { what, kind: TopicKind::Submissions, data: encode(&a), serves, replay: false });
     };
+    let honest = |s: &Submission| SubmissionAnnouncement::of(s, s.id());
+    // Announcements that lie about what they name, each naming a submission that is
+    // valid in itself (members 2 and 3 are used by no honest node): were the lie not
+    // caught, the submission would be pooled.
+    let valid = |seed: i32| {
+        let mut delta = vec![0; n];
+        delta[2] = seed;
+        submission(g, rings, base, round, delta, if seed % 2 == 0 { &m2 } else { &m3 })
+    };
+    let (a, b, c) = (valid(2), valid(3), valid(4));
+    announce("announcement that lies about its submission's size", SubmissionAnnouncement { bytes: honest(&a).bytes + 1, ..honest(&a) }, Some(a));
+    announce("announcement answered with another submission", honest(&b), Some(c.clone()));
+    announce("announcement the peer cannot serve", honest(&valid(5)), None);
+    let too_big = SubmissionAnnouncement { bytes: u32::try_from(g.limits.max_submission_bytes + 1)?, ..honest(&c) };
+    announce("announcement of a submission larger than the genesis allows", too_big, None);
+    let mut push = |what: &'static str, s: Submission| announce(what, honest(&s), Some(s));
     push("submission by a non-member", submission(g, rings, base, round, vec![0; n], &outsider));
     // A member signing over the ring of another height. The registry's groups are
     // reshuffled by every base, so the ring usually differs even though the registry does
@@ -474,6 +519,9 @@ async fn round_attacks(g: &Genesis, observer: &Node, head: &HeadSnapshot) -> any
 
 async fn publish_all(peer: &Peer, attacks: &[Attack]) -> anyhow::Result<()> {
     for a in attacks {
+        if let Some((id, s)) = &a.serves {
+            peer.serves.lock().unwrap_or_else(|p| p.into_inner()).insert(*id, s.clone());
+        }
         match peer.net.publish(a.kind, a.data.clone()).await {
             Ok(()) => {}
             Err(NetError::Duplicate) if a.replay => {}
@@ -512,7 +560,8 @@ async fn a_hostile_peer_cannot_inject_blocks_submissions_or_registrations() -> a
         assert_eq!(honest_pool.len(), 2, "the two honest submissions are pooled");
         let round = round_attacks(&g, observer, &head).await?;
         publish_all(&hostile, &round.attacks).await?;
-        let marker_bytes = encode(&round.marker);
+        let marker_bytes = encode(&SubmissionAnnouncement::of(&round.marker, round.marker.id()));
+        hostile.serves.lock().unwrap_or_else(|p| p.into_inner()).insert(round.marker.id(), round.marker.clone());
         hostile.net.publish(TopicKind::Submissions, marker_bytes.clone()).await?;
         let marker = round.marker.id();
         attacks.extend(round.attacks);

@@ -25,7 +25,8 @@ pub struct SubmissionPool {
     base: Hash32,
     by_id: BTreeMap<Hash32, Submission>,
     tags: HashMap<Hash32, Hash32>,
-    orphans: VecDeque<Submission>,
+    /// Held submissions with their ids, oldest first.
+    orphans: VecDeque<(Hash32, Submission)>,
     /// Ids of pooled submissions that arrived by gossip.
     gossiped: HashSet<Hash32>,
     max: usize,
@@ -110,15 +111,32 @@ impl SubmissionPool {
         Ok(id)
     }
 
-    /// Keeps a submission whose base is unknown for later; the oldest is dropped when full.
-    pub fn hold_orphan(&mut self, s: Submission) {
-        if self.orphans.iter().any(|o| o == &s) {
+    /// Keeps a submission whose base is not the head (unknown yet, or a competing tip) for
+    /// later; the oldest is dropped when full. `id` is its [`Submission::id`].
+    pub fn hold_orphan(&mut self, s: Submission, id: Hash32) {
+        if self.orphans.iter().any(|(o, _)| *o == id) {
             return;
         }
         if self.orphans.len() >= self.max_orphans {
             self.orphans.pop_front();
         }
-        self.orphans.push_back(s);
+        self.orphans.push_back((id, s));
+    }
+
+    /// The submission with this id, pooled or held: what this node can serve to a peer
+    /// that fetches it.
+    pub fn find(&self, id: &Hash32) -> Option<&Submission> {
+        self.by_id.get(id).or_else(|| self.orphans.iter().find(|(o, _)| o == id).map(|(_, s)| s))
+    }
+
+    /// Whether a submission with this id is pooled or held.
+    pub fn holds(&self, id: &Hash32) -> bool {
+        self.find(id).is_some()
+    }
+
+    /// The ids of the pooled submissions, sorted.
+    pub fn ids(&self) -> Vec<Hash32> {
+        self.by_id.keys().copied().collect()
     }
 
     /// Moves the pool to a new head: drops everything pooled and returns the orphans based
@@ -128,9 +146,9 @@ impl SubmissionPool {
         self.by_id.clear();
         self.tags.clear();
         self.gossiped.clear();
-        let (ready, rest): (Vec<_>, Vec<_>) = self.orphans.drain(..).partition(|s| s.base == base);
+        let (ready, rest): (Vec<_>, Vec<_>) = self.orphans.drain(..).partition(|(_, s)| s.base == base);
         self.orphans = rest.into();
-        ready
+        ready.into_iter().map(|(_, s)| s).collect()
     }
 
     /// The pooled submissions, sorted by id.
@@ -205,6 +223,11 @@ impl RegistrationPool {
         let by_id = &self.by_id;
         self.members.retain(|_, id| by_id.contains_key(id));
         self.gossiped.retain(|id| by_id.contains_key(id));
+    }
+
+    /// The ids of the pooled registrations, sorted.
+    pub fn ids(&self) -> Vec<Hash32> {
+        self.by_id.keys().copied().collect()
     }
 
     /// The pooled registrations, sorted by id.
@@ -286,6 +309,9 @@ mod tests {
         let (ida, idb) = (p.insert(a.clone()).expect("a"), p.insert(b).expect("b"));
         assert_eq!(p.get(&ida), Some(&a));
         assert_eq!(p.get(&Hash32([0xee; 32])), None);
+        let mut ids = vec![ida, idb];
+        ids.sort();
+        assert_eq!(p.ids(), ids);
         p.mark_gossiped(&ida);
         assert!(p.was_gossiped(&ida) && !p.was_gossiped(&idb));
         p.reset(Hash32([3; 32]));
@@ -295,9 +321,14 @@ mod tests {
     #[test]
     fn orphans_return_when_their_base_becomes_head() {
         let mut p = SubmissionPool::new(Hash32([2; 32]), 4);
-        p.hold_orphan(sub(5, 1, 1));
-        p.hold_orphan(sub(6, 1, 1));
-        assert_eq!(p.reset(Hash32([5; 32])).len(), 1);
+        let (five, six) = (sub(5, 1, 1), sub(6, 1, 1));
+        p.hold_orphan(five.clone(), five.id());
+        p.hold_orphan(six.clone(), six.id());
+        p.hold_orphan(six.clone(), six.id());
+        assert_eq!(p.find(&six.id()), Some(&six), "a held submission can be served");
+        assert!(p.holds(&five.id()) && !p.contains(&five.id()), "held, not pooled");
+        assert_eq!(p.reset(Hash32([5; 32])), vec![five.clone()]);
+        assert!(!p.holds(&five.id()), "returned to the caller, no longer held");
         assert_eq!(p.reset(Hash32([6; 32])).len(), 1);
         assert!(p.reset(Hash32([6; 32])).is_empty());
     }

@@ -20,6 +20,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use learnchain_proto::announce::MAX_ANNOUNCEMENT_BYTES;
 use learnchain_proto::registration::MAX_REGISTRATION_BYTES;
 use learnchain_proto::{hash::sha256, topics::TopicKind};
 use libp2p::{
@@ -59,7 +60,6 @@ pub(crate) struct Topics {
     submissions: gossipsub::TopicHash,
     registrations: gossipsub::TopicHash,
     max_block_bytes: usize,
-    max_submission_bytes: usize,
 }
 
 impl Topics {
@@ -85,7 +85,6 @@ impl Topics {
             submissions,
             registrations,
             max_block_bytes: config.max_block_bytes,
-            max_submission_bytes: config.max_submission_bytes,
         }
     }
 
@@ -110,7 +109,8 @@ impl Topics {
             // A compact block is never published larger than the full block limit (the
             // miner prefills only what fits; see `learnchain_proto::compact`).
             TopicKind::Blocks | TopicKind::CompactBlocks => self.max_block_bytes,
-            TopicKind::Submissions => self.max_submission_bytes,
+            // Submissions travel as announcements; the bytes come by request.
+            TopicKind::Submissions => MAX_ANNOUNCEMENT_BYTES,
             TopicKind::Registrations => MAX_REGISTRATION_BYTES,
         }
     }
@@ -118,12 +118,12 @@ impl Topics {
 
 /// Checks the limits of `config` before anything is built.
 fn check_config(config: &NetConfig) -> Result<(), NetError> {
-    if config.max_block_bytes == 0 || config.max_submission_bytes == 0 {
+    if config.max_block_bytes == 0 {
         return Err(NetError::Config(
             "gossip size limits must be positive".into(),
         ));
     }
-    let largest = config.max_block_bytes.max(config.max_submission_bytes);
+    let largest = config.max_block_bytes.max(MAX_REGISTRATION_BYTES);
     if largest
         .checked_add(GOSSIP_ENVELOPE_SLACK)
         .is_none_or(|n| u32::try_from(n).is_err())
@@ -147,7 +147,7 @@ fn gossipsub_behaviour(
     config: &NetConfig,
     topics: &Topics,
 ) -> Result<gossipsub::Behaviour, NetError> {
-    let largest = config.max_block_bytes.max(config.max_submission_bytes);
+    let largest = config.max_block_bytes.max(MAX_REGISTRATION_BYTES);
     let mut builder = gossipsub::ConfigBuilder::default();
     builder
         .validation_mode(gossipsub::ValidationMode::Anonymous)

@@ -72,8 +72,6 @@ pub struct NetConfig {
     pub chain_id: Hash32,
     /// Largest payload accepted or published on the blocks topic.
     pub max_block_bytes: usize,
-    /// Largest payload accepted or published on the submissions topic.
-    pub max_submission_bytes: usize,
     /// Largest encoded sync response accepted from (or sent to) a peer.
     pub max_sync_response_bytes: usize,
     /// How long [`NetworkHandle::request`](crate::NetworkHandle::request) waits, from sending
@@ -92,7 +90,6 @@ impl NetConfig {
             bootnodes: Vec::new(),
             chain_id,
             max_block_bytes: 4 * 1024 * 1024,
-            max_submission_bytes: 1024 * 1024,
             max_sync_response_bytes: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(10),
         }

@@ -17,7 +17,9 @@
 //! each round.
 //!
 //! Training runs on tokio's blocking pool. If the head moves while training, the result is
-//! dropped and training starts again on the new head. A submission is published when at
+//! dropped and training starts again on the new head. When a released update's block loses
+//! to a sibling (two miners found a block at one height), the same update is signed again
+//! for the winner rather than trained again: a fork costs no ε (see `Released`). A submission is published when at
 //! least one peer listens on the submissions topic; until then it waits (a data source that
 //! starts before its peers must not lose its first round).
 
@@ -30,7 +32,7 @@ use learnchain_model::quantize::{UpdateBounds, encode_integers, encode_trained};
 use learnchain_model::{Dataset, DpParams, fixed::quantize_delta, train_local_dp};
 use learnchain_net::{NetError, NetworkHandle, TopicKind};
 use learnchain_proto::privacy::step_radius;
-use learnchain_proto::{Hash32, Submission, encode};
+use learnchain_proto::{Hash32, Submission, SubmissionAnnouncement, encode};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tokio::sync::watch;
@@ -58,6 +60,8 @@ pub async fn run(
     let mut waiting_logged = false;
     let mut catching_up = svc.catching_up();
     let mut catch_up_logged = false;
+    // The last update this node released, and the bases it was signed for.
+    let mut released: Option<Released> = None;
     loop {
         // Checked by value: `submit` may already have consumed the change notification.
         if *shutdown.borrow() {
@@ -100,6 +104,41 @@ pub async fn run(
                     continue;
                 }
             };
+            // A sibling of the block the last update was trained on replaced it: sign that
+            // update again for the new head instead of training again.
+            if let Some(r) = released.as_mut().filter(|r| r.replaced_by(&head.meta)) {
+                let signed = match r.signed.iter().find(|s| s.base == head.meta.hash) {
+                    // Back to a block it was signed for already (the pool forgot it when the
+                    // head left that block): the same bytes again.
+                    Some(s) => Ok(Ok(s.clone())),
+                    None => {
+                        let s = Submission { base: head.meta.hash, auth: unsigned(), ..r.signed[0].clone() };
+                        let (key, rings) = (key.clone(), rings.clone());
+                        tokio::task::spawn_blocking(move || {
+                            let mut s = s;
+                            sign_submission(&mut s, &key, &rings, &mut rand::rngs::OsRng).map(|()| s)
+                        })
+                        .await
+                    }
+                };
+                if let Ok(Ok(s)) = &signed
+                    && !r.signed.contains(s) {
+                        r.signed.push(s.clone());
+                    }
+                match signed {
+                    Ok(Ok(s)) if heads.borrow().meta.hash == head.meta.hash => {
+                        if submit(&svc, &net, s, &mut heads, &mut shutdown).await {
+                            info!(round, "the block this round's update was trained on lost to a sibling: the same update \
+                                 is submitted again for the winner (no training, no ε)");
+                            continue;
+                        }
+                    }
+                    Ok(Ok(_)) => continue, // the head moved while signing
+                    Ok(Err(e)) => warn!(error = %e, round, "cannot sign the update again for the sibling head"),
+                    Err(e) => warn!(error = %e, round, "signing task failed"),
+                }
+                // Refused for this head (its norm bound differs, say): train as usual.
+            }
             let admission = lock(&gate).admit(round);
             if let Admission::Stop { spent, next, budget } = admission {
                 let delta = lock(&gate).plan().delta;
@@ -128,6 +167,7 @@ pub async fn run(
                     match recorded {
                         Ok(spent) => {
                             info!(round, epsilon_spent = spent, "privacy ledger updated");
+                            released = Some(Released { parent: head.meta.parent, round, signed: vec![s.clone()] });
                             submit(&svc, &net, s, &mut heads, &mut shutdown).await;
                         }
                         Err(e) => {
@@ -142,6 +182,27 @@ pub async fn run(
             _ = heads.changed() => {}
             _ = crate::service::stopped(&mut shutdown) => return,
         }
+    }
+}
+
+/// An update this node released, as signed for each base so far (all children of
+/// `parent`; the first is the one it was trained on).
+struct Released {
+    parent: Hash32,
+    round: u64,
+    signed: Vec<Submission>,
+}
+
+impl Released {
+    /// Whether `head` is the block this update was trained on or a sibling of it (same
+    /// parent, so the same round). Two miners that found a
+    /// block at one height aggregated nearly the same round of updates, so the models after
+    /// them differ by a fraction of one round's step: an update trained on one is as good
+    /// on the other as a fresh one. Releasing the same noised update again is
+    /// post-processing and costs no ε, where training again would spend a round of budget
+    /// on every fork.
+    fn replaced_by(&self, head: &learnchain_chain::BlockMeta) -> bool {
+        head.parent == self.parent && head.height + 1 == self.round
     }
 }
 
@@ -209,40 +270,46 @@ async fn train(
     Ok((s, honest))
 }
 
+/// Pools and announces `s`; returns whether this node's own pool took it (it is announced
+/// when a peer listens, unless the head moves or the node stops first).
 async fn submit(
     svc: &ChainService,
     net: &NetworkHandle,
     s: Submission,
     heads: &mut watch::Receiver<HeadSnapshot>,
     shutdown: &mut watch::Receiver<bool>,
-) {
+) -> bool {
     let round = s.round;
     let tag = s.round_tag();
-    match svc.add_submission(s.clone()) {
-        Ok(_) => {}
+    let announcement = match svc.add_submission(s.clone()) {
+        Ok(id) => SubmissionAnnouncement::of(&s, id),
+        // Pooled already (and announced when it was pooled).
+        Err(learnchain_chain::SubmissionError::Duplicate) => return true,
         Err(e) => {
             warn!(error = %e, round, "own submission refused");
-            return;
+            return false;
         }
-    }
-    let bytes = encode(&s);
+    };
+    // The pool holds the submission; gossip carries only its announcement, and peers fetch
+    // the bytes from this node (see `crate::sync::pool`).
+    let bytes = encode(&announcement);
     loop {
         match net.publish(TopicKind::Submissions, bytes.clone()).await {
             Ok(()) => {
                 info!(round, tag = %tag.short(), "submitted update");
-                return;
+                return true;
             }
             Err(NetError::NoPeers) => {
                 debug!(round, "no peers on the submissions topic yet; waiting");
                 tokio::select! {
                     _ = tokio::time::timeout(Duration::from_secs(1), net.wait_for_topic_peers(TopicKind::Submissions, 1)) => {}
-                    _ = heads.changed() => return,
-                    _ = crate::service::stopped(shutdown) => return,
+                    _ = heads.changed() => return true,
+                    _ = crate::service::stopped(shutdown) => return true,
                 }
             }
             Err(e) => {
                 warn!(error = %e, round, "submission not gossiped");
-                return;
+                return true;
             }
         }
     }

@@ -8,12 +8,16 @@
 //! lies about its work is dropped from this round of sync.
 //!
 //! [`serve`] answers status, block, pool and compact-block item requests (the latter in
-//! [`compact`]) within the genesis response limit.
+//! [`compact`] and [`pool`]) within the genesis response limit.
 //!
 //! [`compact`] holds compact block relay: rebuilding a gossiped compact block from the
-//! pools and fetching what is missing from the peer that announced it.
+//! pools and fetching what is missing from the peer that announced it. [`pool`] moves items
+//! that are not in a block yet: announced submissions fetched by id, and pool pulls by id.
 
 pub mod compact;
+pub mod pool;
+
+pub use pool::{pull_pending, pull_pools};
 
 use learnchain_chain::BlockError;
 use learnchain_net::{NetworkHandle, PeerId};
@@ -141,84 +145,13 @@ pub(crate) fn kind(r: &SyncResponse) -> &'static str {
         SyncResponse::Refused(_) => "a refusal",
         SyncResponse::Registrations(_) => "registrations",
         SyncResponse::BodyItems { .. } => "body items",
+        SyncResponse::PoolIds { .. } => "pool ids",
     }
 }
 
-/// Pulls `peer`'s pooled submissions and checks each as if it had come by gossip. Returns
-/// how many were new and valid.
-pub async fn pull_pool(svc: &ChainService, net: &NetworkHandle, peer: PeerId) -> anyhow::Result<usize> {
-    let max = svc.genesis().consensus.max_submissions as usize;
-    let subs = match net.request(peer, SyncRequest::Pool).await? {
-        SyncResponse::Submissions(s) => s,
-        other => anyhow::bail!("peer {peer} answered a pool request with {}", kind(&other)),
-    };
-    if subs.len() > max {
-        anyhow::bail!("peer {peer} sent {} pooled submissions, more than a block holds", subs.len());
-    }
-    let mut added = 0;
-    for s in subs {
-        match svc.add_submission(s) {
-            Ok(_) => added += 1,
-            Err(e) if e.verdict() == learnchain_chain::Verdict::Reject => {
-                anyhow::bail!("peer {peer} pooled an invalid submission: {e}")
-            }
-            Err(_) => {}
-        }
-    }
-    Ok(added)
-}
-
-/// Most registrations one pull asks a peer to send (a block carries at most
+/// Most registrations a `PendingRegistrations` answer carries (a block carries at most
 /// `enrolment.max_per_block`; the pool holds four blocks' worth).
-pub const MAX_PULLED_REGISTRATIONS: usize = 256;
-
-/// Pulls `peer`'s pooled registrations and checks each as if it had come by gossip. Returns
-/// how many were new and valid.
-pub async fn pull_registrations(svc: &ChainService, net: &NetworkHandle, peer: PeerId) -> anyhow::Result<usize> {
-    let regs = match net.request(peer, SyncRequest::PendingRegistrations).await? {
-        SyncResponse::Registrations(r) => r,
-        other => anyhow::bail!("peer {peer} answered a registrations request with {}", kind(&other)),
-    };
-    if regs.len() > MAX_PULLED_REGISTRATIONS {
-        anyhow::bail!("peer {peer} sent {} pooled registrations, more than asked", regs.len());
-    }
-    let mut added = 0;
-    for r in regs {
-        match svc.add_registration(r) {
-            Ok(_) => added += 1,
-            Err(e) if e.verdict() == learnchain_chain::Verdict::Reject => {
-                anyhow::bail!("peer {peer} pooled an invalid registration: {e}")
-            }
-            Err(_) => {}
-        }
-    }
-    Ok(added)
-}
-
-/// Pulls `peer`'s pooled submissions and registrations (a failed pull is logged and counts
-/// as none). Returns how many were new and valid.
-pub async fn pull_pending(svc: &ChainService, net: &NetworkHandle, peer: PeerId) -> usize {
-    let submissions = pull_pool(svc, net, peer).await.unwrap_or_else(|e| {
-        debug!(%peer, error = %e, "pool pull failed");
-        0
-    });
-    let registrations = pull_registrations(svc, net, peer).await.unwrap_or_else(|e| {
-        debug!(%peer, error = %e, "registration pull failed");
-        0
-    });
-    if submissions + registrations > 0 {
-        debug!(%peer, submissions, registrations, "pulled pooled submissions and registrations");
-    }
-    submissions + registrations
-}
-
-/// [`pull_pending`] from every connected peer at once (each request bounded by the request
-/// timeout). Returns how many were new and valid.
-pub async fn pull_pools(svc: &ChainService, net: &NetworkHandle) -> usize {
-    let peers = net.peers().await;
-    let pulls = peers.iter().map(|p| pull_pending(svc, net, p.peer_id));
-    futures::future::join_all(pulls).await.into_iter().sum()
-}
+pub const MAX_PULLED_REGISTRATIONS: usize = learnchain_proto::sync::MAX_POOL_REGISTRATION_IDS;
 
 /// The answer to a sync request.
 pub fn serve(svc: &ChainService, request: SyncRequest) -> SyncResponse {
@@ -254,6 +187,10 @@ pub fn serve(svc: &ChainService, request: SyncRequest) -> SyncResponse {
         }
         SyncRequest::BodyItems { block, registrations, submissions } => {
             crate::sync::compact::serve_body_items(&st, &block, &registrations, &submissions, max_bytes)
+        }
+        SyncRequest::PoolIds => pool::serve_pool_ids(&st, g.consensus.max_submissions as usize),
+        SyncRequest::PoolItems { registrations, submissions } => {
+            pool::serve_pool_items(&st, &registrations, &submissions, max_bytes)
         }
     }
 }
