@@ -407,3 +407,72 @@ async fn a_robust_rule_beats_the_mean_against_a_sign_flipping_source() -> anyhow
     assert!(median > mean + 0.1 && nearest > mean + 0.1, "mean {mean} vs median {median}, l-nearest {nearest}");
     Ok(())
 }
+
+/// The block the data sources trained on loses to a sibling (another miner's block at the
+/// same height, same body, lower hash): each data source signs the same update again for
+/// the winner — same round tag, new base — and its privacy ledger gains no round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_source_whose_block_loses_to_a_sibling_resubmits_without_spending_epsilon() -> anyhow::Result<()> {
+    use anyhow::Context;
+    use learnchain_node::privacy::lock;
+    use learnchain_node::service::Origin;
+    use learnchain_proto::Hash32;
+
+    let net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1), Kind::Observer]).await?;
+    let all = net.running();
+    let (sources, observer) = ([1usize, 2], 3usize);
+    net.wait_height(observer, 2, T).await?;
+    net.set_mining(false);
+    let head = net.wait_agree(&all, T).await?;
+    // Both sources train on the head; their updates reach the observer's pool.
+    let obs = net.node(observer)?;
+    let mut pool = obs.svc.pool_status();
+    let full = |base: Hash32| move |p: &learnchain_node::service::PoolStatus| p.base == base && p.count == 2;
+    tokio::time::timeout(T, pool.wait_for(full(head.meta.hash))).await.context("the head's updates never pooled")??;
+    let tags = |svc: &learnchain_node::service::ChainService| {
+        let mut t: Vec<Hash32> = svc.lock().pool.submissions().iter().map(|s| s.round_tag()).collect();
+        t.sort();
+        t
+    };
+    let tags_before = tags(&obs.svc);
+    let ledger = |i: usize| -> anyhow::Result<usize> {
+        let gate = net.node(i)?.api.privacy.clone().context("a data source")?;
+        Ok(lock(&gate).ledger().rounds().len())
+    };
+    let rounds_before = sources.iter().map(|&i| ledger(i)).collect::<anyhow::Result<Vec<_>>>()?;
+
+    let block = obs.svc.lock().chain.block(&head.meta.hash)?.context("the head block")?;
+    let mut sibling = block.clone();
+    for key in 1u8..=64 {
+        sibling.header.miner = Hash32([key; 32]);
+        let mut header = sibling.header.clone();
+        sibling.header = tokio::task::spawn_blocking(move || {
+            learnchain_chain::testing::solve(&mut header);
+            header
+        })
+        .await?;
+        if sibling.hash() < block.hash() {
+            break;
+        }
+    }
+    anyhow::ensure!(sibling.hash() < block.hash(), "no sibling with a lower hash in 64 tries");
+    for &i in &all {
+        // Some nodes may have it by gossip already.
+        let _ = net.node(i)?.svc.import_block(sibling.clone(), Origin::Sync);
+    }
+    let agreed = net.wait_agree(&all, T).await?;
+    assert_eq!(agreed.meta.hash, sibling.hash(), "every node took the sibling");
+    tokio::time::timeout(T, pool.wait_for(full(sibling.hash())))
+        .await
+        .context("the updates were not submitted again for the sibling")??;
+    assert_eq!(tags(&obs.svc), tags_before, "the same members' updates, one per member, for the same round");
+    assert!(obs.svc.lock().pool.submissions().iter().all(|s| s.base == sibling.hash()));
+    let rounds_after = sources.iter().map(|&i| ledger(i)).collect::<anyhow::Result<Vec<_>>>()?;
+    assert_eq!(rounds_after, rounds_before, "no privacy budget was spent on the sibling");
+
+    // And the round goes on from the sibling.
+    net.set_mining(true);
+    net.wait_height(observer, agreed.meta.height + 1, T).await?;
+    net.shutdown().await;
+    Ok(())
+}
