@@ -208,8 +208,10 @@ pub struct DevnetArgs {
     pub dataset: String,
     /// Target block interval of a new devnet genesis, in milliseconds. The initial
     /// difficulty is calibrated to this machine's hash rate so blocks come at about this pace.
-    #[arg(long, default_value_t = crate::devnet::DEFAULT_BLOCK_INTERVAL_MS)]
-    pub block_interval_ms: u64,
+    /// Default: about the time a round of the data sources takes on this machine (one
+    /// training round is timed at start), at least 200 ms.
+    #[arg(long)]
+    pub block_interval_ms: Option<u64>,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout_s: u64,

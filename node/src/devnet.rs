@@ -3,7 +3,7 @@
 //!
 //! By default: 2 miners, 4 data sources (breast-cancer's training split in 4 IID shards) and
 //! 1 observer holding the test split, each a full node with its own data directory, libp2p
-//! port and JSON-RPC port. It prints every new head as the observer sees it (height, miner,
+//! port and JSON-RPC port, and a block interval sized to a round on this machine. It prints every new head as the observer sees it (height, miner,
 //! submissions, test accuracy, time), stops mining once the head is `--blocks` higher than
 //! where it started, waits until every node has the same head, asks each node over its
 //! JSON-RPC for its head and model hash, and prints (and optionally writes) a summary.
@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use rand::SeedableRng;
 use learnchain_model::data::builtin;
 use learnchain_proto::privacy::MAX_NOISE_MULTIPLIER;
 use learnchain_proto::{AggregationRule, Fixed6, Genesis, Hash32, Probability, UpdateEncoding};
@@ -43,8 +44,9 @@ pub struct DevnetOptions {
     pub data_sources: usize,
     /// Built-in dataset.
     pub dataset: String,
-    /// Target block interval of a new genesis.
-    pub block_interval_ms: u64,
+    /// Target block interval of a new genesis; `None` sizes it to a round of this devnet on
+    /// this machine (see `plan_block_interval`).
+    pub block_interval_ms: Option<u64>,
     /// Give up after this long.
     pub timeout: Duration,
     /// Print each block.
@@ -78,7 +80,7 @@ impl Default for DevnetOptions {
             miners: 2,
             data_sources: 4,
             dataset: "breast-cancer".into(),
-            block_interval_ms: DEFAULT_BLOCK_INTERVAL_MS,
+            block_interval_ms: None,
             timeout: Duration::from_secs(300),
             verbose: true,
             epsilon_budget: 2.0,
@@ -134,8 +136,10 @@ pub struct DevnetSummary {
     pub validation_ms_per_block: f64,
     /// Submissions included in the canonical chain.
     pub submissions: u64,
-    /// Blocks mined during this run.
+    /// Blocks mined during this run (more than the height gained when miners forked).
     pub blocks_mined: u64,
+    /// The genesis's target block interval (chosen for this machine unless given).
+    pub block_interval_ms: u64,
     /// Nodes in the network.
     pub nodes: usize,
     /// Where the nodes' data is.
@@ -160,8 +164,8 @@ pub struct DevnetSummary {
     pub adversary: Option<String>,
 }
 
-/// Target block interval of a new devnet genesis. Short: a devnet's blocks are made as soon
-/// as a round's submissions are in, and proof of work only orders them.
+/// Shortest block interval of a new devnet genesis. Short: a devnet's blocks are made as
+/// soon as a round's submissions are in, and proof of work only orders them.
 pub const DEFAULT_BLOCK_INTERVAL_MS: u64 = 200;
 
 /// DP-SGD settings of a new devnet genesis (breast-cancer, softmax): steps per round,
@@ -176,9 +180,10 @@ pub const DEVNET_LEARNING_RATE: f64 = 0.1;
 
 /// Rounds a data source's budget is planned for: every block, the round after the last
 /// one (data sources train on the final head too), and headroom for retraining when a
-/// fork replaces the head (each release is charged).
+/// reorg replaces the head with a block that is not a sibling of it (each release is
+/// charged; a sibling's round reuses the released update, see `roles::datasource`).
 pub fn planned_rounds(blocks: u64) -> u64 {
-    blocks + 1 + (blocks / 4).max(2)
+    blocks + 1 + (blocks / 10).max(2)
 }
 
 /// The Poisson sampling rate of a new devnet: [`DEVNET_SAMPLE_RATE`], or more when the
@@ -262,22 +267,71 @@ fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Gen
     }
     // Size limits for this model, ring and block (a larger model needs larger messages).
     g.fit_limits();
-    g.pow.block_interval_ms = opts.block_interval_ms;
-    // Calibrate: the miners share this machine with every other node, so aim for half the
-    // hashes one core does in a block interval. The retarget takes it from there.
-    let rate = measure_hash_rate();
-    let difficulty = (rate * opts.block_interval_ms as f64 / 1000.0 / 2.0).max(1.0) as u64;
-    g.pow.initial_target = learnchain_proto::genesis::target_for_difficulty(difficulty).min(g.pow.pow_limit);
-    g.validate().with_context(|| {
+    let flags = || {
         format!(
             "the devnet's flags make no valid genesis (--dataset {} --hidden {} --data-sources {} --update-encoding {})",
             opts.dataset, opts.hidden, opts.data_sources, opts.update_encoding
         )
-    })?;
+    };
+    if let Some(ms) = opts.block_interval_ms {
+        g.pow.block_interval_ms = ms;
+    }
+    // Everything but the proof-of-work calibration first: an impossible model is named by
+    // its flags before anything is timed with it.
+    g.validate().with_context(flags)?;
+    if opts.block_interval_ms.is_none() {
+        g.pow.block_interval_ms = plan_block_interval(opts, &g)?;
+    }
+    // Calibrate: the miners share this machine with every other node, so aim for half the
+    // hashes one core does in a block interval. The retarget takes it from there.
+    let rate = measure_hash_rate();
+    let difficulty = (rate * g.pow.block_interval_ms as f64 / 1000.0 / 2.0).max(1.0) as u64;
+    g.pow.initial_target = learnchain_proto::genesis::target_for_difficulty(difficulty).min(g.pow.pow_limit);
+    g.validate().with_context(flags)?;
     Ok(g)
 }
 
 /// Header hashes per second on one core, measured over about 50 ms.
+/// CPU time a round costs this machine per data source beyond its training: ring-signing,
+/// announcing, fetching and checking its update on every node, and the block that carries
+/// it (measured: about 13 ms per data source at 100 sources on 2 cores).
+const ROUND_COST_PER_SOURCE_MS: f64 = 15.0;
+
+/// The block interval of a devnet given no `--block-interval-ms`: what a round of its data
+/// sources takes on this machine — one local training round is timed here, on the first
+/// shard, and counted once per data source over the available cores, with
+/// [`ROUND_COST_PER_SOURCE_MS`] on top — and at least [`DEFAULT_BLOCK_INTERVAL_MS`].
+///
+/// Below the round time the retarget lowers the difficulty until proof of work is
+/// instant, and the two miners, both ready the moment the quorum is in, finish together:
+/// every third or fourth block forks. At about the round time, proof of work still orders
+/// them.
+fn plan_block_interval(opts: &DevnetOptions, g: &Genesis) -> anyhow::Result<u64> {
+    let cfg = DataConfig {
+        source: Some(format!("builtin:{}", opts.dataset)),
+        shards: opts.data_sources,
+        shard: 0,
+        evaluate: false,
+        ..DataConfig::default()
+    };
+    let train = crate::data::load_local(&cfg)?.train.context("the devnet's dataset has no training split")?;
+    let declaration = g.policy_declaration();
+    let examples = u32::try_from(train.len()).unwrap_or(u32::MAX);
+    let dp = crate::roles::datasource::dp_params(g, &declaration, examples);
+    let mut training = g.training.clone();
+    training.local_steps = declaration.steps;
+    let weights = g.model.initial_weights();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+    let started = Instant::now();
+    learnchain_model::train_local_dp(&g.model, &training, &dp, &weights, &train, &mut rng)
+        .context("timing one training round for the block interval")?;
+    let train_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) as f64;
+    let n = opts.data_sources as f64;
+    let round_ms = n * (train_ms / cores + ROUND_COST_PER_SOURCE_MS);
+    Ok((round_ms.ceil() as u64).max(DEFAULT_BLOCK_INTERVAL_MS))
+}
+
 fn measure_hash_rate() -> f64 {
     let header = Genesis::template("calibrate", 1, 2, vec![Hash32([1; 32])]).header();
     let mut hasher = learnchain_chain::pow::PowHasher::new(&header);
@@ -636,6 +690,7 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
         data_sources_stopped,
         aggregation: nodes.first().map(|n| n.svc.genesis().consensus.aggregation.to_string()).unwrap_or_default(),
         update_encoding: nodes.first().map(|n| n.svc.genesis().consensus.update_encoding.to_string()).unwrap_or_default(),
+        block_interval_ms: nodes.first().map_or(0, |n| n.svc.genesis().pow.block_interval_ms),
         adversaries: opts.adversaries,
         adversary: (opts.adversaries > 0).then(|| opts.adversary.to_string()),
     };
@@ -651,8 +706,11 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
             summary.elapsed_s
         );
         println!(
-            "scale: {:.2} s per block, {:.0} bytes per block ({} updates), {:.0} bytes on the wire per node per block ({:.2} × the block)",
+            "scale: {:.2} s per block (interval {} ms, {} mined for {} heights), {:.0} bytes per block ({} updates), {:.0} bytes on the wire per node per block ({:.2} × the block)",
             summary.seconds_per_block,
+            summary.block_interval_ms,
+            summary.blocks_mined,
+            opts.blocks,
             summary.bytes_per_block,
             summary.update_encoding,
             summary.wire_bytes_per_node_per_round,

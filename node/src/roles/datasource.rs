@@ -32,7 +32,7 @@ use learnchain_model::quantize::{UpdateBounds, encode_integers, encode_trained};
 use learnchain_model::{Dataset, DpParams, fixed::quantize_delta, train_local_dp};
 use learnchain_net::{NetError, NetworkHandle, TopicKind};
 use learnchain_proto::privacy::step_radius;
-use learnchain_proto::{Hash32, Submission, SubmissionAnnouncement, encode};
+use learnchain_proto::{DpDeclaration, Genesis, Hash32, Submission, SubmissionAnnouncement, encode};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tokio::sync::watch;
@@ -185,6 +185,16 @@ pub async fn run(
     }
 }
 
+/// The DP-SGD settings of a round under `declaration`, for a shard of `examples`.
+pub(crate) fn dp_params(g: &Genesis, declaration: &DpDeclaration, examples: u32) -> DpParams {
+    DpParams {
+        sample_rate: declaration.sample_rate.to_f64(),
+        noise_multiplier: declaration.noise_multiplier.to_f64(),
+        clip: declaration.clip.to_f64(),
+        max_step_norm: step_radius(declaration, examples, g.model.param_count()),
+    }
+}
+
 /// An update this node released, as signed for each base so far (all children of
 /// `parent`; the first is the one it was trained on).
 struct Released {
@@ -222,12 +232,7 @@ async fn train(
     let data = data.clone();
     let declaration = lock(gate).plan().declaration;
     let examples = u32::try_from(data.len()).unwrap_or(u32::MAX);
-    let dp = DpParams {
-        sample_rate: declaration.sample_rate.to_f64(),
-        noise_multiplier: declaration.noise_multiplier.to_f64(),
-        clip: declaration.clip.to_f64(),
-        max_step_norm: step_radius(&declaration, examples, g.model.param_count()),
-    };
+    let dp = dp_params(&g, &declaration, examples);
     let limits = UpdateLimits::new(&g, &declaration, examples, &head.model);
     let previous = previous.map(<[i32]>::to_vec);
     let (encoded, honest, g) = tokio::task::spawn_blocking(move || {
