@@ -292,15 +292,22 @@ fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Gen
 }
 
 /// Header hashes per second on one core, measured over about 50 ms.
-/// CPU time a round costs this machine per data source beyond its training: ring-signing,
-/// announcing, fetching and checking its update on every node, and the block that carries
-/// it (measured: about 13 ms per data source at 100 sources on 2 cores).
+/// Wall time a round costs per data source beyond training and the bytes of its update:
+/// ring-signing, announcing, fetching and the network stack of every node (measured: about
+/// 13 ms per data source at 100 sources of a 62-parameter model on 2 cores).
 const ROUND_COST_PER_SOURCE_MS: f64 = 15.0;
+
+/// CPU time each node spends per byte of the blocks it receives: decoding, hashing,
+/// checking, aggregating and storing them (measured: about 20 ns per byte on 2 cores, from
+/// `validation_ms_per_block` over blocks of 0.1 to 6.4 MB).
+const NODE_NS_PER_BLOCK_BYTE: f64 = 20.0;
 
 /// The block interval of a devnet given no `--block-interval-ms`: what a round of its data
 /// sources takes on this machine — one local training round is timed here, on the first
-/// shard, and counted once per data source over the available cores, with
-/// [`ROUND_COST_PER_SOURCE_MS`] on top — and at least [`DEFAULT_BLOCK_INTERVAL_MS`].
+/// shard, and counted once per data source, and every node's work on the round's
+/// [`NODE_NS_PER_BLOCK_BYTE`], both over the available cores, with
+/// [`ROUND_COST_PER_SOURCE_MS`] per data source on top — and at least
+/// [`DEFAULT_BLOCK_INTERVAL_MS`].
 ///
 /// Below the round time the retarget lowers the difficulty until proof of work is
 /// instant, and the two miners, both ready the moment the quorum is in, finish together:
@@ -328,7 +335,11 @@ fn plan_block_interval(opts: &DevnetOptions, g: &Genesis) -> anyhow::Result<u64>
     let train_ms = started.elapsed().as_secs_f64() * 1000.0;
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) as f64;
     let n = opts.data_sources as f64;
-    let round_ms = n * (train_ms / cores + ROUND_COST_PER_SOURCE_MS);
+    let nodes = n + opts.miners as f64 + 1.0;
+    let submission = g.consensus.update_encoding.max_update_bytes(&g.model)
+        + learnchain_proto::genesis::submission_overhead_bytes(g.consensus.ring_size);
+    let checking_ms = nodes * n * submission as f64 * NODE_NS_PER_BLOCK_BYTE / 1e6;
+    let round_ms = (n * train_ms + checking_ms) / cores + n * ROUND_COST_PER_SOURCE_MS;
     Ok((round_ms.ceil() as u64).max(DEFAULT_BLOCK_INTERVAL_MS))
 }
 

@@ -251,9 +251,12 @@ fn check_summary_keys(v: &Value) {
         "bytes_per_block",
         "wire_bytes_per_node_per_round",
         "validation_ms_per_block",
+        "blocks_mined",
+        "block_interval_ms",
     ] {
         assert!(v.get(key).is_some(), "summary lacks {key:?}: {v}");
     }
+    assert!(v["block_interval_ms"].as_u64().is_some_and(|ms| ms >= 200), "sized to the round, at least 200 ms: {v}");
     assert_eq!(v["aggregation"], "mean", "the devnet's default rule");
     assert_eq!(v["adversaries"], 0);
     assert_eq!(v["update_encoding"], "i32", "the devnet's default encoding");
