@@ -553,7 +553,7 @@ impl NodeLoop {
                     warn!(peer = %source, error = %e, "undecodable block");
                     Verdict::Reject
                 }
-                Ok(block) => match self.svc.import_block(block, Origin::Gossip) {
+                Ok(block) => match self.svc.import(block, Origin::Gossip).await {
                     Ok(_) => Verdict::Accept,
                     Err(e) => {
                         if matches!(e, learnchain_chain::BlockError::UnknownParent(_)) {

@@ -9,7 +9,9 @@
 //! the data source follow it) and a `broadcast` channel (RPC subscriptions).
 //!
 //! Imports run synchronously under the lock: a block of ten 100k-parameter updates
-//! validates in a few milliseconds (see the `validate` benchmark).
+//! validates in a few milliseconds (see the `validate` benchmark). Async callers use
+//! [`ChainService::import`], which runs the import (and its durable commit) on tokio's
+//! blocking pool.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -227,6 +229,22 @@ impl ChainService {
             let _ = self.head_events.send(head.clone());
         }
         Ok(outcome)
+    }
+
+    /// [`ChainService::import_block`] on tokio's blocking pool, for async callers: the
+    /// import ends with a durable commit (an fsync), which must not stall the runtime's few
+    /// worker threads — on a devnet a hundred nodes import every block at once, and imports
+    /// on the workers queued the block's propagation behind each other's disk writes. A
+    /// panic in the import is raised again here, as a direct call would raise it.
+    pub async fn import(&self, block: Block, origin: Origin) -> Result<ImportOutcome, BlockError> {
+        let svc = self.clone();
+        match tokio::task::spawn_blocking(move || svc.import_block(block, origin)).await {
+            Ok(r) => r,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => Err(BlockError::Storage("the import was cancelled: the runtime is shutting down".into())),
+            },
+        }
     }
 
     /// Checks a submission and adds it to the pool. One whose base is unknown is held until

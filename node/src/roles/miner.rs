@@ -224,7 +224,7 @@ pub async fn run(
         let hash = block.hash();
         // Built before the import, which resets the pools the prefill rule reads.
         let compact = crate::sync::compact::compact_of(&svc, &block);
-        match svc.import_block(block, Origin::Local) {
+        match svc.import(block, Origin::Local).await {
             Ok(_) => {
                 info!(height, block = %hash.short(), submissions = n, registrations = r, pow_ms = started.elapsed().as_millis() as u64, "mined block");
                 crate::sync::compact::announce(&net, &compact).await;

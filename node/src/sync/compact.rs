@@ -267,7 +267,7 @@ impl CompactRelay {
         // Every slot is filled here (fetch checks it); an empty one would be the peer's.
         let remaining = body.missing();
         let block = body.into_block().ok_or(CompactError::Unserved { peer, missing: remaining })?;
-        Ok(self.svc.import_block(block, Origin::Gossip)?)
+        Ok(self.svc.import(block, Origin::Gossip).await?)
     }
 
     /// Asks `peer` for the items `body` lacks and fills them in; every item must be one of
@@ -317,7 +317,7 @@ impl CompactRelay {
         };
         let mut blocks = blocks.into_iter();
         match (blocks.next(), blocks.next()) {
-            (Some(block), None) if block.hash() == hash => Ok(self.svc.import_block(block, Origin::Gossip)?),
+            (Some(block), None) if block.hash() == hash => Ok(self.svc.import(block, Origin::Gossip).await?),
             (None, _) => Err(CompactError::BlockUnserved { peer, block: hash }),
             _ => Err(CompactError::WrongItems { peer, what: "another block than the one announced".into() }),
         }

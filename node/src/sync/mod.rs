@@ -86,7 +86,7 @@ pub async fn sync_with(svc: &ChainService, net: &NetworkHandle, peer: PeerId) ->
         for block in blocks {
             let height = block.header.height;
             let hash = block.hash();
-            match svc.import_block(block, Origin::Sync) {
+            match svc.import(block, Origin::Sync).await {
                 Ok(_) => {
                     imported += 1;
                     last = Some(hash);
