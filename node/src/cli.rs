@@ -46,6 +46,32 @@ pub enum Command {
     /// One line about a running node (role, height, head, peers, accuracy), from its RPC;
     /// exits non-zero when the node does not answer (a container healthcheck).
     Status(StatusArgs),
+    /// Work with datasets: write a built-in one as the CSV a data source reads.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+/// `learnchain data …`.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Write a dataset split as CSV: a header of the feature names and the label column,
+    /// then one row per example with its raw (unstandardized) features and class index.
+    /// The split is the one nodes use (test fraction 0.2, split seed 42), so
+    /// `--split test` is the test set an observer evaluates on.
+    Export {
+        /// builtin:NAME (breast-cancer, digits) or csv:FILE.
+        #[arg(long)]
+        data: String,
+        /// train, test or all.
+        #[arg(long, default_value = "all")]
+        split: String,
+        /// Name of the label column (read from a csv: source, written to the output).
+        #[arg(long, default_value = "label")]
+        label: String,
+        /// The CSV file to write (never overwritten); standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `learnchain status`.

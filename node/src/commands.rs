@@ -426,6 +426,38 @@ pub fn privacy(cmd: PrivacyCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `learnchain data …`.
+pub fn data_cmd(cmd: crate::cli::DataCommand) -> anyhow::Result<()> {
+    let crate::cli::DataCommand::Export { data, split, label, out } = cmd;
+    let full = crate::data::load_source(&data, &label)?;
+    let defaults = crate::config::DataConfig::default();
+    let rows = match split.as_str() {
+        "all" => full,
+        "train" | "test" => {
+            let (train, test) = full.split(defaults.test_fraction, defaults.split_seed)?;
+            if split == "train" { train } else { test }
+        }
+        other => anyhow::bail!("--split {other:?} is not train, test or all"),
+    };
+    match out {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .with_context(|| format!("cannot create {} (an existing file is never overwritten)", path.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            learnchain_model::data::write_csv(&rows, &label, &mut w)
+                .and_then(|()| std::io::Write::flush(&mut w))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {} examples of {} features and {} classes to {}", rows.len(), rows.features(), rows.classes, path.display());
+        }
+        None => learnchain_model::data::write_csv(&rows, &label, std::io::stdout().lock())
+            .context("cannot write the CSV to standard output")?,
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

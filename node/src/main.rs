@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let default = match cli.command {
-        Command::Devnet(_) | Command::Status(_) => "warn",
+        Command::Devnet(_) | Command::Status(_) | Command::Data(_) => "warn",
         _ => "info",
     };
     let filter = EnvFilter::try_from_default_env()
@@ -31,6 +31,7 @@ fn main() -> std::process::ExitCode {
             Command::Members(c) => commands::members_cmd(c).await,
             Command::Privacy(c) => commands::privacy(c),
             Command::Status(a) => commands::status(a).await,
+            Command::Data(c) => commands::data_cmd(c),
         }
     });
     match result {

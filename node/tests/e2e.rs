@@ -399,6 +399,31 @@ fn isolated(data_dir: &Path) -> Vec<&str> {
     vec!["--data-dir", s(data_dir), "--rpc", "none", "--listen", "/ip4/127.0.0.1/tcp/0"]
 }
 
+/// `data export` writes a built-in split as CSV that reads back as a data source would read
+/// it: exporting that file again gives the same bytes; mistakes are named.
+#[test]
+fn data_export_writes_a_split_that_reads_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (dir.path().join("test.csv"), dir.path().join("again.csv"));
+    let done = run(&["data", "export", "--data", "builtin:digits", "--split", "test", "--out", s(&a)], dir.path(), QUICK);
+    assert!(done.status.success(), "export failed:\n{}", done.stderr);
+    let text = std::fs::read_to_string(&a).expect("read the export");
+    let header = text.lines().next().expect("a header");
+    assert!(header.ends_with(",label") && header.split(',').count() == 65, "{header}");
+    // 1797 digits, a fifth of them (rounded down) in the test split.
+    assert_eq!(text.lines().count() - 1, 359, "{}", done.stderr);
+    let csv = format!("csv:{}", s(&a));
+    let done = run(&["data", "export", "--data", &csv, "--out", s(&b)], dir.path(), QUICK);
+    assert!(done.status.success(), "re-export failed:\n{}", done.stderr);
+    assert_eq!(std::fs::read(&b).expect("read"), text.as_bytes(), "the CSV reads back to the same dataset");
+
+    run(&["data", "export", "--data", "builtin:digits", "--out", s(&a)], dir.path(), QUICK)
+        .assert_clean_error(1, &["test.csv", "never overwritten"]);
+    run(&["data", "export", "--data", "builtin:digits", "--split", "middle"], dir.path(), QUICK)
+        .assert_clean_error(1, &["--split", "middle"]);
+    run(&["data", "export", "--data", "builtin:nope"], dir.path(), QUICK).assert_clean_error(1, &["nope", "breast-cancer"]);
+}
+
 #[test]
 fn missing_genesis_file_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -19,7 +19,7 @@ use ndarray::{Array2, Axis};
 use serde::{Deserialize, Serialize};
 
 pub use builtin::{BUILTIN_DATASETS, builtin};
-pub use csv_file::{CsvLimits, load_csv, load_csv_with_limits, parse_csv_reader};
+pub use csv_file::{CsvLimits, load_csv, load_csv_with_limits, parse_csv_reader, write_csv};
 pub use error::DataError;
 pub use labels::MAX_CSV_CLASSES;
 
