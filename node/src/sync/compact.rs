@@ -495,25 +495,22 @@ pub fn serve_body_items(
     if registrations.len() + submissions.len() > MAX_BODY_ITEM_IDS {
         return SyncResponse::Refused(format!("at most {MAX_BODY_ITEM_IDS} item ids per request"));
     }
-    let stored = st.chain.block(block).ok().flatten();
-    let (regs, subs): (Vec<Registration>, Vec<Submission>) = match stored {
+    match st.chain.block(block).ok().flatten() {
         Some(b) => {
             let by_id_r: HashMap<Hash32, &Registration> = b.registrations.iter().map(|r| (r.id(), r)).collect();
             let by_id_s: HashMap<Hash32, &Submission> = b.submissions.iter().map(|s| (s.id(), s)).collect();
-            (
-                registrations.iter().filter_map(|id| by_id_r.get(id).map(|r| (*r).clone())).collect(),
-                submissions.iter().filter_map(|id| by_id_s.get(id).map(|s| (*s).clone())).collect(),
+            crate::sync::items_within_budget(
+                registrations.iter().filter_map(|id| by_id_r.get(id).copied()),
+                submissions.iter().filter_map(|id| by_id_s.get(id).copied()),
+                max_bytes,
             )
         }
-        None => (
-            registrations.iter().filter_map(|id| st.registrations.get(id).cloned()).collect(),
-            submissions.iter().filter_map(|id| st.pool.get(id).cloned()).collect(),
+        None => crate::sync::items_within_budget(
+            registrations.iter().filter_map(|id| st.registrations.get(id)),
+            submissions.iter().filter_map(|id| st.pool.get(id)),
+            max_bytes,
         ),
-    };
-    let regs = crate::sync::within_budget(regs, max_bytes);
-    let used: usize = regs.iter().map(learnchain_proto::encoding::encoded_len).sum();
-    let subs = crate::sync::within_budget(subs, max_bytes.saturating_sub(used));
-    SyncResponse::BodyItems { registrations: regs, submissions: subs }
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub use pool::{pull_pending, pull_pools};
 use learnchain_chain::BlockError;
 use learnchain_net::{NetworkHandle, PeerId};
 use learnchain_proto::sync::MAX_HASHES_PER_REQUEST;
-use learnchain_proto::{Hash32, StatusMessage, SyncRequest, SyncResponse};
+use learnchain_proto::{Hash32, Registration, StatusMessage, Submission, SyncRequest, SyncResponse};
 use tracing::{debug, info, warn};
 
 use crate::service::{ChainService, Origin};
@@ -192,6 +192,23 @@ pub fn serve(svc: &ChainService, request: SyncRequest) -> SyncResponse {
         SyncRequest::PoolItems { registrations, submissions } => {
             pool::serve_pool_items(&st, &registrations, &submissions, max_bytes)
         }
+    }
+}
+
+/// The answer carrying `registrations` and then `submissions`, as many of each, in order,
+/// as fit `max_bytes` together (see [`within_budget`]); the one packing rule of every
+/// item-serving request (`BodyItems`, `PoolItems`).
+pub(crate) fn items_within_budget<'a>(
+    registrations: impl IntoIterator<Item = &'a Registration>,
+    submissions: impl IntoIterator<Item = &'a Submission>,
+    max_bytes: usize,
+) -> SyncResponse {
+    let regs = within_budget(registrations, max_bytes);
+    let used: usize = regs.iter().map(learnchain_proto::encoding::encoded_len).sum();
+    let subs = within_budget(submissions, max_bytes.saturating_sub(used));
+    SyncResponse::BodyItems {
+        registrations: regs.into_iter().cloned().collect(),
+        submissions: subs.into_iter().cloned().collect(),
     }
 }
 

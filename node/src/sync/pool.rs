@@ -31,7 +31,7 @@ use learnchain_proto::{Hash32, Submission, SubmissionAnnouncement, SyncRequest, 
 use tracing::{debug, warn};
 
 use crate::service::{ChainService, ChainState, Origin};
-use crate::sync::within_budget;
+use crate::sync::items_within_budget;
 
 /// Most announcements waiting to be fetched from one peer; beyond it they are ignored (an
 /// honest peer announces about one per data source per round).
@@ -163,8 +163,8 @@ impl Fetcher {
         tokio::task::spawn_blocking(move || {
             judged.into_iter().map(|(a, s)| judge_fetched(&svc, peer, &a, s, misbehaved)).collect()
         })
-            .await
-            .unwrap_or_else(|_| vec![Verdict::Ignore; batch.len()])
+        .await
+        .unwrap_or_else(|_| vec![Verdict::Ignore; batch.len()])
     }
 }
 
@@ -263,13 +263,11 @@ pub fn serve_pool_items(st: &ChainState, registrations: &[Hash32], submissions: 
     if registrations.len() + submissions.len() > MAX_BODY_ITEM_IDS {
         return SyncResponse::Refused(format!("at most {MAX_BODY_ITEM_IDS} item ids per request"));
     }
-    let regs = within_budget(registrations.iter().filter_map(|id| st.registrations.get(id)), max_bytes);
-    let used: usize = regs.iter().map(learnchain_proto::encoding::encoded_len).sum();
-    let subs = within_budget(submissions.iter().filter_map(|id| st.pool.find(id)), max_bytes.saturating_sub(used));
-    SyncResponse::BodyItems {
-        registrations: regs.into_iter().cloned().collect(),
-        submissions: subs.into_iter().cloned().collect(),
-    }
+    items_within_budget(
+        registrations.iter().filter_map(|id| st.registrations.get(id)),
+        submissions.iter().filter_map(|id| st.pool.find(id)),
+        max_bytes,
+    )
 }
 
 /// What one peer's pool holds that this node lacks.
