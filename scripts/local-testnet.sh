@@ -7,11 +7,14 @@
 #
 #   scripts/local-testnet.sh [HEIGHT]
 #
-# Uses target/release/learnchain if present, else builds it. Work files go to a temp dir.
+# Uses the release binary of cargo's target dir if present, else builds it. Work files go to a temp dir.
 set -euo pipefail
 HEIGHT="${1:-10}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN="${LEARNCHAIN_BIN:-$ROOT/target/release/learnchain}"
+# Cargo's target dir ($CARGO_TARGET_DIR when set, relative to the project root if relative).
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+BIN="${LEARNCHAIN_BIN:-$TARGET_DIR/release/learnchain}"
 [ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --locked -p learnchain-node)
 DIR="$(mktemp -d -t learnchain-local-XXXXXX)"
 PIDS=()

@@ -8,10 +8,13 @@
 #   scripts/privacy-tradeoff.sh [EPSILONS...]     (default: 0.25 0.5 1 2 4 8)
 #   RUNS=3 BLOCKS=20 DATASET=breast-cancer scripts/privacy-tradeoff.sh
 #
-# Uses target/release/learnchain if present, else builds it.
+# Uses the release binary of cargo's target dir if present, else builds it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN="${LEARNCHAIN_BIN:-$ROOT/target/release/learnchain}"
+# Cargo's target dir ($CARGO_TARGET_DIR when set, relative to the project root if relative).
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+BIN="${LEARNCHAIN_BIN:-$TARGET_DIR/release/learnchain}"
 [ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --locked -p learnchain-node)
 RUNS="${RUNS:-3}"
 BLOCKS="${BLOCKS:-20}"

@@ -8,7 +8,7 @@
 #   RULES="mean median" ATTACKS="sign-flip" scripts/robustness.sh
 #
 # Every run is a fresh devnet with the default privacy (ε = 2 at δ = 1e-5, DP-SGD); the
-# adversaries are the last data sources. Uses target/release/learnchain if present (or
+# adversaries are the last data sources. Uses the release binary of cargo's target dir if present (or
 # LEARNCHAIN_BIN), else builds it.
 set -euo pipefail
 BLOCKS="${BLOCKS:-30}"
@@ -18,7 +18,10 @@ RULES="${RULES:-mean median trimmed-mean:0.3 krum:3 multi-krum:3,4 bulyan:1 geom
 ATTACKS="${ATTACKS:-sign-flip sign-flip:10 scale:10 gaussian:1}"
 COUNTS="${COUNTS:-0 1 2 3}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN="${LEARNCHAIN_BIN:-$ROOT/target/release/learnchain}"
+# Cargo's target dir ($CARGO_TARGET_DIR when set, relative to the project root if relative).
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+BIN="${LEARNCHAIN_BIN:-$TARGET_DIR/release/learnchain}"
 [ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --locked -p learnchain-node)
 WORK="$(mktemp -d -t learnchain-robust-XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT

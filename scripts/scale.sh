@@ -25,7 +25,7 @@
 # MODELS: `softmax` (breast-cancer, softmax regression, 62 parameters), `mlp100k` (digits,
 # an MLP with 1333 hidden units: 100k parameters), `mlp1m` (digits, 13333 hidden units:
 # 1M parameters). A run that fails prints `fail` in its row (its stderr is kept in $WORK
-# when KEEP=1). Uses target/release/learnchain if present (or LEARNCHAIN_BIN), else builds
+# when KEEP=1). Uses the release binary of cargo's target dir if present (or LEARNCHAIN_BIN), else builds
 # it.
 set -euo pipefail
 BLOCKS="${BLOCKS:-20}"
@@ -36,7 +36,10 @@ TIMEOUT_S="${TIMEOUT_S:-900}"
 # Empty: each devnet sizes its block interval to a round on this machine.
 INTERVAL_MS="${INTERVAL_MS:-}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN="${LEARNCHAIN_BIN:-$ROOT/target/release/learnchain}"
+# Cargo's target dir ($CARGO_TARGET_DIR when set, relative to the project root if relative).
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+BIN="${LEARNCHAIN_BIN:-$TARGET_DIR/release/learnchain}"
 [ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --locked -p learnchain-node)
 command -v jq >/dev/null || { echo "scale.sh needs jq" >&2; exit 1; }
 WORK="$(mktemp -d -t learnchain-scale-XXXXXX)"
