@@ -110,32 +110,26 @@ pub async fn run(
                 let signed = match r.signed.iter().find(|s| s.base == head.meta.hash) {
                     // Back to a block it was signed for already (the pool forgot it when the
                     // head left that block): the same bytes again.
-                    Some(s) => Ok(Ok(s.clone())),
+                    Some(s) => Ok(s.clone()),
                     None => {
                         let s = Submission { base: head.meta.hash, auth: unsigned(), ..r.signed[0].clone() };
-                        let (key, rings) = (key.clone(), rings.clone());
-                        tokio::task::spawn_blocking(move || {
-                            let mut s = s;
-                            sign_submission(&mut s, &key, &rings, &mut rand::rngs::OsRng).map(|()| s)
-                        })
-                        .await
+                        let signed = sign(s, &key, &rings).await;
+                        if let Ok(s) = &signed {
+                            r.signed.push(s.clone());
+                        }
+                        signed
                     }
                 };
-                if let Ok(Ok(s)) = &signed
-                    && !r.signed.contains(s) {
-                        r.signed.push(s.clone());
-                    }
                 match signed {
-                    Ok(Ok(s)) if heads.borrow().meta.hash == head.meta.hash => {
+                    Ok(s) if heads.borrow().meta.hash == head.meta.hash => {
                         if submit(&svc, &net, s, &mut heads, &mut shutdown).await {
                             info!(round, "the block this round's update was trained on lost to a sibling: the same update \
                                  is submitted again for the winner (no training, no ε)");
                             continue;
                         }
                     }
-                    Ok(Ok(_)) => continue, // the head moved while signing
-                    Ok(Err(e)) => warn!(error = %e, round, "cannot sign the update again for the sibling head"),
-                    Err(e) => warn!(error = %e, round, "signing task failed"),
+                    Ok(_) => continue, // the head moved while signing
+                    Err(e) => warn!(error = %e, round, "cannot sign the update again for the sibling head"),
                 }
                 // Refused for this head (its norm bound differs, say): train as usual.
             }
@@ -258,7 +252,7 @@ async fn train(
         out.map(|(e, h)| (e, h, g))
     })
     .await??;
-    let mut s = Submission {
+    let s = Submission {
         chain_id: g.chain_id(),
         base: head.meta.hash,
         round: head.meta.height + 1,
@@ -267,12 +261,15 @@ async fn train(
         update: encoded,
         auth: unsigned(),
     };
+    Ok((sign(s, key, rings).await?, honest))
+}
+
+/// Ring-signs `s` for its base as `key`, on the blocking pool.
+async fn sign(mut s: Submission, key: &Arc<MemberSecret>, rings: &Arc<BaseRings>) -> anyhow::Result<Submission> {
     let (key, rings) = (key.clone(), rings.clone());
-    let s = tokio::task::spawn_blocking(move || {
-        sign_submission(&mut s, &key, &rings, &mut rand::rngs::OsRng).map(|()| s)
-    })
-    .await??;
-    Ok((s, honest))
+    tokio::task::spawn_blocking(move || sign_submission(&mut s, &key, &rings, &mut rand::rngs::OsRng).map(|()| s))
+        .await?
+        .map_err(anyhow::Error::from)
 }
 
 /// Pools and announces `s`; returns whether this node's own pool took it (it is announced
