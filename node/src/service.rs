@@ -232,10 +232,9 @@ impl ChainService {
     }
 
     /// [`ChainService::import_block`] on tokio's blocking pool, for async callers: the
-    /// import ends with a durable commit (an fsync), which must not stall the runtime's few
-    /// worker threads — on a devnet a hundred nodes import every block at once, and imports
-    /// on the workers queued the block's propagation behind each other's disk writes. A
-    /// panic in the import is raised again here, as a direct call would raise it.
+    /// import ends with a durable commit (an fsync), which must not hold one of the
+    /// runtime's few worker threads (on a devnet a hundred nodes import every block at
+    /// once). A panic in the import is raised again here, as a direct call would raise it.
     pub async fn import(&self, block: Block, origin: Origin) -> Result<ImportOutcome, BlockError> {
         let svc = self.clone();
         match tokio::task::spawn_blocking(move || svc.import_block(block, origin)).await {
