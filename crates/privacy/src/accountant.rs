@@ -351,21 +351,34 @@ pub fn epsilon(q: f64, sigma: f64, steps: u64, delta: f64) -> Result<Spent> {
 /// Errors if a parameter is invalid, or with [`PrivacyError::Unreachable`] if even
 /// `σ = NOISE_SEARCH_MAX` exceeds the target.
 pub fn noise_for_epsilon(target_eps: f64, delta: f64, q: f64, steps: u64) -> Result<f64> {
+    check_noise_search(target_eps, delta, q, steps)?;
+    // ε as a plain number; +∞ when no order gives a bound.
+    smallest_noise(target_eps, |sigma| match epsilon(q, sigma, steps, delta) {
+        Ok(s) => Ok(s.epsilon),
+        Err(PrivacyError::NoFiniteBound) => Ok(f64::INFINITY),
+        Err(e) => Err(e),
+    })
+}
+
+/// The parameter checks of a noise search: `target_eps` finite and `> 0`, then `δ`, `q`
+/// and `steps`.
+pub(crate) fn check_noise_search(target_eps: f64, delta: f64, q: f64, steps: u64) -> Result<()> {
     if !(target_eps.is_finite() && target_eps > 0.0) {
         return Err(PrivacyError::TargetEpsilon(target_eps));
     }
     check_delta(delta)?;
     check_q(q)?;
-    check_steps(steps)?;
-    // ε as a plain number; +∞ when no order gives a bound.
-    let eps_at = |sigma: f64| -> Result<f64> {
-        match epsilon(q, sigma, steps, delta) {
-            Ok(s) => Ok(s.epsilon),
-            Err(PrivacyError::NoFiniteBound) => Ok(f64::INFINITY),
-            Err(e) => Err(e),
-        }
-    };
+    check_steps(steps)
+}
 
+/// The search behind [`noise_for_epsilon`], for any accountant whose `ε` (given by `eps_at`,
+/// `+∞` when unbounded) does not increase with `σ`: bracket by factors of 4 from `σ = 1`,
+/// then bisect geometrically to the relative tolerance [`NOISE_SEARCH_TOLERANCE`]. The
+/// returned `σ` always satisfies `eps_at(σ) ≤ target_eps`.
+pub(crate) fn smallest_noise(
+    target_eps: f64,
+    mut eps_at: impl FnMut(f64) -> Result<f64>,
+) -> Result<f64> {
     // Bracket: ε(lo) > target ≥ ε(hi).
     let mut lo: f64;
     let mut hi: f64 = 1.0;

@@ -12,6 +12,9 @@
 //! | steps | `≥ 1` |
 //! | RDP order `α` | finite, `> 1` and `≤` [`MAX_ORDER`](crate::accountant::MAX_ORDER) |
 //! | `ε` budget or target | finite and `> 0` |
+//! | `ε` at which a PLD's `δ` is read | finite and `≥ 0` |
+//! | PLD value discretisation interval | finite, in `(0, 1]` |
+//! | PLD tail mass truncation | `[0, 10⁻⁶]` |
 
 use std::path::PathBuf;
 
@@ -72,6 +75,30 @@ pub enum PrivacyError {
     /// The standard deviation handed to the noise function is not finite or negative.
     #[error("noise standard deviation must be finite and >= 0, got {0}")]
     NoiseStd(f64),
+    /// The `ε` at which a `δ` is asked for is not finite or negative.
+    #[error("epsilon must be finite and >= 0, got {0}")]
+    Epsilon(f64),
+    /// The PLD accountant's value discretisation interval is not finite or not in `(0, 1]`.
+    #[error("PLD value discretization interval must be finite and in (0, 1], got {0}")]
+    Discretization(f64),
+    /// The PLD accountant's tail mass truncation is outside `[0, 10⁻⁶]`.
+    #[error("PLD tail mass truncation must be in [0, 1e-6], got {0}")]
+    TailMass(f64),
+    /// `δ` is below the probability the PLD accountant puts on an infinite privacy loss
+    /// (the truncated tails), so no finite `ε` can be stated at this `δ`.
+    #[error("delta {delta} is below the PLD's infinite-loss mass {infinity_mass}; no finite epsilon at this delta")]
+    PldDeltaTooSmall {
+        /// The requested `δ`.
+        delta: f64,
+        /// The probability of an infinite privacy loss in the composed PLD.
+        infinity_mass: f64,
+    },
+    /// The composition is too large for the PLD accountant even on its coarsest grid.
+    #[error("the PLD accountant cannot represent this composition: {0}")]
+    PldUnrepresentable(String),
+    /// An accountant name other than `pld` or `rdp`.
+    #[error("unknown privacy accountant {0:?}: expected \"pld\" or \"rdp\"")]
+    UnknownAccountant(String),
     /// Reading, writing or syncing the ledger file failed.
     #[error("privacy ledger {path}: {source}")]
     Io {

@@ -47,6 +47,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::accountant::{RdpAccountant, Spent};
+use crate::select::{Accountant, Guarantee};
 use crate::error::{
     PrivacyError, Result, check_delta, check_q, check_sigma, check_steps,
 };
@@ -224,6 +225,12 @@ impl PrivacyLedger {
     /// ledger; `ε = +∞` with a NaN order if no RDP order gives a finite bound).
     pub fn spent(&self) -> Spent {
         self.spent
+    }
+
+    /// The spend recomputed by `accountant` (the gate itself, [`spent`](Self::spent) and
+    /// [`record`](Self::record), always uses RDP): for reporting the tighter PLD figure.
+    pub fn spent_by(&self, accountant: Accountant) -> Result<Guarantee> {
+        accountant.epsilon_of_rounds(&self.file.rounds, self.file.delta)
     }
 
     /// The budget left, `max(0, budget − ε spent)`.
@@ -603,6 +610,23 @@ mod tests {
         fs::remove_dir(temp_path(&path)).expect("rmdir");
         ledger.record(round(2))?;
         assert_eq!(PrivacyLedger::open(&path, 3.0, 1e-5)?.rounds().len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn spent_by_either_accountant() -> Result<()> {
+        let d = dir();
+        let mut ledger = PrivacyLedger::open(d.path().join("l.json"), 5.0, 1e-5)?;
+        for r in 1..=10 {
+            ledger.record(round(r))?;
+        }
+        let rdp = ledger.spent_by(Accountant::Rdp)?;
+        assert_eq!(rdp.epsilon, ledger.spent().epsilon);
+        assert_eq!(rdp.rdp_order, Some(ledger.spent().alpha));
+        // 10 rounds of 100 steps: the PLD reference vector, 1.5154 against RDP's 1.7118.
+        let pld = ledger.spent_by(Accountant::Pld)?;
+        assert!((pld.epsilon - 1.515_370_248).abs() < 1e-6, "{pld:?}");
+        assert_eq!(pld.delta, 1e-5);
         Ok(())
     }
 
