@@ -1,4 +1,5 @@
-//! The command line: `learnchain run | devnet | genesis | keys | members | privacy`.
+//! The command line: `learnchain run | devnet | genesis | keys | members | privacy | status |
+//! data | model | predict`.
 
 use std::path::PathBuf;
 
@@ -49,6 +50,68 @@ pub enum Command {
     /// Work with datasets: write a built-in one as the CSV a data source reads.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Take the trained model out of the chain: write it as a safetensors file.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Apply a model file to data: one prediction per example, and accuracy and a
+    /// confusion matrix when the data has labels.
+    Predict(PredictArgs),
+}
+
+/// `learnchain model …`.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Write the global model after a block as a safetensors file: one float32 tensor per
+    /// layer weight (`layers.N.weight`, [inputs, outputs]) and bias (`layers.N.bias`), and
+    /// metadata naming the chain, block, model hash, architecture, feature columns, class
+    /// labels and input transform. Never overwrites a file.
+    Export {
+        /// A running node's JSON-RPC address (the file comes from its
+        /// GET /model.safetensors).
+        #[arg(long, conflicts_with = "data_dir", required_unless_present = "data_dir")]
+        rpc: Option<String>,
+        /// A stopped node's data directory, read directly.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The genesis of --data-dir's chain (default: genesis.toml in the directory or
+        /// its parent).
+        #[arg(long, requires = "data_dir")]
+        genesis: Option<PathBuf>,
+        /// The block height (default: the head).
+        #[arg(long)]
+        height: Option<u64>,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Give up on --rpc after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout_s: u64,
+    },
+}
+
+/// `learnchain predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A model file from `learnchain model export`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// builtin:NAME (breast-cancer, digits) or csv:FILE with the model's feature columns
+    /// (and, optionally, a label column).
+    #[arg(long)]
+    pub data: String,
+    /// all, or the nodes' train or test split (test fraction 0.2, seed 42).
+    #[arg(long, default_value = "all")]
+    pub split: String,
+    /// Name of the label column of a CSV (optional in the file).
+    #[arg(long, default_value = "label")]
+    pub label: String,
+    /// Write one row per example here: example, predicted class[, label], the probability
+    /// of each class. Never overwrites a file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object (examples, accuracy, confusion, …) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `learnchain data …`.
@@ -260,11 +323,11 @@ pub struct DevnetArgs {
     /// i16:N / i8:N (one scale per chunk of N parameters, 128 ≤ N ≤ 1048576).
     #[arg(long, default_value = "i32")]
     pub update_encoding: String,
-    /// Hidden units of the model: 0 (default) for softmax regression, N for an MLP with one
-    /// hidden layer of N units (a new devnet only; about (features + classes + 1) × N
-    /// parameters).
-    #[arg(long, default_value_t = 0)]
-    pub hidden: u32,
+    /// Hidden layers of the model: 0 (default) for softmax regression, N for an MLP with one
+    /// hidden layer of N units, N1,N2,… for an MLP with several (ReLU) hidden layers (a new
+    /// devnet only; one layer has about (features + classes + 1) × N parameters).
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub hidden: Vec<u32>,
     /// How many data sources (the last ones) are adversaries.
     #[arg(long, default_value_t = 0)]
     pub adversaries: usize,
@@ -318,7 +381,17 @@ pub struct GenesisNewArgs {
     /// Built-in dataset whose shape the model takes.
     #[arg(long, conflicts_with_all = ["features", "classes"])]
     pub dataset: Option<String>,
-    /// Input features (without --dataset).
+    /// Where the model's input transform ([model.input]: feature columns, centre and scale
+    /// of each, class labels) is computed from: builtin:NAME or csv:FILE, its training split
+    /// (80%, the nodes' default split). Default: the --dataset's. The model takes its
+    /// shape.
+    #[arg(long, conflicts_with_all = ["features", "classes"])]
+    pub input_from: Option<String>,
+    /// Label column of --input-from's CSV.
+    #[arg(long, default_value = "label")]
+    pub label: String,
+    /// Input features (without --dataset; the genesis then has no input transform and
+    /// each node standardizes with its own data).
     #[arg(long, requires = "classes")]
     pub features: Option<u32>,
     /// Classes (without --dataset).
@@ -327,9 +400,9 @@ pub struct GenesisNewArgs {
     /// softmax or mlp.
     #[arg(long, default_value = "softmax")]
     pub architecture: String,
-    /// Hidden units of an MLP.
-    #[arg(long, default_value_t = 32)]
-    pub hidden: u32,
+    /// Hidden layers of an MLP: N units, or N1,N2,… for several layers.
+    #[arg(long, value_delimiter = ',', default_value = "32")]
+    pub hidden: Vec<u32>,
     /// Submissions a block waits for.
     #[arg(long)]
     pub quorum: Option<u32>,

@@ -106,7 +106,8 @@ pub async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         noise_multiplier: args.noise_multiplier,
         aggregation: args.aggregation.parse().map_err(|e: String| anyhow::anyhow!("--aggregation: {e}"))?,
         update_encoding: args.update_encoding.parse().map_err(|e: String| anyhow::anyhow!("--update-encoding: {e}"))?,
-        hidden: args.hidden,
+        // `--hidden 0` (the default) is softmax regression.
+        hidden: if args.hidden == [0] { Vec::new() } else { args.hidden },
         adversaries: args.adversaries,
         adversary: args.adversary.parse().map_err(|e: String| anyhow::anyhow!("--adversary: {e}"))?,
         verbose: true,
@@ -160,15 +161,24 @@ fn new_genesis(a: GenesisNewArgs) -> anyhow::Result<()> {
     if members.is_empty() && authority.is_none() && a.open_stamp_bits == 0 {
         bail!("give at least one --member or --member-key, or allow enrolment (--authority-key or --open-stamp-bits)");
     }
-    let (features, classes) = match (a.dataset.as_deref(), a.features, a.classes) {
-        (Some(name), _, _) => {
-            let d = learnchain_model::data::builtin(name)?;
-            (d.features() as u32, d.classes)
+    let input_from = a.input_from.clone().or_else(|| a.dataset.as_ref().map(|name| format!("builtin:{name}")));
+    let input = match &input_from {
+        Some(source) => Some(crate::data::reference_transform(source, &a.label).context("--input-from")?),
+        None => None,
+    };
+    let (features, classes) = match (&input, a.features, a.classes) {
+        (Some(t), _, _) => (t.features.len() as u32, t.classes.len() as u32),
+        (None, Some(f), Some(c)) => {
+            eprintln!(
+                "note: the genesis has no [model.input]: each node will standardize features with its own data's \
+                 statistics, and an exported model cannot say how to scale its inputs; give --input-from to agree one"
+            );
+            (f, c)
         }
-        (None, Some(f), Some(c)) => (f, c),
-        _ => bail!("give --dataset NAME, or --features and --classes"),
+        _ => bail!("give --dataset NAME or --input-from builtin:NAME|csv:FILE, or --features and --classes"),
     };
     let mut g = Genesis::template(&a.name, features, classes, members);
+    g.model.input = input;
     g.timestamp_ms = learnchain_chain::now_ms();
     g.enrolment.authority = authority;
     g.enrolment.open_stamp_bits = a.open_stamp_bits;
@@ -179,7 +189,7 @@ fn new_genesis(a: GenesisNewArgs) -> anyhow::Result<()> {
         "softmax" => {}
         "mlp" => {
             g.model.architecture = Architecture::Mlp;
-            g.model.hidden = a.hidden;
+            g.model.hidden = a.hidden.clone();
         }
         other => bail!("--architecture {other:?}: expected softmax or mlp"),
     }
@@ -426,10 +436,39 @@ pub fn privacy(cmd: PrivacyCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `learnchain model …`.
+pub async fn model_cmd(cmd: crate::cli::ModelCommand) -> anyhow::Result<()> {
+    let crate::cli::ModelCommand::Export { rpc, data_dir, genesis, height, out, timeout_s } = cmd;
+    if timeout_s == 0 {
+        bail!("--timeout-s must be at least 1");
+    }
+    crate::model::export(crate::model::export::ExportArgs {
+        rpc,
+        data_dir,
+        genesis,
+        height,
+        out,
+        timeout: Duration::from_secs(timeout_s),
+    })
+    .await
+}
+
+/// `learnchain predict`.
+pub fn predict(a: crate::cli::PredictArgs) -> anyhow::Result<()> {
+    crate::model::predict(crate::model::predict::PredictArgs {
+        model: a.model,
+        data: a.data,
+        split: a.split,
+        label: a.label,
+        out: a.out,
+        json: a.json,
+    })
+}
+
 /// `learnchain data …`.
 pub fn data_cmd(cmd: crate::cli::DataCommand) -> anyhow::Result<()> {
     let crate::cli::DataCommand::Export { data, split, label, out } = cmd;
-    let full = crate::data::load_source(&data, &label)?;
+    let full = crate::data::load_source(&data, &label, None)?;
     let defaults = crate::config::DataConfig::default();
     let rows = match split.as_str() {
         "all" => full,

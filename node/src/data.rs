@@ -1,12 +1,16 @@
 //! Loading a node's local data as its config describes: a built-in set or a CSV file, the
-//! shared train/test split, standardization, and this node's shard.
+//! shared train/test split, the input scaling, and this node's shard.
 //!
-//! Standardization statistics are fitted on the whole training split of the source *before*
-//! sharding, so every node that loads the same source with the same split seed scales
-//! features identically (a node with only its own CSV fits on its own data).
+//! When the genesis carries the model's input transform (`[model.input]`), that is the
+//! scaling: the data's columns must be the model's (names, order and count) and its labels
+//! the model's classes, and no statistic of the node's own data is used. A chain whose
+//! genesis predates the transform keeps the old rule: statistics fitted on the whole
+//! training split of the source *before* sharding (so nodes sharing a source agree, and a
+//! node with only its own CSV fits on its own data).
 
 use anyhow::{Context, bail};
 use learnchain_model::data::{self, Dataset, Standardizer};
+use learnchain_proto::model::InputTransform;
 
 use crate::config::DataConfig;
 
@@ -34,21 +38,49 @@ pub fn parse_partition(s: &str) -> anyhow::Result<Partition> {
     bail!("partition {s:?} is neither \"iid\" nor \"dirichlet:ALPHA\"")
 }
 
-/// Loads the full dataset named by `source`.
-pub fn load_source(source: &str, label_column: &str) -> anyhow::Result<Dataset> {
+/// Loads the full dataset named by `source`, raw. With `classes` (a model's class labels)
+/// a CSV's labels must be among them and the dataset has exactly those classes.
+pub fn load_source(source: &str, label_column: &str, classes: Option<&[String]>) -> anyhow::Result<Dataset> {
     if let Some(name) = source.strip_prefix("builtin:") {
         return data::builtin(name).with_context(|| format!("data source {source:?}"));
     }
     if let Some(path) = source.strip_prefix("csv:") {
-        return data::load_csv(path, label_column).with_context(|| format!("data source {source:?}"));
+        let loaded = match classes {
+            Some(classes) => data::load_csv_for_classes(path, label_column, classes),
+            None => data::load_csv(path, label_column),
+        };
+        return loaded.with_context(|| format!("data source {source:?}"));
     }
     bail!("data source {source:?} must start with builtin: or csv:")
 }
 
-/// The train and test splits of a source, standardized with statistics of the train split.
-pub fn load_splits(cfg: &DataConfig) -> anyhow::Result<Option<(Dataset, Dataset)>> {
+/// `source` loaded and turned into inputs of a model with the input transform `transform`
+/// (columns checked, classes mapped, features scaled).
+pub fn load_transformed(source: &str, label_column: &str, transform: &InputTransform) -> anyhow::Result<Dataset> {
+    let mut full = load_source(source, label_column, Some(&transform.classes))?;
+    data::apply_transform(transform, &mut full)
+        .with_context(|| format!("data source {source:?} does not fit the model's input ([model.input] of the genesis)"))?;
+    Ok(full)
+}
+
+/// The input transform fitted on the training split of `source` (the split every node
+/// makes by default: [`DataConfig::default`]'s fraction and seed), for a new genesis.
+pub fn reference_transform(source: &str, label_column: &str) -> anyhow::Result<InputTransform> {
+    let defaults = DataConfig::default();
+    let full = load_source(source, label_column, None)?;
+    let (train, _) = full.split(defaults.test_fraction, defaults.split_seed)?;
+    data::fit_transform(&train).with_context(|| format!("cannot fit an input transform on {source:?}"))
+}
+
+/// The train and test splits of a source, scaled with the model's input transform, or
+/// (without one) standardized with statistics of the train split.
+pub fn load_splits(cfg: &DataConfig, transform: Option<&InputTransform>) -> anyhow::Result<Option<(Dataset, Dataset)>> {
     let Some(source) = &cfg.source else { return Ok(None) };
-    let full = load_source(source, &cfg.label_column)?;
+    if let Some(transform) = transform {
+        let full = load_transformed(source, &cfg.label_column, transform)?;
+        return Ok(Some(full.split(cfg.test_fraction, cfg.split_seed)?));
+    }
+    let full = load_source(source, &cfg.label_column, None)?;
     let (mut train, mut test) = full.split(cfg.test_fraction, cfg.split_seed)?;
     let scaler = Standardizer::fit(&train)?;
     scaler.apply(&mut train)?;
@@ -67,9 +99,10 @@ pub struct LocalData {
     pub eval: Option<Dataset>,
 }
 
-/// Loads this node's data as configured.
-pub fn load_local(cfg: &DataConfig) -> anyhow::Result<LocalData> {
-    let Some((train, test)) = load_splits(cfg)? else {
+/// Loads this node's data as configured, for a model with the input transform `transform`
+/// (`None`: a genesis without one).
+pub fn load_local(cfg: &DataConfig, transform: Option<&InputTransform>) -> anyhow::Result<LocalData> {
+    let Some((train, test)) = load_splits(cfg, transform)? else {
         return Ok(LocalData { train: None, eval: None });
     };
     let held = if cfg.split == "test" { test.clone() } else { train };

@@ -60,9 +60,9 @@ pub struct DevnetOptions {
     pub noise_multiplier: Option<f64>,
     /// Aggregation rule of a new genesis.
     pub aggregation: AggregationRule,
-    /// Hidden units of a new genesis's model: 0 for softmax regression, more for an MLP
-    /// with one hidden layer of that width.
-    pub hidden: u32,
+    /// Hidden layers of a new genesis's model: none for softmax regression, else the width
+    /// of each hidden layer of an MLP.
+    pub hidden: Vec<u32>,
     /// Update encoding of a new genesis.
     pub update_encoding: UpdateEncoding,
     /// How many of the data sources (the last ones) are adversaries.
@@ -87,7 +87,7 @@ impl Default for DevnetOptions {
             delta: 1e-5,
             noise_multiplier: None,
             aggregation: AggregationRule::Mean,
-            hidden: 0,
+            hidden: Vec::new(),
             update_encoding: UpdateEncoding::I32,
             adversaries: 0,
             adversary: Adversary::SignFlip(1.0),
@@ -192,7 +192,7 @@ pub fn planned_rounds(blocks: u64) -> u64 {
 /// validators refuse. Rounded up to a millionth.
 fn plan_sample_rate(opts: &DevnetOptions) -> anyhow::Result<f64> {
     let cfg = DataConfig { source: Some(format!("builtin:{}", opts.dataset)), ..DataConfig::default() };
-    let train = crate::data::load_splits(&cfg)?.map_or(0, |(train, _)| train.len());
+    let train = crate::data::load_splits(&cfg, None)?.map_or(0, |(train, _)| train.len());
     let smallest = train / opts.data_sources.max(1);
     if smallest == 0 {
         bail!(
@@ -242,9 +242,19 @@ fn plan_noise(opts: &DevnetOptions, q: f64) -> anyhow::Result<Fixed6> {
     Ok(fixed)
 }
 
+/// `--hidden` as it was given: `0` for none, else the widths joined by commas.
+fn hidden_flag(hidden: &[u32]) -> String {
+    if hidden.is_empty() {
+        return "0".to_owned();
+    }
+    hidden.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
 fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Genesis> {
     let data = builtin(&opts.dataset)?;
     let mut g = Genesis::template("learnchain-devnet", data.features() as u32, data.classes, members);
+    // One input scaling for every node: the built-in set's training-split statistics.
+    g.model.input = Some(crate::data::reference_transform(&format!("builtin:{}", opts.dataset), "label")?);
     g.timestamp_ms = learnchain_chain::now_ms();
     g.training.local_steps = DEVNET_LOCAL_STEPS;
     g.training.learning_rate = fixed("learning-rate", DEVNET_LEARNING_RATE)?;
@@ -261,16 +271,19 @@ fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Gen
     g.consensus.max_submissions = (opts.data_sources as u32).max(16);
     g.consensus.aggregation = opts.aggregation;
     g.consensus.update_encoding = opts.update_encoding;
-    if opts.hidden > 0 {
+    if !opts.hidden.is_empty() {
         g.model.architecture = learnchain_proto::genesis::Architecture::Mlp;
-        g.model.hidden = opts.hidden;
+        g.model.hidden = opts.hidden.clone();
     }
     // Size limits for this model, ring and block (a larger model needs larger messages).
     g.fit_limits();
     let flags = || {
         format!(
             "the devnet's flags make no valid genesis (--dataset {} --hidden {} --data-sources {} --update-encoding {})",
-            opts.dataset, opts.hidden, opts.data_sources, opts.update_encoding
+            opts.dataset,
+            hidden_flag(&opts.hidden),
+            opts.data_sources,
+            opts.update_encoding
         )
     };
     if let Some(ms) = opts.block_interval_ms {
@@ -321,7 +334,7 @@ fn plan_block_interval(opts: &DevnetOptions, g: &Genesis) -> anyhow::Result<u64>
         evaluate: false,
         ..DataConfig::default()
     };
-    let train = crate::data::load_local(&cfg)?.train.context("the devnet's dataset has no training split")?;
+    let train = crate::data::load_local(&cfg, g.model.input.as_ref())?.train.context("the devnet's dataset has no training split")?;
     let declaration = g.policy_declaration();
     let examples = u32::try_from(train.len()).unwrap_or(u32::MAX);
     let dp = crate::roles::datasource::dp_params(g, &declaration, examples);

@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let default = match cli.command {
-        Command::Devnet(_) | Command::Status(_) | Command::Data(_) => "warn",
+        Command::Devnet(_) | Command::Status(_) | Command::Data(_) | Command::Model(_) | Command::Predict(_) => "warn",
         _ => "info",
     };
     let filter = EnvFilter::try_from_default_env()
@@ -32,6 +32,8 @@ fn main() -> std::process::ExitCode {
             Command::Privacy(c) => commands::privacy(c),
             Command::Status(a) => commands::status(a).await,
             Command::Data(c) => commands::data_cmd(c),
+            Command::Model(c) => commands::model_cmd(c).await,
+            Command::Predict(a) => commands::predict(a),
         }
     });
     match result {

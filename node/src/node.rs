@@ -69,6 +69,8 @@ pub struct Node {
     pub rpc_addr: Option<SocketAddr>,
     /// The RPC implementation (also usable in-process).
     pub api: Arc<NodeRpc>,
+    /// A data source's training examples as the model reads them (after the input scaling).
+    pub training_data: Option<Arc<Dataset>>,
     mining: watch::Sender<bool>,
     shutdown: watch::Sender<bool>,
     /// Set (once) when the node cannot go on: see [`Node::failed`].
@@ -119,7 +121,7 @@ impl Node {
         let chain = Chain::open_with_caches(&config.data_dir.join("chain.redb"), genesis.clone(), caches)
             .with_context(|| format!("cannot open the chain in {}", config.data_dir.display()))?;
         let svc = ChainService::new(chain);
-        let local = data::load_local(&config.data)?;
+        let local = data::load_local(&config.data, genesis.model.input.as_ref())?;
         if let Some(train) = &local.train
             && train.features() != genesis.model.features as usize {
                 anyhow::bail!(
@@ -333,6 +335,7 @@ impl Node {
                 ),
             ));
         }
+        let training_data = data_source.as_ref().map(|d| d.train.clone());
         if let Some(ds) = data_source {
             if ds.enrol {
                 tasks.push((
@@ -389,6 +392,7 @@ impl Node {
         info!(parent: &span, %peer_id, height = head.meta.height, head = %head.meta.hash.short(),
             rpc = ?rpc_addr, listen = ?listen_addrs, chain = %chain_id.short(), "node started");
         Ok(Node {
+            training_data,
             name: config.name,
             svc,
             net,

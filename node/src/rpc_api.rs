@@ -231,10 +231,15 @@ impl NodeApi for NodeRpc {
             architecture: format!("{:?}", spec.architecture).to_lowercase(),
             features: spec.features,
             classes: spec.classes,
-            hidden: spec.hidden,
+            hidden: spec.hidden.first().copied().unwrap_or(0),
+            hidden_layers: spec.hidden.clone(),
             frac_bits: spec.frac_bits,
             weights: weights.iter().map(|&w| f64::from(w) / scale).collect(),
         })
+    }
+
+    fn model_file(&self, height: Option<u64>) -> Result<Vec<u8>, ApiError> {
+        crate::model::file_at(&self.svc.lock().chain, height)
     }
 
     fn model_metrics(&self, height: Option<u64>) -> Result<MetricsView, ApiError> {

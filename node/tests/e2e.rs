@@ -877,3 +877,114 @@ fn an_unreachable_bootnode_stops_the_node_after_its_timeout() {
     run(&args, cwd, Duration::from_secs(30))
         .assert_clean_error(1, &["no bootnode answered within 2 s", &closed, "--bootnode-timeout-s 0"]);
 }
+
+/// Waits until the node at `addr` answers `chain_head`, or panics with its transcript.
+fn wait_for_rpc(p: &mut Proc, addr: std::net::SocketAddr, rt: &tokio::runtime::Runtime) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = p.exited() {
+            while p.open_streams > 0 && p.next(Instant::now() + Duration::from_secs(2)).is_some() {}
+            panic!("node exited early with {status:?}\n{}", p.transcript());
+        }
+        match rt.block_on(learnchain_rpc::client::call_with_timeout(addr, "chain_head", Value::Null, Duration::from_secs(5))) {
+            Ok(v) => return v,
+            Err(_) if Instant::now() < deadline => {
+                p.drain();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("chain_head never answered: {e}\n{}", p.transcript()),
+        }
+    }
+}
+
+/// The trained model leaves the chain: a devnet trains a two-hidden-layer MLP; a node
+/// restarted on its data serves the model file over HTTP, `model export --rpc` and
+/// `model export --data-dir` write the same bytes, `predict` reproduces the devnet's test
+/// accuracy from the file, and damaged or foreign files are refused by name.
+#[test]
+fn model_export_and_predict_round_trip() {
+    let _heavy = heavy_lock();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dv = dir.path().join("devnet");
+    let summary = dir.path().join("summary.json");
+    let done = run(
+        &["devnet", "--blocks", "3", "--hidden", "8,4", "--summary-json", s(&summary), "--data-dir", s(&dv)],
+        dir.path(),
+        Duration::from_secs(90),
+    );
+    assert!(done.status.success(), "devnet failed:\n{}\n{}", done.stdout, done.stderr);
+    let v = read_summary(&summary);
+    let genesis = std::fs::read_to_string(dv.join("genesis.toml")).expect("genesis");
+    let parsed = learnchain_proto::Genesis::from_toml_str(&genesis).expect("a valid genesis");
+    assert_eq!(parsed.model.hidden, vec![8, 4]);
+    assert!(parsed.model.input.is_some() && genesis.contains("[model.input]"), "{genesis}");
+
+    let port = free_port();
+    let rpc = format!("127.0.0.1:{port}");
+    let addr: std::net::SocketAddr = rpc.parse().expect("addr");
+    let g = dv.join("genesis.toml");
+    let obs = dv.join("observer");
+    let mut p = Proc::spawn(
+        &["run", "--genesis", s(&g), "--role", "observer", "--data-dir", s(&obs), "--rpc", &rpc, "--listen", "/ip4/127.0.0.1/tcp/0"],
+        dir.path(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let head = wait_for_rpc(&mut p, addr, &rt);
+    assert_eq!(head["height"], v["height"], "the observer resumes at the devnet's head");
+    let (a, a1) = (dir.path().join("a.safetensors"), dir.path().join("a1.safetensors"));
+    let exported = run(&["model", "export", "--rpc", &rpc, "--out", s(&a)], dir.path(), QUICK);
+    assert!(exported.status.success(), "export --rpc failed:\n{}", exported.stderr);
+    assert!(exported.stderr.contains("mlp[8,4]") && exported.stderr.contains("verified"), "{}", exported.stderr);
+    let exported = run(&["model", "export", "--rpc", &rpc, "--height", "1", "--out", s(&a1)], dir.path(), QUICK);
+    assert!(exported.status.success(), "export --height 1 failed:\n{}", exported.stderr);
+    let got = rt
+        .block_on(learnchain_rpc::client::get(addr, "/model.safetensors", Duration::from_secs(5)))
+        .expect("GET /model.safetensors");
+    assert_eq!(got, std::fs::read(&a).expect("read"), "GET serves the bytes export writes");
+    assert_ne!(std::fs::read(&a1).expect("read"), got, "height 1 is another model");
+    run(&["model", "export", "--rpc", &rpc, "--height", "99", "--out", s(&dir.path().join("x"))], dir.path(), QUICK)
+        .assert_clean_error(1, &["404", "no block at height 99"]);
+    let pid = p.pid().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let stopped = p.wait(Instant::now() + Duration::from_secs(10));
+    assert!(stopped.status.success(), "{}", stopped.stderr);
+
+    let b = dir.path().join("b.safetensors");
+    let exported = run(&["model", "export", "--data-dir", s(&obs), "--out", s(&b)], dir.path(), QUICK);
+    assert!(exported.status.success(), "export --data-dir failed:\n{}", exported.stderr);
+    assert_eq!(std::fs::read(&b).expect("read"), got, "a stopped node's data directory gives the same file");
+    run(&["model", "export", "--data-dir", s(&obs), "--out", s(&b)], dir.path(), QUICK)
+        .assert_clean_error(1, &["b.safetensors", "never overwritten"]);
+
+    let out = dir.path().join("predictions.csv");
+    let predicted = run(
+        &["predict", "--model", s(&a), "--data", "builtin:breast-cancer", "--split", "test", "--out", s(&out), "--json"],
+        dir.path(),
+        QUICK,
+    );
+    assert!(predicted.status.success(), "predict failed:\n{}", predicted.stderr);
+    let r: Value = serde_json::from_str(predicted.stdout.trim()).expect("one JSON object");
+    assert_eq!(r["examples"], 113, "{r}");
+    assert_eq!(r["accuracy"], v["test_accuracy"], "the file predicts as the observer evaluated: {r} / {v}");
+    let confusion: u64 = r["confusion"].as_array().expect("matrix").iter().flat_map(|row| row.as_array().expect("row")).map(|n| n.as_u64().expect("count")).sum();
+    assert_eq!(confusion, 113, "{r}");
+    let rows = std::fs::read_to_string(&out).expect("predictions");
+    assert_eq!(rows.lines().next(), Some("example,predicted,label,prob_0,prob_1"));
+    assert_eq!(rows.lines().count(), 114);
+
+    // Damaged, altered and foreign files.
+    let bytes = std::fs::read(&a).expect("read");
+    let (cut, flipped, foreign) = (dir.path().join("cut"), dir.path().join("flipped"), dir.path().join("foreign"));
+    std::fs::write(&cut, &bytes[..bytes.len() - 9]).expect("write");
+    let mut f = bytes.clone();
+    let last = f.len() - 1;
+    f[last] ^= 1;
+    std::fs::write(&flipped, &f).expect("write");
+    std::fs::write(&foreign, b"{\"weights\": [1, 2, 3]}").expect("write");
+    let predict = |m: &Path| run(&["predict", "--model", s(m), "--data", "builtin:breast-cancer"], dir.path(), QUICK);
+    predict(&cut).assert_clean_error(1, &["--model", "not a valid safetensors file"]);
+    predict(&flipped).assert_clean_error(1, &["altered or damaged after export"]);
+    predict(&foreign).assert_clean_error(1, &["not a valid safetensors file"]);
+    run(&["predict", "--model", s(&a), "--data", "builtin:digits"], dir.path(), QUICK)
+        .assert_clean_error(1, &["does not fit the model's input", "missing `mean radius`"]);
+}

@@ -1,5 +1,6 @@
-//! [`Fixed6`]: a non-negative decimal carried as integer millionths, and [`Probability`]: a
-//! probability carried as an integer count of 10^-15.
+//! [`Fixed6`]: a non-negative decimal carried as integer millionths, [`Probability`]: a
+//! probability carried as an integer count of 10^-15, and [`Decimal9`]: a signed decimal
+//! carried as integer billionths (the input transform's centres and scales).
 //!
 //! Genesis hyper-parameters such as the learning rate are written by people as decimals
 //! (`learning_rate = 0.05`) but enter the chain id as integers, so no float formatting or
@@ -159,6 +160,79 @@ impl<'de> Deserialize<'de> for Probability {
     }
 }
 
+/// A signed decimal with nine fractional digits, stored as billionths (`|value| < 9.2·10^9`).
+///
+/// Made for the input transform of a model (a feature's centre and scale), which people
+/// write as `14.127` or `0.0026` and which [`Fixed6`] can neither sign nor resolve. Like
+/// [`Probability`], human-readable formats carry a float: every count below 2^53 survives
+/// the round trip exactly, so a genesis written and read back keeps its chain id.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Decimal9(pub i64);
+
+impl Decimal9 {
+    /// Billionths in one unit.
+    pub const SCALE: i64 = 1_000_000_000;
+    /// Largest magnitude accepted from a float: 2^53 billionths (about 9·10^6), so the float
+    /// round trip is exact.
+    pub const MAX_ABS: f64 = 9_007_199.254_740_992;
+
+    /// Converts from a float, rounding to the nearest billionth. Refuses NaN, infinities and
+    /// magnitudes above [`Decimal9::MAX_ABS`].
+    pub fn from_f64(v: f64) -> Result<Self, String> {
+        if !v.is_finite() || v.abs() > Self::MAX_ABS {
+            return Err(format!("{v} is not a decimal of magnitude at most {}", Self::MAX_ABS));
+        }
+        Ok(Decimal9((v * Self::SCALE as f64).round() as i64))
+    }
+
+    /// The value as a float (for local training and prediction only).
+    pub fn to_f64(self) -> f64 {
+        self.0 as f64 / Self::SCALE as f64
+    }
+}
+
+impl fmt::Debug for Decimal9 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Decimal9 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_f64())
+    }
+}
+
+impl Serialize for Decimal9 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_f64(self.to_f64())
+        } else {
+            s.serialize_i64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Decimal9 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            #[derive(Deserialize)]
+            #[serde(untagged)]
+            enum Num {
+                I(i64),
+                F(f64),
+            }
+            let v = match Num::deserialize(d)? {
+                Num::I(i) => i as f64,
+                Num::F(f) => f,
+            };
+            Decimal9::from_f64(v).map_err(serde::de::Error::custom)
+        } else {
+            Ok(Decimal9(i64::deserialize(d)?))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +257,17 @@ mod tests {
             assert_eq!(back.0, count);
         }
         assert_eq!(Probability(10_000_000_000).to_string(), "1e-5");
+    }
+
+    #[test]
+    fn decimal9_round_trips_through_float() {
+        assert_eq!(Decimal9::from_f64(-14.127).map(|d| d.0), Ok(-14_127_000_000));
+        assert_eq!(Decimal9::from_f64(0.0026).map(|d| d.0), Ok(2_600_000));
+        assert!(Decimal9::from_f64(f64::NAN).is_err());
+        assert!(Decimal9::from_f64(1e7).is_err());
+        for count in [0, 1, -1, 2_600_000, -123_456_789_012_345, (1i64 << 53) - 1, -(1i64 << 53)] {
+            let back = Decimal9::from_f64(Decimal9(count).to_f64()).expect("in range");
+            assert_eq!(back.0, count);
+        }
     }
 }

@@ -24,6 +24,9 @@ pub use crate::update::UpdateEncoding;
 pub const MAX_SUBMISSIONS_HARD: u32 = 1024;
 /// Hard ceiling on model parameters.
 pub const MAX_MODEL_PARAMS_HARD: u64 = 4_000_000;
+
+/// Most hidden layers of an MLP.
+pub const MAX_HIDDEN_LAYERS: usize = 16;
 /// Hard ceiling on the ring size, whatever a genesis asks for.
 pub const MAX_RING_SIZE_HARD: u32 = 1024;
 /// Hard ceiling on registrations in one block.
@@ -447,13 +450,30 @@ impl Genesis {
             return Err(invalid("model.classes", "must be between 2 and 10000"));
         }
         match m.architecture {
-            Architecture::Softmax if m.hidden != 0 => {
+            Architecture::Softmax if !m.hidden.is_empty() => {
                 return Err(invalid("model.hidden", "must be 0 for a softmax model"));
             }
-            Architecture::Mlp if m.hidden == 0 || m.hidden > 100_000 => {
-                return Err(invalid("model.hidden", "an MLP needs 1 to 100000 hidden units"));
+            Architecture::Mlp if m.hidden.is_empty() || m.hidden.len() > MAX_HIDDEN_LAYERS => {
+                return Err(invalid(
+                    "model.hidden",
+                    format!("an MLP needs 1 to {MAX_HIDDEN_LAYERS} hidden layers (hidden = 32 or hidden = [64, 32])"),
+                ));
+            }
+            Architecture::Mlp if m.hidden.iter().any(|&h| h == 0 || h > 100_000) => {
+                return Err(invalid("model.hidden", "every hidden layer needs 1 to 100000 units"));
             }
             _ => {}
+        }
+        if let Some(input) = &m.input {
+            input.check(m.features, m.classes).map_err(|(field, why)| GenesisError::Invalid {
+                field: match field {
+                    "features" => "model.input.features",
+                    "centre" => "model.input.centre",
+                    "scale" => "model.input.scale",
+                    _ => "model.input.classes",
+                },
+                reason: why,
+            })?;
         }
         let params = m.param_count();
         if params > MAX_MODEL_PARAMS_HARD {
@@ -663,9 +683,10 @@ impl Genesis {
             architecture: Architecture::Softmax,
             features,
             classes,
-            hidden: 0,
+            hidden: Vec::new(),
             init_seed: 1,
             frac_bits: 16,
+            input: None,
         };
         let params = model.param_count();
         let ring_size = default_ring_size();

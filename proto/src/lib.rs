@@ -31,7 +31,7 @@ pub use announce::SubmissionAnnouncement;
 pub use block::Block;
 pub use compact::CompactBlock;
 pub use encoding::{DecodeError, decode, encode};
-pub use fixed::{Fixed6, Probability};
+pub use fixed::{Decimal9, Fixed6, Probability};
 pub use genesis::{AggregationRule, Architecture, Genesis, GenesisError};
 pub use hash::Hash32;
 pub use privacy::{DpDeclaration, PrivacyPolicy};

@@ -494,7 +494,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn mlp(features: u32, hidden: u32) -> ModelSpec {
-        ModelSpec { architecture: Architecture::Mlp, features, classes: 3, hidden, init_seed: 1, frac_bits: 16 }
+        ModelSpec { architecture: Architecture::Mlp, features, classes: 3, hidden: vec![hidden], input: None, init_seed: 1, frac_bits: 16 }
     }
 
     fn digest(u: &EncodedUpdate) -> crate::Hash32 {
@@ -680,7 +680,7 @@ mod tests {
     #[test]
     fn i8_costs_at_most_1_05_bytes_per_parameter() {
         // 100 000 parameters: 10 000 features × 10 classes (softmax) minus nothing.
-        let spec = ModelSpec { architecture: Architecture::Softmax, features: 9_999, classes: 10, hidden: 0, init_seed: 1, frac_bits: 16 };
+        let spec = ModelSpec { architecture: Architecture::Softmax, features: 9_999, classes: 10, hidden: vec![], input: None, init_seed: 1, frac_bits: 16 };
         let d = spec.param_count() as usize;
         assert_eq!(d, 100_000);
         for (enc, max_per_param) in [("i32", 4.001), ("i16", 2.001), ("i8", 1.001), ("i8:128", 1.05), ("i16:128", 2.05)] {

@@ -113,6 +113,17 @@ impl Testnet {
 
     /// Starts a node of `kind` with the given bootnodes; returns its index.
     pub async fn add(&mut self, kind: Kind, bootnodes: Vec<String>) -> anyhow::Result<usize> {
+        self.add_with_data(kind, None, bootnodes).await
+    }
+
+    /// [`Testnet::add`] with the node's data configured by `data` instead of the kind's
+    /// default (a built-in shard for a source, the test split for an observer).
+    pub async fn add_with_data(
+        &mut self,
+        kind: Kind,
+        data: Option<DataConfig>,
+        bootnodes: Vec<String>,
+    ) -> anyhow::Result<usize> {
         let i = self.nodes.len();
         let name = format!("n{i}-{}", match kind {
             Kind::Miner => "miner".to_string(),
@@ -121,7 +132,7 @@ impl Testnet {
             Kind::Observer => "observer".to_string(),
         });
         let data_dir = self.dir.path().join(&name);
-        let (roles, data, member_key) = match kind {
+        let (roles, default_data, member_key) = match kind {
             Kind::Miner => (vec![Role::Miner], DataConfig::default(), None),
             Kind::Observer => (
                 vec![Role::Observer],
@@ -147,6 +158,7 @@ impl Testnet {
                 )
             }
         };
+        let data = data.unwrap_or(default_data);
         let config = NodeConfig {
             name,
             data_dir,

@@ -476,3 +476,71 @@ async fn a_data_source_whose_block_loses_to_a_sibling_resubmits_without_spending
     net.shutdown().await;
     Ok(())
 }
+
+/// One input scaling for the whole network: four data sources, each with its own CSV of a
+/// non-iid (Dirichlet 0.5) shard of raw breast-cancer rows, whose class mixes and feature
+/// statistics differ. The genesis carries the transform; every node's training inputs are
+/// exactly `(x − centre) / scale` of its raw rows with the genesis values (nothing fitted
+/// on its own shard), and the network trains and agrees. A CSV with another column layout
+/// is refused with the column named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_scales_its_non_iid_shard_with_the_agreed_transform() -> anyhow::Result<()> {
+    use learnchain_model::data::{self, apply_transform, fit_transform};
+    use learnchain_node::DataConfig;
+
+    let full = data::builtin("breast-cancer")?;
+    let (train, _) = full.split(0.2, 42)?;
+    let transform = fit_transform(&train)?;
+    let mut genesis = Testnet::genesis(2);
+    genesis.model.input = Some(transform.clone());
+    genesis.validate()?;
+    let mut net = Testnet::empty(genesis)?;
+    let shards = train.partition_dirichlet(Testnet::SHARDS, 0.5, 7)?;
+    let mut raw = Vec::new();
+    let boot = {
+        net.add(Kind::Miner, vec![]).await?;
+        net.all_addrs()
+    };
+    for (s, shard) in shards.iter().enumerate().take(2) {
+        let path = net.dir.path().join(format!("shard-{s}.csv"));
+        data::write_csv(shard, "label", std::fs::File::create(&path)?)?;
+        let cfg = DataConfig {
+            source: Some(format!("csv:{}", path.display())),
+            test_fraction: 0.0,
+            evaluate: false,
+            ..DataConfig::default()
+        };
+        net.add_with_data(Kind::Source(s), Some(cfg), boot.clone()).await?;
+        raw.push(shard.clone());
+    }
+    // The shards really are non-iid: their class mixes differ.
+    let share = |d: &data::Dataset| d.y.iter().filter(|&&y| y == 1).count() as f64 / d.len() as f64;
+    assert!((share(&raw[0]) - share(&raw[1])).abs() > 0.05, "{} vs {}", share(&raw[0]), share(&raw[1]));
+    for (s, shard) in raw.iter().enumerate() {
+        let node = net.node(s + 1)?;
+        let seen = node.training_data.as_ref().expect("a data source's training data");
+        let mut expected = shard.clone();
+        apply_transform(&transform, &mut expected)?;
+        // A node's split of its own file reorders rows: compare as sorted rows.
+        let rows = |d: &data::Dataset| {
+            let mut r: Vec<Vec<u64>> = d.x.rows().into_iter().map(|r| r.iter().map(|v| v.to_bits()).collect()).collect();
+            r.sort();
+            r
+        };
+        assert_eq!(rows(seen), rows(&expected), "node {} scales with the genesis transform", s + 1);
+    }
+    net.wait_height(0, 2, T).await?;
+    net.wait_agree(&net.running(), T).await?;
+
+    // A data source whose CSV has its columns in another order is refused, naming them.
+    let mut swapped = raw[0].clone();
+    swapped.feature_names.swap(0, 1);
+    let path = net.dir.path().join("swapped.csv");
+    data::write_csv(&swapped, "label", std::fs::File::create(&path)?)?;
+    let cfg = DataConfig { source: Some(format!("csv:{}", path.display())), test_fraction: 0.0, ..DataConfig::default() };
+    let err = net.add_with_data(Kind::Source(2), Some(cfg), boot).await.expect_err("columns out of order");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("column 1 is `mean texture`") && msg.contains("`mean radius`"), "{msg}");
+    net.shutdown().await;
+    Ok(())
+}

@@ -243,7 +243,7 @@ mod tests {
             architecture: Architecture::Softmax,
             features,
             classes,
-            hidden: 0,
+            hidden: vec![], input: None,
             init_seed: 0,
             frac_bits: 16,
         }
@@ -272,7 +272,7 @@ mod tests {
         let mut specs = vec![softmax(30, 2)];
         specs.push(ModelSpec {
             architecture: Architecture::Mlp,
-            hidden: 8,
+            hidden: vec![8], input: None,
             init_seed: 5,
             ..softmax(30, 2)
         });

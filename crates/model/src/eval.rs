@@ -68,7 +68,7 @@ mod tests {
             architecture: Architecture::Softmax,
             features: 2,
             classes: 2,
-            hidden: 0,
+            hidden: vec![], input: None,
             init_seed: 0,
             frac_bits: 8,
         }

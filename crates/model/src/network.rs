@@ -1,14 +1,17 @@
-//! The two architectures in float: softmax regression and a one-hidden-layer MLP, with
+//! The two architectures in float: softmax regression and an MLP of any depth, with
 //! hand-written backward passes.
 //!
 //! A [`Network`] owns one flat `Vec<f64>` in exactly the layout of the fixed-point global
-//! model (`ModelSpec::layout`: `[W, b]` or `[W1, b1, W2, b2]`, row-major), and reads its
+//! model (`ModelSpec::layout`: `[W1, b1, …, Wn, bn]`, row-major), and reads its
 //! tensors as ndarray views over slices of that vector, so converting to and from the
 //! consensus representation is a plain element-wise map and the gradient comes back in the
 //! same layout, ready for an SGD step.
 //!
 //! * Softmax regression: `Z = X·W + b`.
-//! * MLP: `H = relu(X·W1 + b1)`, `Z = H·W2 + b2`.
+//! * MLP with k hidden layers: `H0 = X`, `Hi = relu(H(i−1)·Wi + bi)` for `i = 1..k`,
+//!   `Z = Hk·W(k+1) + b(k+1)`. The backward pass walks the layers in reverse: a dense
+//!   layer's gradient from the activation below it and `dL/d(output)`, then
+//!   `dL/dH = dL/d(output)·Wᵀ` masked by the ReLU.
 //!
 //! Both end in a softmax over classes with the cross-entropy loss averaged over the batch,
 //! computed through a max-shifted log-sum-exp so large logits neither overflow nor lose the
@@ -103,23 +106,24 @@ impl Network {
         for (mut row, &label) in logits.rows_mut().into_iter().zip(y) {
             row[label as usize] -= 1.0;
         }
-        let dz = logits / n;
+        let mut d_out = logits / n;
 
         let mut grad = vec![0.0; self.params.len()];
-        match (self.spec.architecture, hidden) {
-            (Architecture::Mlp, Some(h)) => {
-                let (w2, b2) = (&self.layout[2], &self.layout[3]);
-                write_dense(&mut grad, w2, b2, h.view(), dz.view());
-                // dH = dZ·W2ᵀ, masked by the ReLU (h > 0 exactly where the pre-activation was).
-                let mut dh = dz.dot(&self.tensor(2).t());
-                dh.zip_mut_with(&h, |d, &a| {
+        for layer in (0..self.layers()).rev() {
+            let input = if layer == 0 { x } else { hidden[layer - 1].view() };
+            let (w, b) = (&self.layout[2 * layer], &self.layout[2 * layer + 1]);
+            write_dense(&mut grad, w, b, input, d_out.view());
+            if layer > 0 {
+                // dH = d_out·Wᵀ, masked by the ReLU (h > 0 exactly where the
+                // pre-activation was positive).
+                let mut dh = d_out.dot(&self.tensor(2 * layer).t());
+                dh.zip_mut_with(&hidden[layer - 1], |d, &a| {
                     if a <= 0.0 {
                         *d = 0.0;
                     }
                 });
-                write_dense(&mut grad, &self.layout[0], &self.layout[1], x, dh.view());
+                d_out = dh;
             }
-            _ => write_dense(&mut grad, &self.layout[0], &self.layout[1], x, dz.view()),
         }
         Ok((loss, grad))
     }
@@ -132,7 +136,7 @@ impl Network {
             return 0.0;
         }
         let mut sum_sq = 0.0;
-        // The layout alternates weight matrix, bias: [W, b] or [W1, b1, W2, b2].
+        // The layout alternates weight matrix, bias: [W1, b1, …, Wn, bn].
         for slot in self.layout.iter().step_by(2) {
             let weights = &self.params[slot.range()];
             for (g, &w) in grad.iter_mut().skip(slot.offset).zip(weights) {
@@ -143,22 +147,33 @@ impl Network {
         0.5 * l2 * sum_sq
     }
 
-    fn forward(&self, x: ArrayView2<'_, f64>) -> Forward {
-        match self.spec.architecture {
-            Architecture::Softmax => Forward {
-                hidden: None,
-                logits: affine(x, self.tensor(0), self.tensor(1)),
-            },
-            Architecture::Mlp => {
-                let mut h = affine(x, self.tensor(0), self.tensor(1));
-                h.mapv_inplace(|v| v.max(0.0));
-                let logits = affine(h.view(), self.tensor(2), self.tensor(3));
-                Forward {
-                    hidden: Some(h),
-                    logits,
-                }
-            }
+    /// Dense layers of the network.
+    fn layers(&self) -> usize {
+        self.layout.len() / 2
+    }
+
+    /// The class probabilities (`examples × classes`, rows summing to 1) of a batch.
+    pub fn probabilities(&self, x: ArrayView2<'_, f64>) -> Result<Array2<f64>, TrainError> {
+        let mut z = self.logits(x)?;
+        for mut row in z.rows_mut() {
+            let lse = log_sum_exp(row.view());
+            row.mapv_inplace(|v| (v - lse).exp());
         }
+        Ok(z)
+    }
+
+    fn forward(&self, x: ArrayView2<'_, f64>) -> Forward {
+        let last = self.layers() - 1;
+        let mut hidden: Vec<Array2<f64>> = Vec::with_capacity(last);
+        for layer in 0..last {
+            let input = hidden.last().map_or(x, |h| h.view());
+            let mut h = affine(input, self.tensor(2 * layer), self.tensor(2 * layer + 1));
+            h.mapv_inplace(|v| v.max(0.0));
+            hidden.push(h);
+        }
+        let input = hidden.last().map_or(x, |h| h.view());
+        let logits = affine(input, self.tensor(2 * last), self.tensor(2 * last + 1));
+        Forward { hidden, logits }
     }
 
     fn check_features(&self, x: ArrayView2<'_, f64>) -> Result<(), TrainError> {
@@ -189,8 +204,8 @@ impl Network {
 
 /// Activations kept from the forward pass for the backward pass.
 struct Forward {
-    /// The MLP's post-ReLU hidden layer.
-    hidden: Option<Array2<f64>>,
+    /// The post-ReLU output of each hidden layer, input side first (none for softmax).
+    hidden: Vec<Array2<f64>>,
     logits: Array2<f64>,
 }
 
@@ -204,12 +219,17 @@ pub(crate) fn check_spec(spec: &ModelSpec) -> Result<usize, TrainError> {
         return Err(TrainError::InvalidSpec("the model has no output classes"));
     }
     match spec.architecture {
-        Architecture::Mlp if spec.hidden == 0 => {
+        Architecture::Mlp if spec.hidden.is_empty() => {
             return Err(TrainError::InvalidSpec(
-                "an MLP needs at least one hidden unit",
+                "an MLP needs at least one hidden layer",
             ));
         }
-        Architecture::Softmax if spec.hidden != 0 => {
+        Architecture::Mlp if spec.hidden.contains(&0) => {
+            return Err(TrainError::InvalidSpec(
+                "every hidden layer of an MLP needs at least one unit",
+            ));
+        }
+        Architecture::Softmax if !spec.hidden.is_empty() => {
             return Err(TrainError::InvalidSpec(
                 "a softmax model must have 0 hidden units",
             ));
@@ -297,14 +317,15 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_distr::StandardNormal;
 
-    fn spec(architecture: Architecture, hidden: u32) -> ModelSpec {
+    fn spec(architecture: Architecture, hidden: &[u32]) -> ModelSpec {
         ModelSpec {
             architecture,
             features: 4,
             classes: 3,
-            hidden,
+            hidden: hidden.to_vec(),
             init_seed: 1,
             frac_bits: 16,
+            input: None,
         }
     }
 
@@ -350,17 +371,42 @@ mod tests {
 
     #[test]
     fn softmax_gradient_matches_finite_differences() {
-        gradient_check(&spec(Architecture::Softmax, 0));
+        gradient_check(&spec(Architecture::Softmax, &[]));
     }
 
     #[test]
     fn mlp_gradient_matches_finite_differences() {
-        gradient_check(&spec(Architecture::Mlp, 5));
+        gradient_check(&spec(Architecture::Mlp, &[5]));
+    }
+
+    #[test]
+    fn deep_mlp_gradients_match_finite_differences() {
+        gradient_check(&spec(Architecture::Mlp, &[6, 5]));
+        gradient_check(&spec(Architecture::Mlp, &[5, 4, 3]));
+        gradient_check(&spec(Architecture::Mlp, &[3, 7, 2, 4]));
+    }
+
+    #[test]
+    fn probabilities_are_the_softmax_of_the_logits() {
+        let s = spec(Architecture::Mlp, &[6, 5]);
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let params = (0..s.param_count()).map(|_| rng.sample::<f64, _>(StandardNormal)).collect();
+        let net = Network::new(&s, params).expect("valid network");
+        let x = random_matrix(&mut rng, 5, 4, 1.0);
+        let p = net.probabilities(x.view()).expect("valid batch");
+        let z = net.logits(x.view()).expect("valid batch");
+        for (prow, zrow) in p.rows().into_iter().zip(z.rows()) {
+            assert!((prow.sum() - 1.0).abs() < 1e-12);
+            let argmax = |r: ndarray::ArrayView1<'_, f64>| {
+                r.iter().enumerate().fold(0, |best, (i, &v)| if v > r[best] { i } else { best })
+            };
+            assert_eq!(argmax(prow), argmax(zrow));
+        }
     }
 
     #[test]
     fn loss_is_stable_for_huge_logits() {
-        let s = spec(Architecture::Softmax, 0);
+        let s = spec(Architecture::Softmax, &[]);
         let mut params = vec![0.0; s.param_count() as usize];
         params[0] = 1e6; // W[0][0]: class 0 gets a logit of 1e6 · x0
         let net = Network::new(&s, params).expect("valid network");
@@ -375,7 +421,7 @@ mod tests {
 
     #[test]
     fn weight_decay_skips_biases() {
-        let s = spec(Architecture::Mlp, 2);
+        let s = spec(Architecture::Mlp, &[2]);
         let net = Network::new(&s, vec![1.0; s.param_count() as usize]).expect("valid network");
         let mut grad = vec![0.0; s.param_count() as usize];
         let penalty = net.add_weight_decay(0.5, &mut grad);
@@ -389,7 +435,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_inputs() {
-        let s = spec(Architecture::Softmax, 0);
+        let s = spec(Architecture::Softmax, &[]);
         assert!(matches!(
             Network::new(&s, vec![0.0; 3]),
             Err(TrainError::WeightCount { found: 3, .. })
@@ -416,9 +462,14 @@ mod tests {
             net.gradient(Array2::zeros((0, 4)).view(), &[]),
             Err(TrainError::EmptyBatch)
         ));
-        let mlp = spec(Architecture::Mlp, 0);
+        let mlp = spec(Architecture::Mlp, &[]);
         assert!(matches!(
             Network::new(&mlp, vec![]),
+            Err(TrainError::InvalidSpec(_))
+        ));
+        let gap = spec(Architecture::Mlp, &[4, 0]);
+        assert!(matches!(
+            Network::new(&gap, vec![]),
             Err(TrainError::InvalidSpec(_))
         ));
     }

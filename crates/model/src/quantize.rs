@@ -189,7 +189,7 @@ mod tests {
     }
 
     fn spec(features: u32, classes: u32) -> ModelSpec {
-        ModelSpec { architecture: Architecture::Softmax, features, classes, hidden: 0, init_seed: 1, frac_bits: 16 }
+        ModelSpec { architecture: Architecture::Softmax, features, classes, hidden: vec![], input: None, init_seed: 1, frac_bits: 16 }
     }
 
     fn decode(u: &EncodedUpdate, spec: &ModelSpec, max_abs: i32) -> Vec<i32> {

@@ -262,7 +262,7 @@ mod tests {
             architecture: Architecture::Softmax,
             features: 30,
             classes: 2,
-            hidden: 0,
+            hidden: vec![], input: None,
             init_seed: 0,
             frac_bits: 16,
         };
@@ -277,7 +277,7 @@ mod tests {
             architecture: Architecture::Mlp,
             features: 64,
             classes: 10,
-            hidden: 32,
+            hidden: vec![32], input: None,
             init_seed: 3,
             frac_bits: 16,
         };
@@ -290,7 +290,7 @@ mod tests {
             architecture: Architecture::Softmax,
             features: 2,
             classes: 2,
-            hidden: 0,
+            hidden: vec![], input: None,
             init_seed: 0,
             frac_bits: 16,
         };

@@ -104,6 +104,11 @@ pub trait NodeApi: Send + Sync + 'static {
     /// [`ApiError::Unavailable`].
     fn model(&self, height: Option<u64>) -> Result<ModelView, ApiError>;
 
+    /// The global model after the block at `height` (`None` = the head) as a model file
+    /// (safetensors bytes, `learnchain_model::export`), served at
+    /// `GET /model.safetensors?height=H`. Errors as [`NodeApi::model`].
+    fn model_file(&self, height: Option<u64>) -> Result<Vec<u8>, ApiError>;
+
     /// The evaluation of the global model after the block at `height` (`None` = the
     /// head) on this node's evaluation data. No evaluation data → [`ApiError::Unavailable`].
     fn model_metrics(&self, height: Option<u64>) -> Result<MetricsView, ApiError>;

@@ -166,17 +166,37 @@ fn typed<T: DeserializeOwned>(method: &str, result: Value) -> Result<T, ClientEr
         .map_err(|e| ClientError::InvalidResponse(format!("{method} result does not parse: {e}")))
 }
 
+/// `GET path_and_query` on the server at `addr` (a plain HTTP route beside JSON-RPC, such
+/// as `/model.safetensors?height=3`): the body of a 2xx answer, or [`ClientError::Http`]
+/// with the status and the start of the body. Bounded by `timeout` and
+/// [`MAX_RESPONSE_BYTES`].
+pub async fn get(addr: SocketAddr, path_and_query: &str, timeout: Duration) -> Result<Vec<u8>, ClientError> {
+    let exchange = async {
+        let head = format!("GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let (status, body) = send(addr, head.as_bytes(), &[]).await?;
+        if (200..300).contains(&status) { Ok(body) } else { Err(http_error(status, &body)) }
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| ClientError::Timeout { addr, after: timeout })?
+}
+
 /// Sends one POST and returns the status and the body.
 async fn post(addr: SocketAddr, body: &[u8]) -> Result<(u16, Vec<u8>), ClientError> {
-    let io = |source| ClientError::Io { addr, source };
-    let mut stream = TcpStream::connect(addr).await.map_err(io)?;
-    stream.set_nodelay(true).map_err(io)?;
     let head = format!(
         "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Accept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).await.map_err(io)?;
+    send(addr, head.as_bytes(), body).await
+}
+
+/// Sends one request (its head, then its body) and reads the response.
+async fn send(addr: SocketAddr, head: &[u8], body: &[u8]) -> Result<(u16, Vec<u8>), ClientError> {
+    let io = |source| ClientError::Io { addr, source };
+    let mut stream = TcpStream::connect(addr).await.map_err(io)?;
+    stream.set_nodelay(true).map_err(io)?;
+    stream.write_all(head).await.map_err(io)?;
     stream.write_all(body).await.map_err(io)?;
     stream.flush().await.map_err(io)?;
     read_response(BufReader::new(stream), MAX_RESPONSE_BYTES)

@@ -23,6 +23,9 @@
 //! | `rpc_methods` | — | `[string]`, sorted |
 //! | `chain_subscribeHeads` / `chain_unsubscribeHeads` | — / subscription id | WebSocket notifications `chain_head` carrying [`HeadView`] |
 //!
+//! Beside JSON-RPC, the port answers `GET /model.safetensors?height=H` with the model file
+//! of that block (absent height: the head), see [`http`].
+//!
 //! Error codes: -32700 malformed JSON, -32600 invalid request, -32601 unknown method,
 //! -32602 invalid params, -32603 internal, -32001 not found, -32002 unavailable on this
 //! node, -32007/-32008 request/response too large.
@@ -32,6 +35,7 @@
 
 pub mod api;
 pub mod client;
+pub mod http;
 pub mod methods;
 mod params;
 pub mod server;

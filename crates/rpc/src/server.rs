@@ -1,7 +1,8 @@
 //! Starting and stopping the JSON-RPC server: [`RpcConfig`], [`RpcServer`], [`start`],
 //! [`RpcHandle`].
 //!
-//! One jsonrpsee server answers HTTP POST and WebSocket on the same port. The node
+//! One jsonrpsee server answers HTTP POST and WebSocket on the same port, and the plain
+//! HTTP route `GET /model.safetensors` ([`crate::http`]) beside them. The node
 //! passes the address (its default is `127.0.0.1`; port 0 picks a free port, which
 //! [`RpcHandle::local_addr`] reports). Every byte from a client is bounded before it is
 //! buffered: the request body size, the number of connections, subscriptions per
@@ -99,7 +100,7 @@ impl RpcServer {
         addr: SocketAddr,
         api: Arc<dyn NodeApi>,
     ) -> Result<RpcHandle, RpcError> {
-        let module = methods::module(api).map_err(|e| RpcError::Methods(e.to_string()))?;
+        let module = methods::module(api.clone()).map_err(|e| RpcError::Methods(e.to_string()))?;
         let c = &self.config;
         let batches = match c.max_batch_len {
             0 => BatchRequestConfig::Disabled,
@@ -112,8 +113,10 @@ impl RpcServer {
             .max_subscriptions_per_connection(c.max_subscriptions_per_connection)
             .set_batch_request_config(batches)
             .build();
+        let http_routes = tower::ServiceBuilder::new().layer(crate::http::ModelFileLayer::new(api));
         let server = Server::builder()
             .set_config(server_config)
+            .set_http_middleware(http_routes)
             .build(addr)
             .await
             .map_err(|source| RpcError::Bind { addr, source })?;

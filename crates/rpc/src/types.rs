@@ -141,8 +141,12 @@ pub struct ModelView {
     pub features: u32,
     /// Number of output classes.
     pub classes: u32,
-    /// Hidden-layer width (0 for architectures without one).
+    /// Width of the first hidden layer (0 for architectures without one); kept for clients
+    /// written before deeper networks; `hidden_layers` has every layer.
     pub hidden: u32,
+    /// Width of every hidden layer, input side first (empty for softmax regression).
+    #[serde(default)]
+    pub hidden_layers: Vec<u32>,
     /// Fixed-point fraction bits of the consensus representation.
     pub frac_bits: u8,
     /// All parameters in the architecture's canonical order, as floats.

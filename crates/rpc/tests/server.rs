@@ -162,6 +162,7 @@ fn model(height: u64) -> ModelView {
         features: 2,
         classes: 2,
         hidden: 0,
+        hidden_layers: vec![],
         frac_bits: 16,
         weights,
     }
@@ -287,6 +288,10 @@ impl NodeApi for FakeNode {
 
     fn model(&self, height: Option<u64>) -> Result<ModelView, ApiError> {
         self.height(height).map(model)
+    }
+
+    fn model_file(&self, height: Option<u64>) -> Result<Vec<u8>, ApiError> {
+        self.height(height).map(|h| format!("model file {h}").into_bytes())
     }
 
     fn aggregate_report(&self, at: BlockRef) -> Result<AggregateReportView, ApiError> {
@@ -913,4 +918,28 @@ async fn bind_error_names_the_address() {
         .await
         .expect_err("port in use");
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
+
+#[tokio::test]
+async fn the_model_file_route_serves_bytes_beside_json_rpc() {
+    let (_node, handle) = start_fake().await;
+    let addr = handle.local_addr();
+    let t = Duration::from_secs(10);
+    assert_eq!(client::get(addr, "/model.safetensors", t).await.expect("head"), b"model file 2");
+    assert_eq!(client::get(addr, "/model.safetensors?height=1", t).await.expect("height 1"), b"model file 1");
+    let status = |r: Result<Vec<u8>, ClientError>| match r {
+        Err(ClientError::Http { status, body }) => (status, body),
+        other => panic!("expected an HTTP error, got {other:?}"),
+    };
+    let (code, body) = status(client::get(addr, "/model.safetensors?height=7", t).await);
+    assert_eq!(code, 404);
+    assert!(body.contains("no block at height 7"), "{body}");
+    let (code, body) = status(client::get(addr, "/model.safetensors?height=x", t).await);
+    assert_eq!((code, body.contains("\"x\"")), (400, true), "{body}");
+    let (code, _) = status(client::get(addr, &format!("/model.safetensors?height={BROKEN_HEIGHT}"), t).await);
+    assert_eq!(code, 500);
+    // JSON-RPC on the same port is untouched.
+    let head: HeadView = call_ok(addr, "chain_head", Value::Null).await;
+    assert_eq!(head.height, HEAD_HEIGHT);
+    handle.stop().await;
 }

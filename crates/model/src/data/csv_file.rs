@@ -61,7 +61,11 @@ pub fn load_csv_with_limits(
     label_column: &str,
     limits: &CsvLimits,
 ) -> Result<Dataset, DataError> {
-    let path = path.as_ref();
+    parse_csv_reader(open_within(path.as_ref(), limits)?, label_column, limits)
+}
+
+/// Opens `path`, refusing a file over `limits.max_file_bytes` before anything is read.
+fn open_within(path: &Path, limits: &CsvLimits) -> Result<File, DataError> {
     let io_error = |source| DataError::Io {
         path: path.display().to_string(),
         source,
@@ -75,7 +79,7 @@ pub fn load_csv_with_limits(
             limit: limits.max_file_bytes,
         });
     }
-    parse_csv_reader(file, label_column, limits)
+    Ok(file)
 }
 
 /// Parses CSV from any reader (see the module docs for the format), reading at most
@@ -85,6 +89,56 @@ pub fn parse_csv_reader(
     label_column: &str,
     limits: &CsvLimits,
 ) -> Result<Dataset, DataError> {
+    parse_csv_reader_for(reader, label_column, limits, None)
+}
+
+/// Loads the CSV file at `path` for a model whose classes are labelled `classes` (class 0
+/// first): every label must be one of them (an integer label matches by value) and the
+/// dataset has exactly those classes, whichever of them its rows hold. Default limits.
+pub fn load_csv_for_classes(
+    path: impl AsRef<Path>,
+    label_column: &str,
+    classes: &[String],
+) -> Result<Dataset, DataError> {
+    let limits = CsvLimits::default();
+    let file = open_within(path.as_ref(), &limits)?;
+    parse(file, label_column, &limits, Some(classes), false).map(|(data, _)| data)
+}
+
+/// [`parse_csv_reader`], with the classes given (see [`load_csv_for_classes`]) or inferred
+/// from the labels (`None`).
+pub fn parse_csv_reader_for(
+    reader: impl Read,
+    label_column: &str,
+    limits: &CsvLimits,
+    classes: Option<&[String]>,
+) -> Result<Dataset, DataError> {
+    parse(reader, label_column, limits, classes, false).map(|(data, _)| data)
+}
+
+/// Loads the CSV file at `path` for prediction with a model whose classes are labelled
+/// `classes`: as [`load_csv_for_classes`], except that a file without the column
+/// `label_column` is read too, as features only. Returns the dataset and whether it has
+/// labels (without, every example is given class 0).
+pub fn load_csv_maybe_labelled(
+    path: impl AsRef<Path>,
+    label_column: &str,
+    classes: &[String],
+) -> Result<(Dataset, bool), DataError> {
+    let limits = CsvLimits::default();
+    let file = open_within(path.as_ref(), &limits)?;
+    parse(file, label_column, &limits, Some(classes), true)
+}
+
+/// The parser behind every entry point: `classes` given or inferred, the label column
+/// required or (`optional`) possibly absent; returns whether labels were read.
+fn parse(
+    reader: impl Read,
+    label_column: &str,
+    limits: &CsvLimits,
+    classes: Option<&[String]>,
+    optional: bool,
+) -> Result<(Dataset, bool), DataError> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true) // ragged rows are reported by us, with the line and the counts
@@ -100,14 +154,15 @@ pub fn parse_csv_reader(
         Err(e) => return Err(csv_error(&e, csv.get_ref())),
     };
     let columns = check_header(&header, limits)?;
-    let label_at = columns
-        .iter()
-        .position(|c| c == label_column)
-        .ok_or_else(|| DataError::MissingLabelColumn {
+    let label_at = columns.iter().position(|c| c == label_column);
+    let labelled = label_at.is_some();
+    if label_at.is_none() && !(optional && classes.is_some()) {
+        return Err(DataError::MissingLabelColumn {
             name: label_column.to_owned(),
             available: columns.join(", "),
-        })?;
-    if columns.len() == 1 {
+        });
+    }
+    if labelled && columns.len() == 1 {
         return Err(DataError::NoFeatures {
             label: label_column.to_owned(),
         });
@@ -138,8 +193,11 @@ pub fn parse_csv_reader(
                 expected: columns.len(),
             });
         }
+        if !labelled {
+            labels.push("")?;
+        }
         for (cell, column) in record.iter().zip(&columns) {
-            if column == label_column {
+            if labelled && column == label_column {
                 if cell.is_empty() {
                     return Err(DataError::EmptyLabel {
                         line,
@@ -156,12 +214,23 @@ pub fn parse_csv_reader(
         return Err(DataError::HeaderOnly);
     }
 
-    let (y, classes) = labels.into_classes()?;
+    let (y, class_labels) = match classes {
+        Some(given) if !labelled => (vec![0; labels.len()], given.to_vec()),
+        Some(given) => (labels.into_given_classes(given)?, given.to_vec()),
+        None => {
+            let (y, _, names) = labels.into_classes()?;
+            (y, names)
+        }
+    };
     let mut feature_names = columns;
-    feature_names.remove(label_at);
+    if let Some(at) = label_at {
+        feature_names.remove(at);
+    }
     let x = Array2::from_shape_vec((y.len(), feature_names.len()), values)
         .map_err(|e| DataError::Inconsistent(e.to_string()))?;
-    Dataset::new(x, y, classes, feature_names)
+    let count = u32::try_from(class_labels.len()).unwrap_or(u32::MAX);
+    let data = Dataset::new(x, y, count, feature_names)?.with_class_labels(class_labels)?;
+    Ok((data, labelled))
 }
 
 /// Checks the header's presence, width and names; returns the column names.
@@ -253,7 +322,8 @@ impl<R: Read> Read for LimitedReader<R> {
 }
 
 /// Writes `data` as the CSV [`parse_csv_reader`] reads: a header of the feature names and
-/// then `label_column`, one row per example with the class index as its label. Features are
+/// then `label_column`, one row per example with its class's label (the class index for
+/// integer-labelled data). Features are
 /// written in Rust's shortest round-trip form, so reading the file back gives the same
 /// numbers bit for bit. A feature named like the label column is refused (the file would
 /// not read back).
@@ -270,7 +340,10 @@ pub fn write_csv(data: &Dataset, label_column: &str, out: impl io::Write) -> io:
     for (row, &label) in data.x.rows().into_iter().zip(&data.y) {
         record.clear();
         record.extend(row.iter().map(|v| v.to_string()));
-        record.push(label.to_string());
+        match data.class_labels.get(label as usize) {
+            Some(name) => record.push(name.clone()),
+            None => record.push(label.to_string()),
+        }
         w.write_record(&record)?;
     }
     w.flush()
@@ -282,6 +355,26 @@ mod tests {
 
     fn parse(text: &str, label: &str) -> Result<Dataset, DataError> {
         parse_csv_reader(text.as_bytes(), label, &CsvLimits::default())
+    }
+
+    #[test]
+    fn classes_given_and_labels_optional() {
+        let classes: Vec<String> = vec!["B".into(), "M".into()];
+        let (d, labelled) =
+            super::parse(&b"a,b\n1,2\n3,4\n"[..], "label", &CsvLimits::default(), Some(&classes), true).expect("features only");
+        assert!(!labelled);
+        assert_eq!((d.len(), d.features(), d.classes), (2, 2, 2));
+        let (d, labelled) =
+            super::parse(&b"a,y\n1,M\n3,M\n"[..], "y", &CsvLimits::default(), Some(&classes), true).expect("labelled");
+        assert!(labelled);
+        assert_eq!(d.y, vec![1, 1]);
+        assert_eq!(d.class_labels, classes);
+        let err = super::parse(&b"a,y\n1,X\n"[..], "y", &CsvLimits::default(), Some(&classes), true).expect_err("unknown");
+        assert!(err.to_string().contains("`X`"), "{err}");
+        assert!(matches!(
+            super::parse(&b"a,b\n1,2\n"[..], "label", &CsvLimits::default(), Some(&classes), false),
+            Err(DataError::MissingLabelColumn { .. })
+        ));
     }
 
     #[test]

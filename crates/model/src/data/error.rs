@@ -6,6 +6,20 @@ use thiserror::Error;
 /// Why a dataset could not be loaded, built or cut up.
 #[derive(Debug, Error)]
 pub enum DataError {
+    /// A label is not one of the model's classes.
+    #[error("label `{label}` is not a class of the model (its classes are: {classes})")]
+    UnknownClass {
+        /// The label (at most 40 characters of it).
+        label: String,
+        /// The model's class labels, comma-separated.
+        classes: String,
+    },
+    /// The data's feature columns are not the model's.
+    #[error("the data's feature columns do not match the model's: {detail}")]
+    ColumnMismatch {
+        /// Which columns are missing, unexpected or out of order.
+        detail: String,
+    },
     /// No built-in dataset has this name.
     #[error("unknown built-in dataset `{name}`; valid names: {valid}")]
     UnknownDataset {

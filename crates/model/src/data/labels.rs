@@ -21,6 +21,11 @@ pub(super) struct LabelInterner {
 }
 
 impl LabelInterner {
+    /// Rows recorded.
+    pub(super) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
     /// Whether no row has been recorded.
     pub(super) fn is_empty(&self) -> bool {
         self.rows.is_empty()
@@ -46,13 +51,37 @@ impl LabelInterner {
         Ok(())
     }
 
-    /// Each row's class and the number of classes.
-    pub(super) fn into_classes(self) -> Result<(Vec<u32>, u32), DataError> {
+    /// Each row's class as the index of its label in `classes` (a model's agreed class
+    /// labels), and the label of each class. An integer label matches its integer value
+    /// (`"01"` is class `"1"`); a label that is not a class is refused, naming it and the
+    /// classes.
+    pub(super) fn into_given_classes(self, classes: &[String]) -> Result<Vec<u32>, DataError> {
+        let normal = |s: &str| s.parse::<u32>().map_or_else(|_| s.to_owned(), |n| n.to_string());
+        let index: HashMap<String, u32> =
+            classes.iter().enumerate().map(|(i, c)| (normal(c), i as u32)).collect();
+        let mut class_of = Vec::with_capacity(self.distinct.len());
+        for label in &self.distinct {
+            match index.get(&normal(label)) {
+                Some(&class) => class_of.push(class),
+                None => {
+                    return Err(DataError::UnknownClass {
+                        label: label.chars().take(40).collect(),
+                        classes: classes.join(", "),
+                    });
+                }
+            }
+        }
+        Ok(self.rows.iter().map(|&id| class_of[id as usize]).collect())
+    }
+
+    /// Each row's class, the number of classes and each class's label.
+    pub(super) fn into_classes(self) -> Result<(Vec<u32>, u32, Vec<String>), DataError> {
         let ints: Option<Vec<u32>> = self
             .distinct
             .iter()
             .map(|s| s.parse::<u32>().ok())
             .collect();
+        let integer = ints.is_some();
         let class_of: Vec<u32> = match ints {
             Some(ints) => {
                 let mut sorted = ints.clone();
@@ -79,8 +108,16 @@ impl LabelInterner {
         };
         // Both branches are contiguous 0..k, so k is the largest class + 1.
         let classes = class_of.iter().max().map_or(0, |&m| m + 1);
+        let mut names = vec![String::new(); classes as usize];
+        for (id, &class) in class_of.iter().enumerate() {
+            if integer {
+                names[class as usize] = class.to_string();
+            } else {
+                names[class as usize].clone_from(&self.distinct[id]);
+            }
+        }
         let y = self.rows.iter().map(|&id| class_of[id as usize]).collect();
-        Ok((y, classes))
+        Ok((y, classes, names))
     }
 }
 
@@ -93,7 +130,23 @@ mod tests {
         for label in labels {
             interner.push(label)?;
         }
-        interner.into_classes()
+        interner.into_classes().map(|(y, k, _)| (y, k))
+    }
+
+    #[test]
+    fn given_classes() {
+        let mut interner = LabelInterner::default();
+        for label in ["M", "B", "M", "01"] {
+            interner.push(label).expect("few labels");
+        }
+        let classes: Vec<String> = ["M", "1", "B"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(interner.into_given_classes(&classes).ok(), Some(vec![0, 2, 0, 1]));
+        let mut interner = LabelInterner::default();
+        interner.push("X").expect("few labels");
+        assert!(matches!(
+            interner.into_given_classes(&classes),
+            Err(DataError::UnknownClass { label, classes }) if label == "X" && classes == "M, 1, B"
+        ));
     }
 
     #[test]
@@ -110,6 +163,11 @@ mod tests {
         assert!(
             matches!(classes(&["0", "2"]), Err(DataError::LabelRange(m)) if m.contains("class 1"))
         );
+        let mut interner = LabelInterner::default();
+        for label in ["b", "a", "c"] {
+            interner.push(label).expect("few labels");
+        }
+        assert_eq!(interner.into_classes().map(|(_, _, names)| names).ok(), Some(vec!["a".into(), "b".into(), "c".into()]));
     }
 
     #[test]

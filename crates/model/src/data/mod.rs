@@ -14,14 +14,19 @@ mod csv_file;
 mod error;
 mod labels;
 mod partition;
+mod transform;
 
 use ndarray::{Array2, Axis};
 use serde::{Deserialize, Serialize};
 
 pub use builtin::{BUILTIN_DATASETS, builtin};
-pub use csv_file::{CsvLimits, load_csv, load_csv_with_limits, parse_csv_reader, write_csv};
+pub use csv_file::{
+    CsvLimits, load_csv, load_csv_for_classes, load_csv_maybe_labelled, load_csv_with_limits, parse_csv_reader,
+    parse_csv_reader_for, write_csv,
+};
 pub use error::DataError;
 pub use labels::MAX_CSV_CLASSES;
+pub use transform::{apply_transform, check_columns, fit_transform};
 
 /// Examples as rows of features with a class label each.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,11 +39,15 @@ pub struct Dataset {
     pub classes: u32,
     /// Name of each feature column.
     pub feature_names: Vec<String>,
+    /// The label value of each class as the source wrote it (`"0"`, `"1"`, … for integer
+    /// labels), class 0 first.
+    pub class_labels: Vec<String>,
 }
 
 impl Dataset {
     /// A dataset, checked for consistency: one label per row, one name per column, labels
-    /// below `classes`, every feature finite.
+    /// below `classes`, every feature finite. Classes are labelled `"0"`, `"1"`, …
+    /// ([`Dataset::with_class_labels`] names them otherwise).
     pub fn new(
         x: Array2<f64>,
         y: Vec<u32>,
@@ -76,7 +85,21 @@ impl Dataset {
             y,
             classes,
             feature_names,
+            class_labels: (0..classes).map(|c| c.to_string()).collect(),
         })
+    }
+
+    /// The dataset with its classes labelled `labels` (one per class, class 0 first).
+    pub fn with_class_labels(mut self, labels: Vec<String>) -> Result<Self, DataError> {
+        if labels.len() != self.classes as usize {
+            return Err(DataError::Inconsistent(format!(
+                "{} class labels for {} classes",
+                labels.len(),
+                self.classes
+            )));
+        }
+        self.class_labels = labels;
+        Ok(self)
     }
 
     /// Number of examples.
@@ -102,6 +125,7 @@ impl Dataset {
             y: rows.iter().map(|&i| self.y[i]).collect(),
             classes: self.classes,
             feature_names: self.feature_names.clone(),
+            class_labels: self.class_labels.clone(),
         }
     }
 }

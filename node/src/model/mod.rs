@@ -1,0 +1,38 @@
+//! The trained model outside the chain: the model file of a block, `learnchain model
+//! export` and `learnchain predict`.
+//!
+//! [`file_at`] reads the fixed-point model after a block of a [`Chain`] and turns it into
+//! the safetensors bytes of `learnchain_model::export`, with the block's provenance and
+//! the genesis's input transform; the RPC port serves them at `GET /model.safetensors`
+//! and [`export`] writes them, fetched from a running node or read from a stopped node's
+//! data directory. [`predict`] reads a model file back and applies it to raw data.
+
+pub mod export;
+pub mod predict;
+
+use learnchain_chain::Chain;
+use learnchain_model::export::{Provenance, to_safetensors};
+use learnchain_rpc::ApiError;
+
+pub use export::export;
+pub use predict::predict;
+
+/// The model file of the block at `height` of `chain`'s best chain (`None`: the head).
+/// A height above the head is [`ApiError::NotFound`].
+pub fn file_at(chain: &Chain, height: Option<u64>) -> Result<Vec<u8>, ApiError> {
+    let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
+    let meta = match height {
+        None => chain.head().clone(),
+        Some(h) => {
+            let hash = chain
+                .canonical_hash(h)
+                .map_err(|e| internal(&e))?
+                .ok_or_else(|| ApiError::NotFound(format!("no block at height {h} (head is {})", chain.head().height)))?;
+            chain.meta(&hash).cloned().ok_or_else(|| ApiError::Internal(format!("no metadata for block {hash}")))?
+        }
+    };
+    let weights = chain.model_at(&meta.hash).map_err(|e| internal(&e))?;
+    let provenance =
+        Provenance { chain_id: chain.chain_id(), height: meta.height, block_hash: meta.hash, model_hash: meta.model_hash };
+    to_safetensors(&chain.genesis().model, &weights, &provenance).map_err(|e| internal(&e))
+}
