@@ -169,6 +169,10 @@ pub enum PrivacyCommand {
         /// δ, in (0, 1).
         #[arg(long)]
         delta: f64,
+        /// The accountant: pld (privacy-loss distribution, the tighter bound) or rdp
+        /// (Rényi DP).
+        #[arg(long, default_value = "pld")]
+        accountant: learnchain_privacy::Accountant,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -187,6 +191,10 @@ pub enum PrivacyCommand {
         /// DP-SGD steps in total.
         #[arg(long)]
         steps: u64,
+        /// The accountant: pld (privacy-loss distribution, the tighter bound) or rdp
+        /// (Rényi DP).
+        #[arg(long, default_value = "pld")]
+        accountant: learnchain_privacy::Accountant,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -267,6 +275,10 @@ pub struct RunArgs {
     /// DP-SGD per-example clip bound C (default: the genesis clip bound).
     #[arg(long)]
     pub clip: Option<f64>,
+    /// Accountant of the privacy ledger and its budget gate: pld (default; the tighter
+    /// bound) or rdp.
+    #[arg(long)]
+    pub accountant: Option<learnchain_privacy::Accountant>,
     /// Make this data source deliberately hostile (tests and demos of the aggregation
     /// rules): sign-flip[:K], scale:K, gaussian:S, label-flip, zero or replay-stale.
     #[arg(long)]

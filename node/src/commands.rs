@@ -52,6 +52,7 @@ pub fn node_config(args: RunArgs) -> anyhow::Result<NodeConfig> {
     if let Some(v) = args.noise_multiplier { c.privacy.noise_multiplier = Some(v); }
     if let Some(v) = args.sample_rate { c.privacy.sample_rate = Some(v); }
     if let Some(v) = args.clip { c.privacy.clip = Some(v); }
+    if let Some(v) = args.accountant { c.privacy.accountant = v; }
     if let Some(v) = args.adversary { c.adversary = Some(v); }
     c.validate()?;
     Ok(c)
@@ -393,24 +394,33 @@ pub struct PrivacyPlan {
     pub sample_rate: f64,
     /// Steps.
     pub steps: u64,
-    /// The RDP order at which ε is smallest.
-    pub alpha: f64,
+    /// The accountant that computed ε: `pld` or `rdp`.
+    pub accountant: learnchain_privacy::Accountant,
+    /// The RDP order at which ε is smallest (`rdp` only).
+    pub alpha: Option<f64>,
 }
 
 /// Computes the plan for a `learnchain privacy` command.
 pub fn privacy_plan(cmd: &PrivacyCommand) -> anyhow::Result<PrivacyPlan> {
-    use learnchain_privacy::{epsilon, noise_for_epsilon};
-    let (q, sigma, steps, delta) = match *cmd {
-        PrivacyCommand::Epsilon { sample_rate, noise_multiplier, steps, delta, .. } => {
-            (sample_rate, noise_multiplier, steps, delta)
+    let (q, sigma, steps, delta, accountant) = match *cmd {
+        PrivacyCommand::Epsilon { sample_rate, noise_multiplier, steps, delta, accountant, .. } => {
+            (sample_rate, noise_multiplier, steps, delta, accountant)
         }
-        PrivacyCommand::Noise { target_epsilon, delta, sample_rate, steps, .. } => {
-            let sigma = noise_for_epsilon(target_epsilon, delta, sample_rate, steps)?;
-            (sample_rate, sigma, steps, delta)
+        PrivacyCommand::Noise { target_epsilon, delta, sample_rate, steps, accountant, .. } => {
+            let sigma = accountant.noise_for_epsilon(target_epsilon, delta, sample_rate, steps)?;
+            (sample_rate, sigma, steps, delta, accountant)
         }
     };
-    let spent = epsilon(q, sigma, steps, delta)?;
-    Ok(PrivacyPlan { epsilon: spent.epsilon, delta, noise_multiplier: sigma, sample_rate: q, steps, alpha: spent.alpha })
+    let spent = accountant.epsilon(q, sigma, steps, delta)?;
+    Ok(PrivacyPlan {
+        epsilon: spent.epsilon,
+        delta,
+        noise_multiplier: sigma,
+        sample_rate: q,
+        steps,
+        accountant,
+        alpha: spent.rdp_order,
+    })
 }
 
 /// `learnchain privacy …`.
@@ -422,14 +432,18 @@ pub fn privacy(cmd: PrivacyCommand) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string(&plan)?);
     } else {
+        let how = match plan.alpha {
+            Some(alpha) => format!("rdp accountant, best order {alpha}"),
+            None => format!("{} accountant", plan.accountant),
+        };
         match cmd {
             PrivacyCommand::Epsilon { .. } => println!(
-                "epsilon = {:.6} at delta = {} (q = {}, sigma = {}, {} steps; best RDP order {})",
-                plan.epsilon, plan.delta, plan.sample_rate, plan.noise_multiplier, plan.steps, plan.alpha
+                "epsilon = {:.6} at delta = {} (q = {}, sigma = {}, {} steps; {how})",
+                plan.epsilon, plan.delta, plan.sample_rate, plan.noise_multiplier, plan.steps
             ),
             PrivacyCommand::Noise { .. } => println!(
-                "noise multiplier = {:.6} gives epsilon = {:.6} at delta = {} (q = {}, {} steps; best RDP order {})",
-                plan.noise_multiplier, plan.epsilon, plan.delta, plan.sample_rate, plan.steps, plan.alpha
+                "noise multiplier = {:.6} gives epsilon = {:.6} at delta = {} (q = {}, {} steps; {how})",
+                plan.noise_multiplier, plan.epsilon, plan.delta, plan.sample_rate, plan.steps
             ),
         }
     }
@@ -503,30 +517,52 @@ mod tests {
 
     #[test]
     fn privacy_plans() {
-        let p = privacy_plan(&PrivacyCommand::Epsilon {
-            sample_rate: 0.01,
-            noise_multiplier: 1.1,
-            steps: 1000,
-            delta: 1e-5,
-            json: true,
-        })
-        .expect("plan");
-        assert!((p.epsilon - 1.7118).abs() < 0.01 * 1.7118, "{}", p.epsilon);
+        use learnchain_privacy::Accountant;
+        let epsilon = |accountant| {
+            privacy_plan(&PrivacyCommand::Epsilon {
+                sample_rate: 0.01,
+                noise_multiplier: 1.1,
+                steps: 1000,
+                delta: 1e-5,
+                accountant,
+                json: true,
+            })
+            .expect("plan")
+        };
+        // The reference vector: PLD 1.515, RDP 1.712.
+        let (pld, rdp) = (epsilon(Accountant::Pld), epsilon(Accountant::Rdp));
+        assert!((pld.epsilon - 1.5154).abs() < 1e-3, "{}", pld.epsilon);
+        assert_eq!(pld.alpha, None);
+        assert!((rdp.epsilon - 1.7118).abs() < 0.01 * 1.7118, "{}", rdp.epsilon);
+        assert!(rdp.alpha.is_some());
         let n = privacy_plan(&PrivacyCommand::Noise {
             target_epsilon: 1.7118,
             delta: 1e-5,
             sample_rate: 0.01,
             steps: 1000,
+            accountant: Accountant::Rdp,
             json: true,
         })
         .expect("plan");
         assert!((n.noise_multiplier - 1.1).abs() < 0.01, "{}", n.noise_multiplier);
         assert!(n.epsilon <= 1.7118 + 1e-9);
+        // The same budget buys less noise under PLD.
+        let m = privacy_plan(&PrivacyCommand::Noise {
+            target_epsilon: 1.7118,
+            delta: 1e-5,
+            sample_rate: 0.01,
+            steps: 1000,
+            accountant: Accountant::Pld,
+            json: true,
+        })
+        .expect("plan");
+        assert!(m.noise_multiplier < n.noise_multiplier && m.epsilon <= 1.7118 + 1e-9, "{m:?}");
         let bad = privacy_plan(&PrivacyCommand::Epsilon {
             sample_rate: 1.5,
             noise_multiplier: 1.1,
             steps: 1,
             delta: 1e-5,
+            accountant: Accountant::Pld,
             json: false,
         });
         assert!(bad.is_err());

@@ -213,7 +213,9 @@ fn plan_noise(opts: &DevnetOptions, q: f64) -> anyhow::Result<Fixed6> {
     let steps = rounds * u64::from(DEVNET_LOCAL_STEPS);
     let sigma = match opts.noise_multiplier {
         Some(s) => s,
-        None => learnchain_privacy::noise_for_epsilon(opts.epsilon_budget, opts.delta, q, steps)
+        // The data sources' ledgers account with PLD (the default), so plan with it: the
+        // same budget buys less noise than under RDP.
+        None => learnchain_privacy::Accountant::Pld.noise_for_epsilon(opts.epsilon_budget, opts.delta, q, steps)
             .with_context(|| format!("--epsilon-budget {} for {rounds} rounds at δ = {:e}", opts.epsilon_budget, opts.delta))?,
     };
     if !(sigma.is_finite() && sigma > 0.0) {
@@ -222,7 +224,8 @@ fn plan_noise(opts: &DevnetOptions, q: f64) -> anyhow::Result<Fixed6> {
     if opts.noise_multiplier.is_some() {
         // Every block needs submissions: the sources must afford all of them.
         let needed = opts.blocks + 1;
-        let spent = learnchain_privacy::epsilon(q, sigma, needed * u64::from(DEVNET_LOCAL_STEPS), opts.delta)
+        let spent = learnchain_privacy::Accountant::Pld
+            .epsilon(q, sigma, needed * u64::from(DEVNET_LOCAL_STEPS), opts.delta)
             .with_context(|| format!("--noise-multiplier {sigma}"))?;
         if spent.epsilon > opts.epsilon_budget {
             bail!(

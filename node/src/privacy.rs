@@ -4,7 +4,7 @@
 //! `--epsilon-budget`, `--delta`, `--noise-multiplier`, `--sample-rate`, `--clip`) and the
 //! genesis policy into the DP-SGD parameters this node declares in every submission. Unset
 //! values take the policy's weakest allowed value (largest `q` and `C`, smallest `σ`) and
-//! the genesis `δ`. It refuses, naming the flag, a setting validators would reject and a
+//! the genesis `δ`, and the accountant (`--accountant`, PLD by default). It refuses, naming the flag, a setting validators would reject and a
 //! budget that cannot pay for even one round.
 //!
 //! [`PrivacyGate`] owns the node's [`PrivacyLedger`] (`DATA_DIR/privacy-ledger.json`). The
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Context, bail};
-use learnchain_privacy::accountant;
+use learnchain_privacy::Accountant;
 use learnchain_privacy::ledger::{PrivacyLedger, RoundParams};
 use learnchain_proto::privacy::PolicyViolation;
 use learnchain_proto::{DpDeclaration, Fixed6, Genesis};
@@ -45,6 +45,9 @@ pub struct PrivacyConfig {
     pub sample_rate: Option<f64>,
     /// Per-example clip bound `C` (default: the genesis clip bound).
     pub clip: Option<f64>,
+    /// The accountant of the ledger and its budget gate: `pld` (default; the tighter
+    /// bound) or `rdp`. A local choice: validators check only the declared parameters.
+    pub accountant: Accountant,
 }
 
 impl Default for PrivacyConfig {
@@ -55,6 +58,7 @@ impl Default for PrivacyConfig {
             noise_multiplier: None,
             sample_rate: None,
             clip: None,
+            accountant: Accountant::default(),
         }
     }
 }
@@ -70,6 +74,8 @@ pub struct PrivacyPlan {
     pub budget: f64,
     /// `ε` of one round alone.
     pub one_round_epsilon: f64,
+    /// The accountant of the ledger.
+    pub accountant: Accountant,
 }
 
 /// A decimal flag value as the genesis carries it (integer millionths); the error names the
@@ -110,7 +116,7 @@ impl PrivacyPlan {
             };
             bail!("{flag}: {v}; validators would reject every update of this data source");
         }
-        let one = accountant::epsilon(
+        let one = cfg.accountant.epsilon(
             declaration.sample_rate.to_f64(),
             declaration.noise_multiplier.to_f64(),
             u64::from(declaration.steps),
@@ -126,7 +132,7 @@ impl PrivacyPlan {
                 one.epsilon
             );
         }
-        Ok(PrivacyPlan { declaration, delta, budget, one_round_epsilon: one.epsilon })
+        Ok(PrivacyPlan { declaration, delta, budget, one_round_epsilon: one.epsilon, accountant: cfg.accountant })
     }
 
     fn round(&self, round: u64) -> RoundParams {
@@ -178,7 +184,7 @@ impl PrivacyGate {
     /// Opens (or creates) the ledger in `data_dir` for `plan`.
     pub fn open(data_dir: &Path, plan: PrivacyPlan) -> anyhow::Result<Self> {
         let path: PathBuf = data_dir.join(LEDGER_FILE);
-        let ledger = PrivacyLedger::open(&path, plan.budget, plan.delta)
+        let ledger = PrivacyLedger::open_with(&path, plan.budget, plan.delta, plan.accountant)
             .with_context(|| format!("cannot open the privacy ledger {}", path.display()))?;
         Ok(PrivacyGate { plan, ledger, stopped: false, changes: tokio::sync::watch::Sender::new(0) })
     }
@@ -246,7 +252,8 @@ impl PrivacyGate {
             budget_epsilon: Some(self.plan.budget),
             epsilon_spent: finite(spent.epsilon),
             delta: Some(self.plan.delta),
-            alpha: finite(spent.alpha),
+            alpha: spent.rdp_order.and_then(finite),
+            accountant: Some(self.plan.accountant.to_string()),
             rounds_contributed: Some(self.ledger.rounds().len() as u64),
             epsilon_after_next_round: finite(self.next_epsilon(u64::MAX)),
             stopped: self.stopped,
@@ -267,6 +274,7 @@ pub fn not_a_data_source() -> PrivacyStatusView {
         epsilon_spent: None,
         delta: None,
         alpha: None,
+        accountant: None,
         rounds_contributed: None,
         epsilon_after_next_round: None,
         stopped: false,

@@ -176,7 +176,7 @@ async fn a_data_source_stops_at_its_budget_and_a_restart_does_not_reset_it() -> 
     let d = g.policy_declaration();
     let (q, sigma, steps) = (d.sample_rate.to_f64(), d.noise_multiplier.to_f64(), u64::from(d.steps));
     let delta = g.privacy.delta.to_f64();
-    let eps = |rounds: u64| learnchain_privacy::epsilon(q, sigma, rounds * steps, delta).map(|s| s.epsilon);
+    let eps = |rounds: u64| learnchain_privacy::Accountant::Pld.epsilon(q, sigma, rounds * steps, delta).map(|s| s.epsilon);
     let budget = (eps(3)? + eps(4)?) / 2.0;
     net.privacy = PrivacyConfig { epsilon_budget: budget, ..PrivacyConfig::default() };
     let limited = net.add(Kind::Source(2), boot).await?;
@@ -300,13 +300,15 @@ async fn an_authority_registers_and_revokes_a_member_over_rpc() -> anyhow::Resul
     let revoked = net
         .wait_until(miner, "the registry revokes the newcomer", |c| Ok(c.registry().record(&id).is_some_and(|r| r.revoked_at.is_some())), T)
         .await?;
-    let end = revoked.meta.height;
-    net.wait_height(miner, end + 3, T).await?;
-    let rounds = net.rounds_of(miner, &newcomer)?;
-    assert!(rounds.iter().all(|&r| r <= end), "updates after the revocation at {end}: {rounds:?}");
+    net.wait_height(miner, revoked.meta.height + 3, T).await?;
+    // The revocation's height is read once the chain has moved on: a fork at the height it
+    // was first seen may have carried it into the next block instead.
     let members = learnchain_rpc::client::members_list(addr).await?;
     let entry = members.members.iter().find(|m| m.key == id.to_hex()).expect("listed");
-    assert_eq!((entry.revoked_at, entry.active), (Some(end), false));
+    let end = entry.revoked_at.expect("still revoked");
+    assert!(!entry.active);
+    let rounds = net.rounds_of(miner, &newcomer)?;
+    assert!(rounds.iter().all(|&r| r <= end), "updates after the revocation at {end}: {rounds:?}");
     net.shutdown().await;
     Ok(())
 }

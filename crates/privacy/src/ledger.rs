@@ -7,10 +7,13 @@
 //! One JSON file per data source (see [`LedgerFile`] for the schema): a format tag and
 //! version, `δ`, the `ε` budget, and for every contributed round its number and the DP-SGD
 //! parameters `(q, σ, steps)`. Only parameters are stored, never derived numbers: on every
-//! open and after every record the spend is recomputed from the history — the RDP vectors
-//! of all rounds are summed per order (grouping rounds with identical `(q, σ)`, whose RDP
-//! is the same per step) and converted to `ε` at the ledger's `δ` (see
-//! [`accountant`](crate::accountant)). Each entry is one release of an update trained on
+//! open and after every record the spend is recomputed from the history by the ledger's
+//! accountant ([`Accountant`], chosen at open, PLD by default): rounds with identical
+//! `(q, σ)` are grouped, and the groups composed — by the privacy-loss distribution
+//! ([`pld`](crate::pld)), or by summing RDP vectors per order
+//! ([`accountant`](crate::accountant)) — and stated as `ε` at the ledger's `δ`. The file
+//! does not name the accountant: both bound the same releases, so a ledger written under
+//! one opens under the other. Each entry is one release of an update trained on
 //! the data; the same round number may therefore appear twice (for example, a retrain
 //! after a reorg), and both releases are charged.
 //!
@@ -46,7 +49,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::accountant::{RdpAccountant, Spent};
 use crate::select::{Accountant, Guarantee};
 use crate::error::{
     PrivacyError, Result, check_delta, check_q, check_sigma, check_steps,
@@ -123,23 +125,52 @@ impl LedgerFile {
     }
 }
 
-/// The spend of `rounds` (plus `extra`) at `delta`, recomputed from scratch. `+∞` (with a
-/// NaN order) if no order gives a finite bound.
-fn compute_spent(rounds: &[RoundParams], extra: Option<&RoundParams>, delta: f64) -> Result<Spent> {
-    // Rounds with the same (q, σ) have the same per-step RDP: sum their steps.
+/// Spends already computed in this process, keyed by accountant, `δ` and the history
+/// grouped by `(q, σ)`. Many ledgers of one process (a devnet's data sources) hold the same
+/// history, and a data source asks for the same "one more round" figure several times a
+/// round; the PLD accountant takes tens of milliseconds per call, so each distinct
+/// history is composed once. The key holds every input of the computation, so a hit
+/// returns exactly what a recomputation would.
+static MEMO: std::sync::Mutex<BTreeMap<MemoKey, Guarantee>> = std::sync::Mutex::new(BTreeMap::new());
+/// Entries the memo holds before it is emptied.
+const MEMO_ENTRIES: usize = 4096;
+
+type MemoKey = (Accountant, u64, Vec<(u64, u64, u64)>);
+
+/// The spend of `rounds` (plus `extra`) at `delta` by `accountant`, recomputed from the
+/// history (or found in [`MEMO`]). `+∞` if the accountant gives no finite bound.
+fn compute_spent(
+    rounds: &[RoundParams],
+    extra: Option<&RoundParams>,
+    delta: f64,
+    accountant: Accountant,
+) -> Result<Guarantee> {
     let mut groups: BTreeMap<(u64, u64), u64> = BTreeMap::new();
     for r in rounds.iter().chain(extra) {
         let steps = groups.entry((r.q.to_bits(), r.sigma.to_bits())).or_insert(0);
         *steps = steps.saturating_add(r.steps);
     }
-    let mut acc = RdpAccountant::new();
-    for (&(q, sigma), &steps) in &groups {
-        acc.compose(f64::from_bits(q), f64::from_bits(sigma), steps)?;
+    let key: MemoKey = (accountant, delta.to_bits(), groups.iter().map(|(&(q, s), &t)| (q, s, t)).collect());
+    if let Some(hit) = MEMO.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(*hit);
     }
-    match acc.spent(delta) {
-        Err(PrivacyError::NoFiniteBound) => Ok(Spent { epsilon: f64::INFINITY, alpha: f64::NAN }),
-        other => other,
+    // One synthetic round per group composes exactly what the history does.
+    let grouped: Vec<RoundParams> = groups
+        .iter()
+        .map(|(&(q, sigma), &steps)| RoundParams { round: 0, q: f64::from_bits(q), sigma: f64::from_bits(sigma), steps })
+        .collect();
+    let spent = match accountant.epsilon_of_rounds(&grouped, delta) {
+        Err(PrivacyError::NoFiniteBound | PrivacyError::PldDeltaTooSmall { .. }) => {
+            Guarantee { epsilon: f64::INFINITY, delta, accountant, rdp_order: None }
+        }
+        other => other?,
+    };
+    let mut memo = MEMO.lock().unwrap_or_else(|p| p.into_inner());
+    if memo.len() >= MEMO_ENTRIES {
+        memo.clear();
     }
+    memo.insert(key, spent);
+    Ok(spent)
 }
 
 /// `ε ≤ budget`; false for a NaN `ε`.
@@ -152,7 +183,8 @@ fn within(epsilon: f64, budget: f64) -> bool {
 pub struct PrivacyLedger {
     path: PathBuf,
     file: LedgerFile,
-    spent: Spent,
+    accountant: Accountant,
+    spent: Guarantee,
 }
 
 impl PrivacyLedger {
@@ -162,6 +194,16 @@ impl PrivacyLedger {
     /// different `δ` or budget ([`PrivacyError::LedgerConflict`]), if the file is larger
     /// than [`MAX_LEDGER_BYTES`], or if it is corrupt ([`PrivacyError::LedgerCorrupt`]).
     pub fn open(path: impl AsRef<Path>, budget_eps: f64, delta: f64) -> Result<Self> {
+        Self::open_with(path, budget_eps, delta, Accountant::default())
+    }
+
+    /// [`PrivacyLedger::open`], accounting with `accountant` (the gate, [`spent`] and
+    /// [`record`] all use it). The file does not record the accountant: both bound the
+    /// same releases, so a ledger may be reopened with either.
+    ///
+    /// [`spent`]: Self::spent
+    /// [`record`]: Self::record
+    pub fn open_with(path: impl AsRef<Path>, budget_eps: f64, delta: f64, accountant: Accountant) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if !(budget_eps.is_finite() && budget_eps > 0.0) {
             return Err(PrivacyError::Budget(budget_eps));
@@ -197,8 +239,8 @@ impl PrivacyLedger {
                 file
             }
         };
-        let spent = compute_spent(&file.rounds, None, file.delta)?;
-        Ok(Self { path, file, spent })
+        let spent = compute_spent(&file.rounds, None, file.delta, accountant)?;
+        Ok(Self { path, file, accountant, spent })
     }
 
     /// The ledger file.
@@ -221,16 +263,21 @@ impl PrivacyLedger {
         &self.file.rounds
     }
 
-    /// The `(ε, δ)` spent so far, recomputed from the stored history (`ε = 0` for an empty
-    /// ledger; `ε = +∞` with a NaN order if no RDP order gives a finite bound).
-    pub fn spent(&self) -> Spent {
+    /// The accountant the ledger gates with.
+    pub fn accountant(&self) -> Accountant {
+        self.accountant
+    }
+
+    /// The `(ε, δ)` spent so far, recomputed from the stored history by the ledger's
+    /// accountant (`ε = 0` for an empty ledger; `ε = +∞` if no finite bound exists).
+    pub fn spent(&self) -> Guarantee {
         self.spent
     }
 
-    /// The spend recomputed by `accountant` (the gate itself, [`spent`](Self::spent) and
-    /// [`record`](Self::record), always uses RDP): for reporting the tighter PLD figure.
+    /// The spend recomputed by `accountant`, whichever the ledger gates with (to report
+    /// both figures).
     pub fn spent_by(&self, accountant: Accountant) -> Result<Guarantee> {
-        accountant.epsilon_of_rounds(&self.file.rounds, self.file.delta)
+        compute_spent(&self.file.rounds, None, self.file.delta, accountant)
     }
 
     /// The budget left, `max(0, budget − ε spent)`.
@@ -239,9 +286,9 @@ impl PrivacyLedger {
     }
 
     /// The spend the ledger would reach if `next` were recorded.
-    pub fn spent_with(&self, next: &RoundParams) -> Result<Spent> {
+    pub fn spent_with(&self, next: &RoundParams) -> Result<Guarantee> {
         next.validate()?;
-        compute_spent(&self.file.rounds, Some(next), self.file.delta)
+        compute_spent(&self.file.rounds, Some(next), self.file.delta, self.accountant)
     }
 
     /// Whether recording `next` would take `ε` past the budget. Invalid parameters count
@@ -257,7 +304,7 @@ impl PrivacyLedger {
     ///
     /// Refuses with [`PrivacyError::BudgetExceeded`] (writing nothing) if the round would
     /// pass the budget.
-    pub fn record(&mut self, round: RoundParams) -> Result<Spent> {
+    pub fn record(&mut self, round: RoundParams) -> Result<Guarantee> {
         let spent = self.spent_with(&round)?;
         if !within(spent.epsilon, self.file.budget_epsilon) {
             return Err(PrivacyError::BudgetExceeded {
@@ -379,7 +426,7 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accountant::epsilon;
+    use crate::accountant::{RdpAccountant, epsilon};
 
     fn round(round: u64) -> RoundParams {
         RoundParams { round, q: 0.01, sigma: 1.1, steps: 100 }
@@ -411,7 +458,7 @@ mod tests {
                 ledger.record(round(r))?;
             }
         }
-        let ledger = PrivacyLedger::open(&path, 5.0, 1e-5)?;
+        let ledger = PrivacyLedger::open_with(&path, 5.0, 1e-5, Accountant::Rdp)?;
         assert_eq!(ledger.rounds().len(), 10);
         assert_eq!(ledger.rounds()[3], round(4));
         // 10 rounds of 100 steps = 1000 steps: the classic vector.
@@ -426,7 +473,7 @@ mod tests {
     fn mixed_rounds_sum_rdp_per_order() -> Result<()> {
         let d = dir();
         let path = d.path().join("l.json");
-        let mut ledger = PrivacyLedger::open(&path, 50.0, 1e-6)?;
+        let mut ledger = PrivacyLedger::open_with(&path, 50.0, 1e-6, Accountant::Rdp)?;
         let a = RoundParams { round: 1, q: 0.02, sigma: 0.9, steps: 50 };
         let b = RoundParams { round: 2, q: 0.1, sigma: 2.0, steps: 30 };
         ledger.record(a)?;
@@ -436,7 +483,7 @@ mod tests {
         acc.compose(0.1, 2.0, 30)?;
         let want = acc.spent(1e-6)?;
         assert!((s.epsilon - want.epsilon).abs() < 1e-12);
-        assert_eq!(s.alpha, want.alpha);
+        assert_eq!(s.rdp_order, Some(want.alpha));
         // Conversion after summing is tighter than summing the per-round ε.
         let sum_eps = epsilon(0.02, 0.9, 50, 1e-6)?.epsilon + epsilon(0.1, 2.0, 30, 1e-6)?.epsilon;
         assert!(s.epsilon < sum_eps);
@@ -620,13 +667,44 @@ mod tests {
         for r in 1..=10 {
             ledger.record(round(r))?;
         }
-        let rdp = ledger.spent_by(Accountant::Rdp)?;
-        assert_eq!(rdp.epsilon, ledger.spent().epsilon);
-        assert_eq!(rdp.rdp_order, Some(ledger.spent().alpha));
-        // 10 rounds of 100 steps: the PLD reference vector, 1.5154 against RDP's 1.7118.
+        // The default accountant is PLD: 10 rounds of 100 steps are the PLD reference
+        // vector, 1.5154 against RDP's 1.7118.
+        assert_eq!(ledger.accountant(), Accountant::Pld);
         let pld = ledger.spent_by(Accountant::Pld)?;
+        assert_eq!(pld, ledger.spent());
         assert!((pld.epsilon - 1.515_370_248).abs() < 1e-6, "{pld:?}");
         assert_eq!(pld.delta, 1e-5);
+        let rdp = ledger.spent_by(Accountant::Rdp)?;
+        assert!((rdp.epsilon - 1.7118).abs() < 0.01, "{rdp:?}");
+        assert!(rdp.rdp_order.is_some());
+        Ok(())
+    }
+
+    /// A ledger file written by a version that accounted with RDP only (format 1, the
+    /// schema unchanged since) opens under the PLD gate: the same releases, a tighter ε,
+    /// so rounds the RDP gate had refused may now fit the same budget.
+    #[test]
+    fn a_ledger_written_under_rdp_still_reads() -> Result<()> {
+        let d = dir();
+        let path = d.path().join("privacy-ledger.json");
+        let rounds: Vec<String> = (1..=10)
+            .map(|r| format!(r#"    {{ "round": {r}, "q": 0.01, "sigma": 1.1, "steps": 100 }}"#))
+            .collect();
+        let old = format!(
+            "{{\n  \"format\": \"learnchain-privacy-ledger\",\n  \"version\": 1,\n  \"delta\": 1e-05,\n  \"budget_epsilon\": 1.55,\n  \"rounds\": [\n{}\n  ]\n}}\n",
+            rounds.join(",\n")
+        );
+        fs::write(&path, &old).map_err(|source| PrivacyError::Io { path: path.clone(), source })?;
+        let rdp = PrivacyLedger::open_with(&path, 1.55, 1e-5, Accountant::Rdp)?;
+        assert!(rdp.spent().epsilon > 1.55, "RDP says this ledger is over its budget: {:?}", rdp.spent());
+        let mut pld = PrivacyLedger::open(&path, 1.55, 1e-5)?;
+        assert_eq!(pld.rounds().len(), 10);
+        assert!((pld.spent().epsilon - 1.515_370_248).abs() < 1e-6, "{:?}", pld.spent());
+        assert_eq!(fs::read_to_string(&path).expect("read"), old, "opening never rewrites the file");
+        // The PLD gate goes on charging from the recorded history.
+        assert!(pld.would_exceed(&round(11)));
+        pld.record(RoundParams { round: 11, q: 0.001, sigma: 1.1, steps: 10 })?;
+        assert_eq!(PrivacyLedger::open(&path, 1.55, 1e-5)?.rounds().len(), 11);
         Ok(())
     }
 

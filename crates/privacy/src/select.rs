@@ -21,7 +21,7 @@ use crate::ledger::RoundParams;
 use crate::pld::{self, PldAccountant};
 
 /// Which accountant turns DP-SGD parameters into `(ε, δ)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Accountant {
     /// The privacy-loss-distribution accountant ([`pld`]): numerical

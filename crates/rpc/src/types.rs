@@ -77,8 +77,12 @@ pub struct PrivacyStatusView {
     pub epsilon_spent: Option<f64>,
     /// The `δ` the spend is stated at.
     pub delta: Option<f64>,
-    /// The RDP order that gave the tightest `ε` (`null` before the first round).
+    /// The RDP order that gave the tightest `ε` (`null` under the PLD accountant, and
+    /// before the first round).
     pub alpha: Option<f64>,
+    /// The accountant of the ledger: `"pld"` or `"rdp"`.
+    #[serde(default)]
+    pub accountant: Option<String>,
     /// Rounds whose updates left this node (each is charged, also if no block included it).
     pub rounds_contributed: Option<u64>,
     /// `ε` the ledger would reach after one more round with the current parameters.

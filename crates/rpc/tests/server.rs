@@ -103,6 +103,7 @@ fn privacy() -> PrivacyStatusView {
         epsilon_spent: Some(0.75),
         delta: Some(1e-5),
         alpha: Some(14.5),
+        accountant: Some("rdp".into()),
         rounds_contributed: Some(6),
         epsilon_after_next_round: Some(0.8),
         stopped: false,
