@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Measures the accuracy-against-privacy trade-off of learnchain devnet: for each ε budget,
-# RUNS fresh devnets (2 miners, 4 DP-SGD data sources, breast-cancer unless DATASET is
-# set) of BLOCKS blocks, each planning its noise multiplier so every data source stays
-# within the budget at δ = 1e-5. Prints one Markdown table row per budget: σ, the largest
-# ε any data source spent, and the observer's test accuracy (mean, min, max over runs).
+# RUNS fresh devnets (2 miners, SOURCES DP-SGD data sources, breast-cancer unless DATASET
+# is set) of BLOCKS blocks, each planning its noise multiplier with the PLD accountant (the
+# data sources' default) so every data source stays within the budget at δ = 1e-5. Prints
+# one Markdown table row per budget: σ, the largest ε any data source spent, and the
+# observer's test accuracy (mean, min, max over runs).
 #
 #   scripts/privacy-tradeoff.sh [EPSILONS...]     (default: 0.25 0.5 1 2 4 8)
-#   RUNS=3 BLOCKS=20 DATASET=breast-cancer scripts/privacy-tradeoff.sh
+#   RUNS=3 BLOCKS=20 DATASET=breast-cancer SOURCES=4 HIDDEN=0 PARTITION=iid scripts/privacy-tradeoff.sh
+#   DATASET=digits SOURCES=10 HIDDEN=64,32 PARTITION=dirichlet:0.5 scripts/privacy-tradeoff.sh 1 3
 #
 # Uses the release binary of cargo's target dir if present, else builds it.
 set -euo pipefail
@@ -19,12 +21,15 @@ BIN="${LEARNCHAIN_BIN:-$TARGET_DIR/release/learnchain}"
 RUNS="${RUNS:-3}"
 BLOCKS="${BLOCKS:-20}"
 DATASET="${DATASET:-breast-cancer}"
+SOURCES="${SOURCES:-4}"
+HIDDEN="${HIDDEN:-0}"
+PARTITION="${PARTITION:-iid}"
 EPSILONS=("$@")
 [ ${#EPSILONS[@]} -gt 0 ] || EPSILONS=(0.25 0.5 1 2 4 8)
 WORK="$(mktemp -d -t learnchain-tradeoff-XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
-echo "dataset $DATASET, $BLOCKS blocks, $RUNS runs per budget, δ = 1e-5"
+echo "dataset $DATASET, $SOURCES sources ($PARTITION), hidden $HIDDEN, $BLOCKS blocks, $RUNS runs per budget, δ = 1e-5"
 echo
 echo "| ε budget | σ | ε spent (max over sources) | test accuracy mean | min | max |"
 echo "|---:|---:|---:|---:|---:|---:|"
@@ -33,6 +38,7 @@ for eps in "${EPSILONS[@]}"; do
   for run in $(seq 1 "$RUNS"); do
     out="$WORK/$eps-$run.json"
     if ! "$BIN" devnet --blocks "$BLOCKS" --dataset "$DATASET" --epsilon-budget "$eps" \
+        --data-sources "$SOURCES" --hidden "$HIDDEN" --partition "$PARTITION" \
         --data-dir "$WORK/$eps-$run" --summary-json "$out" >"$WORK/$eps-$run.log" 2>&1; then
       echo "devnet failed for ε = $eps (run $run); log:" >&2
       tail -20 "$WORK/$eps-$run.log" >&2

@@ -340,6 +340,21 @@ pub struct DevnetArgs {
     /// devnet only; one layer has about (features + classes + 1) × N parameters).
     #[arg(long, value_delimiter = ',', default_value = "0")]
     pub hidden: Vec<u32>,
+    /// How the training split is cut among the data sources: iid, or dirichlet:ALPHA
+    /// (non-iid: each source's class mix drawn from Dirichlet(ALPHA); smaller is more
+    /// skewed).
+    #[arg(long, default_value = "iid")]
+    pub partition: String,
+    /// DP-SGD steps each data source runs per round (a new devnet only).
+    #[arg(long, default_value_t = crate::devnet::DEVNET_LOCAL_STEPS)]
+    pub local_steps: u32,
+    /// SGD learning rate (a new devnet only).
+    #[arg(long, default_value_t = crate::devnet::DEVNET_LEARNING_RATE)]
+    pub learning_rate: f64,
+    /// DP-SGD Poisson sampling rate q (a new devnet only; raised where a shard is too
+    /// small for an expected batch of one example).
+    #[arg(long, default_value_t = crate::devnet::DEVNET_SAMPLE_RATE)]
+    pub sample_rate: f64,
     /// How many data sources (the last ones) are adversaries.
     #[arg(long, default_value_t = 0)]
     pub adversaries: usize,

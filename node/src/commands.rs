@@ -109,6 +109,18 @@ pub async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         update_encoding: args.update_encoding.parse().map_err(|e: String| anyhow::anyhow!("--update-encoding: {e}"))?,
         // `--hidden 0` (the default) is softmax regression.
         hidden: if args.hidden == [0] { Vec::new() } else { args.hidden },
+        partition: {
+            crate::data::parse_partition(&args.partition).context("--partition")?;
+            args.partition
+        },
+        local_steps: args.local_steps,
+        learning_rate: args.learning_rate,
+        sample_rate: {
+            if !(args.sample_rate > 0.0 && args.sample_rate <= 1.0) {
+                bail!("--sample-rate must be in (0, 1], got {}", args.sample_rate);
+            }
+            args.sample_rate
+        },
         adversaries: args.adversaries,
         adversary: args.adversary.parse().map_err(|e: String| anyhow::anyhow!("--adversary: {e}"))?,
         verbose: true,

@@ -16,13 +16,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rand::SeedableRng;
-use learnchain_model::data::builtin;
+use learnchain_model::data::{Dataset, builtin};
 use learnchain_proto::privacy::MAX_NOISE_MULTIPLIER;
 use learnchain_proto::{AggregationRule, Fixed6, Genesis, Hash32, Probability, UpdateEncoding};
 use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::adversary::Adversary;
+use crate::data::Partition;
 use crate::config::{DataConfig, NodeConfig, Role};
 use crate::keys;
 use crate::node::Node;
@@ -63,6 +64,14 @@ pub struct DevnetOptions {
     /// Hidden layers of a new genesis's model: none for softmax regression, else the width
     /// of each hidden layer of an MLP.
     pub hidden: Vec<u32>,
+    /// How the training split is cut among the data sources: `iid` or `dirichlet:ALPHA`.
+    pub partition: String,
+    /// DP-SGD steps per round of a new genesis.
+    pub local_steps: u32,
+    /// Poisson sampling rate of a new genesis (raised where a shard is too small for it).
+    pub sample_rate: f64,
+    /// Learning rate of a new genesis.
+    pub learning_rate: f64,
     /// Update encoding of a new genesis.
     pub update_encoding: UpdateEncoding,
     /// How many of the data sources (the last ones) are adversaries.
@@ -88,6 +97,10 @@ impl Default for DevnetOptions {
             noise_multiplier: None,
             aggregation: AggregationRule::Mean,
             hidden: Vec::new(),
+            partition: "iid".into(),
+            local_steps: DEVNET_LOCAL_STEPS,
+            sample_rate: DEVNET_SAMPLE_RATE,
+            learning_rate: DEVNET_LEARNING_RATE,
             update_encoding: UpdateEncoding::I32,
             adversaries: 0,
             adversary: Adversary::SignFlip(1.0),
@@ -192,8 +205,17 @@ pub fn planned_rounds(blocks: u64) -> u64 {
 /// validators refuse. Rounded up to a millionth.
 fn plan_sample_rate(opts: &DevnetOptions) -> anyhow::Result<f64> {
     let cfg = DataConfig { source: Some(format!("builtin:{}", opts.dataset)), ..DataConfig::default() };
-    let train = crate::data::load_splits(&cfg, None)?.map_or(0, |(train, _)| train.len());
-    let smallest = train / opts.data_sources.max(1);
+    let held = crate::data::load_splits(&cfg, None)?.map(|(train, _)| train);
+    let train = held.as_ref().map_or(0, Dataset::len);
+    let smallest = match (crate::data::parse_partition(&opts.partition)?, &held) {
+        (Partition::Dirichlet(alpha), Some(held)) if opts.data_sources > 1 => held
+            .partition_dirichlet(opts.data_sources, alpha, cfg.partition_seed)?
+            .iter()
+            .map(Dataset::len)
+            .min()
+            .unwrap_or(0),
+        _ => train / opts.data_sources.max(1),
+    };
     if smallest == 0 {
         bail!(
             "--data-sources {} is more than the {train} training examples of {}: every data source needs at least one",
@@ -202,7 +224,7 @@ fn plan_sample_rate(opts: &DevnetOptions) -> anyhow::Result<f64> {
         );
     }
     let needed = (Fixed6::SCALE as f64 / smallest as f64).ceil() / Fixed6::SCALE as f64;
-    Ok(DEVNET_SAMPLE_RATE.max(needed).min(1.0))
+    Ok(opts.sample_rate.max(needed).min(1.0))
 }
 
 /// The noise multiplier for a new devnet at sampling rate `q`: the given one, or the
@@ -210,7 +232,7 @@ fn plan_sample_rate(opts: &DevnetOptions) -> anyhow::Result<f64> {
 /// budget.
 fn plan_noise(opts: &DevnetOptions, q: f64) -> anyhow::Result<Fixed6> {
     let rounds = planned_rounds(opts.blocks);
-    let steps = rounds * u64::from(DEVNET_LOCAL_STEPS);
+    let steps = rounds * u64::from(opts.local_steps);
     let sigma = match opts.noise_multiplier {
         Some(s) => s,
         // The data sources' ledgers account with PLD (the default), so plan with it: the
@@ -225,7 +247,7 @@ fn plan_noise(opts: &DevnetOptions, q: f64) -> anyhow::Result<Fixed6> {
         // Every block needs submissions: the sources must afford all of them.
         let needed = opts.blocks + 1;
         let spent = learnchain_privacy::Accountant::Pld
-            .epsilon(q, sigma, needed * u64::from(DEVNET_LOCAL_STEPS), opts.delta)
+            .epsilon(q, sigma, needed * u64::from(opts.local_steps), opts.delta)
             .with_context(|| format!("--noise-multiplier {sigma}"))?;
         if spent.epsilon > opts.epsilon_budget {
             bail!(
@@ -238,8 +260,9 @@ fn plan_noise(opts: &DevnetOptions, q: f64) -> anyhow::Result<Fixed6> {
     let fixed = Fixed6((sigma * Fixed6::SCALE as f64).ceil() as u64);
     if fixed > MAX_NOISE_MULTIPLIER {
         bail!(
-            "--epsilon-budget {} is too small for {rounds} rounds of {DEVNET_LOCAL_STEPS} steps at q = {q}: it needs noise multiplier {sigma:.1}, above the protocol's maximum {MAX_NOISE_MULTIPLIER}",
-            opts.epsilon_budget
+            "--epsilon-budget {} is too small for {rounds} rounds of {} steps at q = {q}: it needs noise multiplier {sigma:.1}, above the protocol's maximum {MAX_NOISE_MULTIPLIER}",
+            opts.epsilon_budget,
+            opts.local_steps
         );
     }
     Ok(fixed)
@@ -259,9 +282,9 @@ fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Gen
     // One input scaling for every node: the built-in set's training-split statistics.
     g.model.input = Some(crate::data::reference_transform(&format!("builtin:{}", opts.dataset), "label")?);
     g.timestamp_ms = learnchain_chain::now_ms();
-    g.training.local_steps = DEVNET_LOCAL_STEPS;
-    g.training.learning_rate = fixed("learning-rate", DEVNET_LEARNING_RATE)?;
-    g.privacy.max_local_steps = DEVNET_LOCAL_STEPS;
+    g.training.local_steps = opts.local_steps;
+    g.training.learning_rate = fixed("learning-rate", opts.learning_rate)?;
+    g.privacy.max_local_steps = opts.local_steps;
     let q = plan_sample_rate(opts)?;
     g.privacy.max_sample_rate = fixed("sample-rate", q)?;
     g.privacy.clip_bound = fixed("clip", DEVNET_CLIP)?;
@@ -334,6 +357,7 @@ fn plan_block_interval(opts: &DevnetOptions, g: &Genesis) -> anyhow::Result<u64>
         source: Some(format!("builtin:{}", opts.dataset)),
         shards: opts.data_sources,
         shard: 0,
+        partition: opts.partition.clone(),
         evaluate: false,
         ..DataConfig::default()
     };
@@ -517,6 +541,7 @@ pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
             source: Some(dataset.clone()),
             shards: opts.data_sources,
             shard: i - 1,
+            partition: opts.partition.clone(),
             evaluate: false,
             ..DataConfig::default()
         };
