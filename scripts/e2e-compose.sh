@@ -165,6 +165,21 @@ acc="$(status_json bootnode | field accuracy)"
 [ -n "$acc" ] || fail "the bootnode reports no test accuracy"
 pass "bootnode reports test accuracy $acc"
 
+# The trained model leaves the cluster: exported from the bootnode's RPC and fetched from a
+# miner's GET /model.safetensors at the same height, the bytes are the same, and predict
+# reads the file back.
+MODEL_DIR="$(mktemp -d -t learnchain-e2e-model-XXXXXX)"
+"$LC" model export --rpc "127.0.0.1:${PORT[bootnode]}" --height "$phase1_h" --out "$MODEL_DIR/bootnode.safetensors" 2>/dev/null \
+  || fail "model export --rpc from the bootnode at height $phase1_h"
+curl -sf -m 10 "http://127.0.0.1:${PORT[miner-1]}/model.safetensors?height=$phase1_h" -o "$MODEL_DIR/miner-1.safetensors" \
+  || fail "GET /model.safetensors?height=$phase1_h on miner-1"
+cmp -s "$MODEL_DIR/bootnode.safetensors" "$MODEL_DIR/miner-1.safetensors" \
+  || fail "the model files of height $phase1_h from the bootnode and miner-1 differ"
+model_acc="$("$LC" predict --model "$MODEL_DIR/bootnode.safetensors" --data builtin:breast-cancer --split test --json | field accuracy)"
+[ -n "$model_acc" ] || fail "predict could not read the exported model"
+rm -rf "$MODEL_DIR"
+pass "model of height $phase1_h: the bootnode's export and miner-1's GET /model.safetensors are the same bytes; predict gives test accuracy $model_acc"
+
 members_active 4 || fail "fewer than 4 members registered: $(rpc members_list)"
 pass "4 data sources registered themselves (open enrolment)"
 
