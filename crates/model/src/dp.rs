@@ -34,7 +34,7 @@
 //! the returned [`LocalUpdate::params`] by at most the privacy loss of
 //! `T = local_steps` compositions of the Poisson-subsampled Gaussian mechanism with sampling
 //! rate `q` and noise multiplier `σ`. That is exactly what the
-//! `learnchain_privacy::RdpAccountant` accounts for; the caller records
+//! accountants of `learnchain_privacy` (PLD by default, RDP beside it) account for; the caller records
 //! `(q, σ, T)` per round in the privacy ledger, and rounds compose. Nothing protects
 //! a whole data source (user-level DP), and the hyper-parameters themselves (`q`, `σ`, `C`,
 //! the learning rate, `n` through `q·n`) are treated as public.

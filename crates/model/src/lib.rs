@@ -26,6 +26,7 @@
 
 pub mod data;
 pub mod dp;
+mod error;
 pub mod eval;
 pub mod export;
 pub mod fixed;

@@ -26,7 +26,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 
 use crate::fixed::to_float;
-use crate::train::TrainError;
+use crate::error::TrainError;
 
 /// Float parameters of one model, laid out like the fixed-point global model.
 #[derive(Clone, Debug, PartialEq)]
