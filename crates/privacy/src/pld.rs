@@ -465,6 +465,12 @@ fn compose_groups(
     })
 }
 
+/// `|a − b| / |b|` (`|a|` when `b` is 0): the relative difference the tests compare with.
+#[cfg(test)]
+fn rel(a: f64, b: f64) -> f64 {
+    if b == 0.0 { a.abs() } else { ((a - b) / b).abs() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::mechanism::gaussian_delta;
@@ -472,13 +478,7 @@ mod tests {
     use crate::accountant::{NOISE_SEARCH_MIN, NOISE_SEARCH_TOLERANCE, epsilon as rdp_epsilon};
     use proptest::prelude::*;
 
-    fn rel(a: f64, b: f64) -> f64 {
-        if b == 0.0 {
-            a.abs()
-        } else {
-            ((a - b) / b).abs()
-        }
-    }
+    use super::rel;
 
     /// A coarse grid for the many-call tests (still an upper bound, just looser).
     fn coarse() -> PldConfig {

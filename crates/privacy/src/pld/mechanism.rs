@@ -155,13 +155,7 @@ fn connect_the_dots(deltas: &[f64], d: f64) -> (Vec<f64>, f64) {
 mod tests {
     use super::*;
 
-    fn rel(a: f64, b: f64) -> f64 {
-        if b == 0.0 {
-            a.abs()
-        } else {
-            ((a - b) / b).abs()
-        }
-    }
+    use crate::pld::rel;
 
     #[test]
     fn closed_forms_agree_at_q_one_and_in_limits() {
