@@ -239,7 +239,9 @@ impl NodeApi for NodeRpc {
     }
 
     fn model_file(&self, height: Option<u64>) -> Result<Vec<u8>, ApiError> {
-        crate::model::file_at(&self.svc.lock().chain, height)
+        // Read under the chain's lock, encode (megabytes for a large model) outside it.
+        let (provenance, weights) = crate::model::weights_at(&self.svc.lock().chain, height)?;
+        crate::model::encode(&self.svc.genesis().model, &weights, &provenance)
     }
 
     fn model_metrics(&self, height: Option<u64>) -> Result<MetricsView, ApiError> {

@@ -12,6 +12,7 @@ pub mod predict;
 
 use learnchain_chain::Chain;
 use learnchain_model::export::{Provenance, to_safetensors};
+use learnchain_proto::model::ModelSpec;
 use learnchain_rpc::ApiError;
 
 pub use export::export;
@@ -20,6 +21,14 @@ pub use predict::predict;
 /// The model file of the block at `height` of `chain`'s best chain (`None`: the head).
 /// A height above the head is [`ApiError::NotFound`].
 pub fn file_at(chain: &Chain, height: Option<u64>) -> Result<Vec<u8>, ApiError> {
+    let (provenance, weights) = weights_at(chain, height)?;
+    encode(&chain.genesis().model, &weights, &provenance)
+}
+
+/// The fixed-point model after the block at `height` (`None`: the head) and where it comes
+/// from: the part of [`file_at`] that reads the chain, so a caller holding the chain's lock
+/// can release it before the file is encoded.
+pub fn weights_at(chain: &Chain, height: Option<u64>) -> Result<(Provenance, Vec<i32>), ApiError> {
     let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
     let meta = match height {
         None => chain.head().clone(),
@@ -34,5 +43,10 @@ pub fn file_at(chain: &Chain, height: Option<u64>) -> Result<Vec<u8>, ApiError> 
     let weights = chain.model_at(&meta.hash).map_err(|e| internal(&e))?;
     let provenance =
         Provenance { chain_id: chain.chain_id(), height: meta.height, block_hash: meta.hash, model_hash: meta.model_hash };
-    to_safetensors(&chain.genesis().model, &weights, &provenance).map_err(|e| internal(&e))
+    Ok((provenance, weights))
+}
+
+/// The model file of `weights` (of the model `spec`) from the block `provenance` names.
+pub fn encode(spec: &ModelSpec, weights: &[i32], provenance: &Provenance) -> Result<Vec<u8>, ApiError> {
+    to_safetensors(spec, weights, provenance).map_err(|e| ApiError::Internal(e.to_string()))
 }
