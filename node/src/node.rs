@@ -531,6 +531,8 @@ impl NodeLoop {
                 self.refresh_peers();
                 self.start_sync(peer);
             }
+            // The RPC's peer list is refreshed once identify has named the agent too.
+            NetEvent::PeerIdentified(_) => self.refresh_peers(),
             NetEvent::PeerDisconnected(peer) => {
                 debug!(%peer, "peer disconnected");
                 self.refresh_peers();

@@ -406,6 +406,7 @@ fn event_name(event: &NetEvent) -> &'static str {
         NetEvent::Gossip { .. } => "gossip",
         NetEvent::SyncRequest { .. } => "sync_request",
         NetEvent::PeerConnected(_) => "peer_connected",
+        NetEvent::PeerIdentified(_) => "peer_identified",
         NetEvent::PeerDisconnected(_) => "peer_disconnected",
         NetEvent::Listening(_) => "listening",
         NetEvent::BootnodeConnected { .. } => "bootnode_connected",

@@ -36,6 +36,9 @@ pub enum NetEvent {
     },
     /// The first connection to a peer was established.
     PeerConnected(PeerId),
+    /// A connected peer answered identify with the learnchain protocol version: its agent
+    /// string is now known (see [`PeerInfo::agent`]).
+    PeerIdentified(PeerId),
     /// The last connection to a peer closed.
     PeerDisconnected(PeerId),
     /// The node listens on a new address.

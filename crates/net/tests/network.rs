@@ -487,3 +487,24 @@ async fn traffic_counts_every_byte_both_ways() {
     assert!(b1.bytes_in - b0.bytes_in < len + 8 * 1024, "received {b0:?} → {b1:?}");
     assert_eq!(a1.total(), a1.bytes_in + a1.bytes_out);
 }
+
+/// A peer's agent string is known once identify has answered, and the node hears of it:
+/// `peers()` (what `net_peers` shows) names the agent after `PeerIdentified`, where it
+/// was still unknown when the connection was first reported.
+#[tokio::test]
+async fn peers_show_their_agent_once_identified() {
+    let mut a = Node::start(config()).await;
+    let mut config_b = config();
+    config_b.bootnodes = vec![a.p2p_addr()];
+    let b = Node::start(config_b).await;
+    let peer = b.id();
+    a.next("peer identified", |e| match e {
+        NetEvent::PeerIdentified(p) if p == peer => Some(()),
+        _ => None,
+    })
+    .await;
+    let peers = a.handle.peers().await;
+    let info = peers.iter().find(|p| p.peer_id == peer).expect("b is a peer of a");
+    let agent = info.agent.as_deref().expect("an agent after identify");
+    assert!(agent.starts_with("learnchain/"), "{agent}");
+}

@@ -156,7 +156,12 @@ impl EventLoop {
                 }
                 debug!(peer = %peer_id, agent = %info.agent_version, "peer identified");
                 if let Some(state) = self.peers.get_mut(&peer_id) {
-                    state.agent = Some(info.agent_version);
+                    // Identify answers again on every push; report the first answer and a
+                    // changed agent only.
+                    if state.agent.as_deref() != Some(info.agent_version.as_str()) {
+                        state.agent = Some(info.agent_version);
+                        self.emit(NetEvent::PeerIdentified(peer_id));
+                    }
                 }
             }
             identify::Event::Error { peer_id, error, .. } => {
