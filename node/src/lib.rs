@@ -12,6 +12,7 @@ pub mod devnet;
 pub mod keys;
 pub mod model;
 pub mod node;
+pub mod peers;
 pub mod privacy;
 pub mod roles;
 pub mod rpc_api;

@@ -535,6 +535,7 @@ impl NodeLoop {
             NetEvent::PeerIdentified(_) => self.refresh_peers(),
             NetEvent::PeerDisconnected(peer) => {
                 debug!(%peer, "peer disconnected");
+                self.svc.forget_peer(&peer);
                 self.refresh_peers();
             }
             NetEvent::Listening(addr) => info!(%addr, "listening"),
@@ -556,7 +557,7 @@ impl NodeLoop {
         let verdict = match kind {
             TopicKind::Blocks => match decode::<Block>(&data, limits.max_block_bytes as usize) {
                 Err(e) => {
-                    warn!(peer = %source, error = %e, "undecodable block");
+                    self.svc.log_rejection(source, "undecodable block", &e, true);
                     Verdict::Reject
                 }
                 Ok(block) => match self.svc.import(block, Origin::Gossip).await {
@@ -566,7 +567,7 @@ impl NodeLoop {
                             self.start_sync(source);
                         }
                         let v = e.verdict();
-                        ChainService::log_rejection("block", &e, v == ChainVerdict::Reject);
+                        self.svc.log_rejection(source, "block", &e, v == ChainVerdict::Reject);
                         to_verdict(v)
                     }
                 },
@@ -589,7 +590,7 @@ impl NodeLoop {
                         self.start_sync(source);
                     }
                     let v = e.verdict();
-                    ChainService::log_rejection("compact block", &e, v == ChainVerdict::Reject);
+                    self.svc.log_rejection(source, "compact block", &e, v == ChainVerdict::Reject);
                     to_verdict(v)
                 }
             },
@@ -604,7 +605,7 @@ impl NodeLoop {
             },
             TopicKind::Registrations => match decode::<Registration>(&data, MAX_REGISTRATION_BYTES) {
                 Err(e) => {
-                    warn!(peer = %source, error = %e, "undecodable registration");
+                    self.svc.log_rejection(source, "undecodable registration", &e, true);
                     Verdict::Reject
                 }
                 Ok(r) => match self.svc.add_registration_via(r, Origin::Gossip) {
@@ -614,7 +615,7 @@ impl NodeLoop {
                     }
                     Err(e) => {
                         let v = e.verdict();
-                        ChainService::log_rejection("registration", &e, v == ChainVerdict::Reject);
+                        self.svc.log_rejection(source, "registration", &e, v == ChainVerdict::Reject);
                         to_verdict(v)
                     }
                 },

@@ -22,7 +22,8 @@ use learnchain_chain::{
 };
 use learnchain_proto::{Block, Genesis, Hash32, Registration, Submission};
 use tokio::sync::{broadcast, watch};
-use tracing::{debug, info, warn};
+use libp2p::PeerId;
+use tracing::{debug, info};
 
 /// The head and the model after it.
 #[derive(Clone, Debug)]
@@ -78,6 +79,8 @@ pub struct ChainService {
     /// Nanoseconds spent checking blocks, submissions and registrations (see
     /// [`ChainService::validation_nanos`]).
     validation: Arc<AtomicU64>,
+    /// Rejected messages per peer, logged a line per interval.
+    rejections: Arc<crate::peers::RejectionLog>,
 }
 
 /// Marks a download from a peer that is ahead of us; the count drops when it is dropped.
@@ -114,6 +117,7 @@ impl ChainService {
             head_events,
             catching_up: Arc::new(catching_up),
             validation: Arc::new(AtomicU64::new(0)),
+            rejections: Arc::new(crate::peers::RejectionLog::new()),
         }
     }
 
@@ -133,13 +137,13 @@ impl ChainService {
     /// the handle back. The database is fully closed when this returns `Ok`: dropping the
     /// last `Arc` elsewhere would release the lock only once redb's destructor finishes.
     pub fn try_close(self) -> Result<(), ChainService> {
-        let ChainService { state, genesis, heads, pool_status, head_events, catching_up, validation } = self;
+        let ChainService { state, genesis, heads, pool_status, head_events, catching_up, validation, rejections } = self;
         match Arc::try_unwrap(state) {
             Ok(state) => {
                 drop(state);
                 Ok(())
             }
-            Err(state) => Err(ChainService { state, genesis, heads, pool_status, head_events, catching_up, validation }),
+            Err(state) => Err(ChainService { state, genesis, heads, pool_status, head_events, catching_up, validation, rejections }),
         }
     }
 
@@ -321,13 +325,20 @@ impl ChainService {
         st.chain.build_template(miner, subs, regs, now_ms())
     }
 
-    /// Logs a rejected object at a level fitting the verdict.
-    pub fn log_rejection(what: &str, error: &dyn std::fmt::Display, reject: bool) {
+    /// Logs an object `peer` sent at a level fitting the verdict: a rejection through the
+    /// per-peer [`RejectionLog`](crate::peers::RejectionLog) (a flood costs a line per
+    /// interval), an ignored one at DEBUG.
+    pub fn log_rejection(&self, peer: PeerId, what: &str, error: &dyn std::fmt::Display, reject: bool) {
         if reject {
-            warn!(%error, "rejected {what}");
+            self.rejections.reject(peer, what, error);
         } else {
-            debug!(%error, "ignored {what}");
+            debug!(%peer, %error, "ignored {what}");
         }
+    }
+
+    /// `peer` disconnected: logs the rejections still counted for it.
+    pub fn forget_peer(&self, peer: &PeerId) {
+        self.rejections.forget(peer);
     }
 }
 

@@ -242,7 +242,7 @@ fn judge_fetched(
         Err(learnchain_chain::SubmissionError::Duplicate) => Verdict::Accept,
         Err(e) => {
             let v = e.verdict();
-            ChainService::log_rejection("submission", &e, v == ChainVerdict::Reject);
+            svc.log_rejection(peer, "submission", &e, v == ChainVerdict::Reject);
             crate::node::to_verdict(v)
         }
     }
