@@ -106,18 +106,23 @@ pub fn load_local(cfg: &DataConfig, transform: Option<&InputTransform>) -> anyho
         return Ok(LocalData { train: None, eval: None });
     };
     let held = if cfg.split == "test" { test.clone() } else { train };
-    let shard = if cfg.shards == 1 {
-        held
-    } else {
-        let mut shards = match parse_partition(&cfg.partition)? {
-            Partition::Iid => held.partition_iid(cfg.shards, cfg.partition_seed)?,
-            Partition::Dirichlet(a) => held.partition_dirichlet(cfg.shards, a, cfg.partition_seed)?,
-        };
-        if cfg.shard >= shards.len() {
-            bail!("data.shard {} is out of range for {} shards", cfg.shard, shards.len());
-        }
-        shards.swap_remove(cfg.shard)
-    };
+    let mut shards = shards_of(held, cfg)?;
+    if cfg.shard >= shards.len() {
+        bail!("data.shard {} is out of range for {} shards", cfg.shard, shards.len());
+    }
+    let shard = shards.swap_remove(cfg.shard);
     let eval = (cfg.evaluate && !test.is_empty()).then_some(test);
     Ok(LocalData { train: Some(shard), eval })
+}
+
+/// `held` cut into `cfg.shards` shards by `cfg.partition` and `cfg.partition_seed` (one
+/// shard, `held` itself, when `cfg.shards` is 1): every node's shard of a shared split.
+pub fn shards_of(held: Dataset, cfg: &DataConfig) -> anyhow::Result<Vec<Dataset>> {
+    if cfg.shards == 1 {
+        return Ok(vec![held]);
+    }
+    Ok(match parse_partition(&cfg.partition)? {
+        Partition::Iid => held.partition_iid(cfg.shards, cfg.partition_seed)?,
+        Partition::Dirichlet(a) => held.partition_dirichlet(cfg.shards, a, cfg.partition_seed)?,
+    })
 }

@@ -23,7 +23,6 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::adversary::Adversary;
-use crate::data::Partition;
 use crate::config::{DataConfig, NodeConfig, Role};
 use crate::keys;
 use crate::node::Node;
@@ -204,17 +203,21 @@ pub fn planned_rounds(blocks: u64) -> u64 {
 /// examples) that its expected batch `q·n` would hold less than one example, which
 /// validators refuse. Rounded up to a millionth.
 fn plan_sample_rate(opts: &DevnetOptions) -> anyhow::Result<f64> {
-    let cfg = DataConfig { source: Some(format!("builtin:{}", opts.dataset)), ..DataConfig::default() };
+    let cfg = DataConfig {
+        source: Some(format!("builtin:{}", opts.dataset)),
+        shards: opts.data_sources.max(1),
+        partition: opts.partition.clone(),
+        ..DataConfig::default()
+    };
     let held = crate::data::load_splits(&cfg, None)?.map(|(train, _)| train);
     let train = held.as_ref().map_or(0, Dataset::len);
-    let smallest = match (crate::data::parse_partition(&opts.partition)?, &held) {
-        (Partition::Dirichlet(alpha), Some(held)) if opts.data_sources > 1 => held
-            .partition_dirichlet(opts.data_sources, alpha, cfg.partition_seed)?
-            .iter()
-            .map(Dataset::len)
-            .min()
-            .unwrap_or(0),
-        _ => train / opts.data_sources.max(1),
+    // The shards the data sources will hold (none can be cut when there are more sources
+    // than examples).
+    let smallest = match held {
+        Some(held) if opts.data_sources <= train => {
+            crate::data::shards_of(held, &cfg)?.iter().map(Dataset::len).min().unwrap_or(0)
+        }
+        _ => 0,
     };
     if smallest == 0 {
         bail!(

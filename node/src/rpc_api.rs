@@ -171,18 +171,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 
 impl NodeRpc {
     fn meta_at(&self, height: Option<u64>) -> Result<BlockMeta, ApiError> {
-        let st = self.svc.lock();
-        match height {
-            None => Ok(st.chain.head().clone()),
-            Some(h) => {
-                let hash = st
-                    .chain
-                    .canonical_hash(h)
-                    .map_err(internal)?
-                    .ok_or_else(|| ApiError::NotFound(format!("no block at height {h} (head is {})", st.chain.head().height)))?;
-                st.chain.meta(&hash).cloned().ok_or_else(|| ApiError::Internal(format!("no meta for {hash}")))
-            }
-        }
+        crate::model::meta_at(&self.svc.lock().chain, height)
     }
 
     fn model_of(&self, meta: &BlockMeta) -> Result<Vec<i32>, ApiError> {

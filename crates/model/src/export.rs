@@ -40,7 +40,7 @@ use std::io::Read;
 use std::path::Path;
 
 use learnchain_proto::hash::model_hash;
-use learnchain_proto::model::{Architecture, InputTransform, ModelSpec};
+use learnchain_proto::model::{Architecture, InputTransform, ModelSpec, TensorSlot};
 use learnchain_proto::{Decimal9, Hash32};
 use safetensors::{Dtype, SafeTensors};
 use serde_json::json;
@@ -142,11 +142,7 @@ pub fn to_safetensors(spec: &ModelSpec, weights: &[i32], provenance: &Provenance
         .iter()
         .enumerate()
         .map(|(i, slot)| {
-            let (name, shape) = if i % 2 == 0 {
-                (format!("layers.{}.weight", i / 2), vec![slot.rows, slot.cols])
-            } else {
-                (format!("layers.{}.bias", i / 2), vec![slot.cols])
-            };
+            let (name, shape) = tensor_name_and_shape(i, slot);
             let data = weights[slot.range()]
                 .iter()
                 .flat_map(|&q| ((f64::from(q) / scale) as f32).to_le_bytes())
@@ -177,6 +173,17 @@ pub fn to_safetensors(spec: &ModelSpec, weights: &[i32], provenance: &Provenance
         out.extend_from_slice(data);
     }
     Ok(out)
+}
+
+/// The file's name and shape of tensor `index` of the layout (`slot`): the weight
+/// `layers.{i}.weight` `[inputs, outputs]` or the bias `layers.{i}.bias` `[outputs]` of
+/// layer `i`.
+fn tensor_name_and_shape(index: usize, slot: &TensorSlot) -> (String, Vec<usize>) {
+    if index.is_multiple_of(2) {
+        (format!("layers.{}.weight", index / 2), vec![slot.rows, slot.cols])
+    } else {
+        (format!("layers.{}.bias", index / 2), vec![slot.cols])
+    }
 }
 
 /// Every metadata entry but the digest.
@@ -336,11 +343,7 @@ pub fn from_safetensors(bytes: &[u8]) -> Result<ModelFile, ExportError> {
     let mut names = Vec::with_capacity(2 * layers);
     let mut params = Vec::with_capacity(usize::try_from(spec.param_count()).unwrap_or(0));
     for (i, slot) in spec.layout().iter().enumerate() {
-        let (name, shape) = if i % 2 == 0 {
-            (format!("layers.{}.weight", i / 2), vec![slot.rows, slot.cols])
-        } else {
-            (format!("layers.{}.bias", i / 2), vec![slot.cols])
-        };
+        let (name, shape) = tensor_name_and_shape(i, slot);
         let view = shape_of(&name)?;
         if view.dtype() != Dtype::F32 || view.shape() != shape.as_slice() {
             return Err(ExportError::Malformed(format!(

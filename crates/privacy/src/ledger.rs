@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::select::{Accountant, Guarantee};
+use crate::select::{Accountant, Guarantee, RoundGroups, group_rounds};
 use crate::error::{
     PrivacyError, Result, check_delta, check_q, check_sigma, check_steps,
 };
@@ -135,7 +135,7 @@ static MEMO: std::sync::Mutex<BTreeMap<MemoKey, Guarantee>> = std::sync::Mutex::
 /// Entries the memo holds before it is emptied.
 const MEMO_ENTRIES: usize = 4096;
 
-type MemoKey = (Accountant, u64, Vec<(u64, u64, u64)>);
+type MemoKey = (Accountant, u64, RoundGroups);
 
 /// The spend of `rounds` (plus `extra`) at `delta` by `accountant`, recomputed from the
 /// history (or found in [`MEMO`]). `+∞` if the accountant gives no finite bound.
@@ -145,21 +145,12 @@ fn compute_spent(
     delta: f64,
     accountant: Accountant,
 ) -> Result<Guarantee> {
-    let mut groups: BTreeMap<(u64, u64), u64> = BTreeMap::new();
-    for r in rounds.iter().chain(extra) {
-        let steps = groups.entry((r.q.to_bits(), r.sigma.to_bits())).or_insert(0);
-        *steps = steps.saturating_add(r.steps);
-    }
-    let key: MemoKey = (accountant, delta.to_bits(), groups.iter().map(|(&(q, s), &t)| (q, s, t)).collect());
+    let groups = group_rounds(rounds.iter().chain(extra))?;
+    let key: MemoKey = (accountant, delta.to_bits(), groups.clone());
     if let Some(hit) = MEMO.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok(*hit);
     }
-    // One synthetic round per group composes exactly what the history does.
-    let grouped: Vec<RoundParams> = groups
-        .iter()
-        .map(|(&(q, sigma), &steps)| RoundParams { round: 0, q: f64::from_bits(q), sigma: f64::from_bits(sigma), steps })
-        .collect();
-    let spent = match accountant.epsilon_of_rounds(&grouped, delta) {
+    let spent = match accountant.epsilon_of_groups(&groups, delta) {
         Err(PrivacyError::NoFiniteBound | PrivacyError::PldDeltaTooSmall { .. }) => {
             Guarantee { epsilon: f64::INFINITY, delta, accountant, rdp_order: None }
         }

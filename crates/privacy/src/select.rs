@@ -68,15 +68,12 @@ impl Accountant {
     /// `ε` at `delta` of all of `rounds` composed (rounds with the same `(q, σ)` are
     /// grouped); `ε = 0` for no rounds. Every round is validated first.
     pub fn epsilon_of_rounds(self, rounds: &[RoundParams], delta: f64) -> Result<Guarantee> {
+        self.epsilon_of_groups(&group_rounds(rounds)?, delta)
+    }
+
+    /// `ε` at `delta` of the grouped history `groups` ([`group_rounds`]).
+    pub(crate) fn epsilon_of_groups(self, groups: &RoundGroups, delta: f64) -> Result<Guarantee> {
         check_delta(delta)?;
-        let mut groups: BTreeMap<(u64, u64), u64> = BTreeMap::new();
-        for r in rounds {
-            r.validate()?;
-            let steps = groups
-                .entry((r.q.to_bits(), r.sigma.to_bits()))
-                .or_insert(0);
-            *steps = steps.saturating_add(r.steps);
-        }
         let params = groups
             .iter()
             .map(|(&(q, s), &t)| (f64::from_bits(q), f64::from_bits(s), t));
@@ -105,6 +102,22 @@ impl Accountant {
             }
         }
     }
+}
+
+/// A history grouped by `(q, σ)` (keyed by their bit patterns, so the order and the
+/// grouping are exact) with the steps of each group summed: rounds with the same `(q, σ)`
+/// compose as one run of all their steps under either accountant.
+pub(crate) type RoundGroups = BTreeMap<(u64, u64), u64>;
+
+/// Validates every round and groups them ([`RoundGroups`]).
+pub(crate) fn group_rounds<'a>(rounds: impl IntoIterator<Item = &'a RoundParams>) -> Result<RoundGroups> {
+    let mut groups = RoundGroups::new();
+    for r in rounds {
+        r.validate()?;
+        let steps = groups.entry((r.q.to_bits(), r.sigma.to_bits())).or_insert(0);
+        *steps = steps.saturating_add(r.steps);
+    }
+    Ok(groups)
 }
 
 impl fmt::Display for Accountant {

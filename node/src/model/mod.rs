@@ -10,7 +10,7 @@
 pub mod export;
 pub mod predict;
 
-use learnchain_chain::Chain;
+use learnchain_chain::{BlockMeta, Chain};
 use learnchain_model::export::{Provenance, to_safetensors};
 use learnchain_proto::model::ModelSpec;
 use learnchain_rpc::ApiError;
@@ -29,21 +29,22 @@ pub fn file_at(chain: &Chain, height: Option<u64>) -> Result<Vec<u8>, ApiError> 
 /// from: the part of [`file_at`] that reads the chain, so a caller holding the chain's lock
 /// can release it before the file is encoded.
 pub fn weights_at(chain: &Chain, height: Option<u64>) -> Result<(Provenance, Vec<i32>), ApiError> {
-    let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
-    let meta = match height {
-        None => chain.head().clone(),
-        Some(h) => {
-            let hash = chain
-                .canonical_hash(h)
-                .map_err(|e| internal(&e))?
-                .ok_or_else(|| ApiError::NotFound(format!("no block at height {h} (head is {})", chain.head().height)))?;
-            chain.meta(&hash).cloned().ok_or_else(|| ApiError::Internal(format!("no metadata for block {hash}")))?
-        }
-    };
-    let weights = chain.model_at(&meta.hash).map_err(|e| internal(&e))?;
+    let meta = meta_at(chain, height)?;
+    let weights = chain.model_at(&meta.hash).map_err(|e| ApiError::Internal(e.to_string()))?;
     let provenance =
         Provenance { chain_id: chain.chain_id(), height: meta.height, block_hash: meta.hash, model_hash: meta.model_hash };
     Ok((provenance, weights))
+}
+
+/// The block at `height` of `chain`'s best chain (`None`: the head), as the RPC and the
+/// model file name a block: a height above the head is [`ApiError::NotFound`].
+pub fn meta_at(chain: &Chain, height: Option<u64>) -> Result<BlockMeta, ApiError> {
+    let Some(h) = height else { return Ok(chain.head().clone()) };
+    let hash = chain
+        .canonical_hash(h)
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .ok_or_else(|| ApiError::NotFound(format!("no block at height {h} (head is {})", chain.head().height)))?;
+    chain.meta(&hash).cloned().ok_or_else(|| ApiError::Internal(format!("no meta for {hash}")))
 }
 
 /// The model file of `weights` (of the model `spec`) from the block `provenance` names.

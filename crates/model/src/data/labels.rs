@@ -51,26 +51,10 @@ impl LabelInterner {
         Ok(())
     }
 
-    /// Each row's class as the index of its label in `classes` (a model's agreed class
-    /// labels), and the label of each class. An integer label matches its integer value
-    /// (`"01"` is class `"1"`); a label that is not a class is refused, naming it and the
-    /// classes.
+    /// Each row's class as the index of its label in `classes`, a model's agreed class
+    /// labels (matched as [`class_of_labels`] says).
     pub(super) fn into_given_classes(self, classes: &[String]) -> Result<Vec<u32>, DataError> {
-        let normal = |s: &str| s.parse::<u32>().map_or_else(|_| s.to_owned(), |n| n.to_string());
-        let index: HashMap<String, u32> =
-            classes.iter().enumerate().map(|(i, c)| (normal(c), i as u32)).collect();
-        let mut class_of = Vec::with_capacity(self.distinct.len());
-        for label in &self.distinct {
-            match index.get(&normal(label)) {
-                Some(&class) => class_of.push(class),
-                None => {
-                    return Err(DataError::UnknownClass {
-                        label: label.chars().take(40).collect(),
-                        classes: classes.join(", "),
-                    });
-                }
-            }
-        }
+        let class_of = class_of_labels(&self.distinct, classes)?;
         Ok(self.rows.iter().map(|&id| class_of[id as usize]).collect())
     }
 
@@ -119,6 +103,23 @@ impl LabelInterner {
         let y = self.rows.iter().map(|&id| class_of[id as usize]).collect();
         Ok((y, classes, names))
     }
+}
+
+/// The index in `classes` (a model's class labels) of each of `labels`. An integer label
+/// matches its integer value (`"01"` is class `"1"`); a label that is not a class is
+/// refused, naming it and the classes.
+pub(super) fn class_of_labels(labels: &[String], classes: &[String]) -> Result<Vec<u32>, DataError> {
+    let normal = |s: &str| s.parse::<u32>().map_or_else(|_| s.to_owned(), |n| n.to_string());
+    let index: HashMap<String, u32> = classes.iter().enumerate().map(|(i, c)| (normal(c), i as u32)).collect();
+    labels
+        .iter()
+        .map(|label| {
+            index.get(&normal(label)).copied().ok_or_else(|| DataError::UnknownClass {
+                label: label.chars().take(40).collect(),
+                classes: classes.join(", "),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 use learnchain_proto::Decimal9;
 use learnchain_proto::model::InputTransform;
 
+use super::labels::class_of_labels;
 use super::{DataError, Dataset, Standardizer};
 
 /// Most column names quoted in one mismatch message.
@@ -92,16 +93,7 @@ pub fn check_columns(transform: &InputTransform, columns: &[String]) -> Result<(
 pub fn apply_transform(transform: &InputTransform, data: &mut Dataset) -> Result<(), DataError> {
     check_columns(transform, &data.feature_names)?;
     if data.class_labels != transform.classes {
-        let normal = |s: &str| s.parse::<u32>().map_or_else(|_| s.to_owned(), |n| n.to_string());
-        let index: std::collections::HashMap<String, u32> =
-            transform.classes.iter().enumerate().map(|(i, c)| (normal(c), i as u32)).collect();
-        let mut class_of = Vec::with_capacity(data.class_labels.len());
-        for label in &data.class_labels {
-            class_of.push(*index.get(&normal(label)).ok_or_else(|| DataError::UnknownClass {
-                label: label.chars().take(40).collect(),
-                classes: transform.classes.join(", "),
-            })?);
-        }
+        let class_of = class_of_labels(&data.class_labels, &transform.classes)?;
         for y in &mut data.y {
             *y = class_of[*y as usize];
         }
