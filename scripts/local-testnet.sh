@@ -11,11 +11,8 @@
 set -euo pipefail
 HEIGHT="${1:-10}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-# Cargo's target dir ($CARGO_TARGET_DIR when set, relative to the project root if relative).
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
-BIN="${LEARNCHAIN_BIN:-$TARGET_DIR/release/learnchain}"
-[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --locked -p learnchain-node)
+# shellcheck source=scripts/release-bin.sh
+source "$ROOT/scripts/release-bin.sh"
 DIR="$(mktemp -d -t learnchain-local-XXXXXX)"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }

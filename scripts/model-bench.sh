@@ -9,10 +9,8 @@
 # Uses the release binary of cargo's target dir if present, else builds it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
-BIN="${LEARNCHAIN_BIN:-$TARGET_DIR/release/learnchain}"
-[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --locked -p learnchain-node)
+# shellcheck source=scripts/release-bin.sh
+source "$ROOT/scripts/release-bin.sh"
 HIDDEN="${HIDDEN:-13333}"
 BLOCKS="${BLOCKS:-1}"
 RUNS="${RUNS:-3}"

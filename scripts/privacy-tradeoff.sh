@@ -13,11 +13,8 @@
 # Uses the release binary of cargo's target dir if present, else builds it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-# Cargo's target dir ($CARGO_TARGET_DIR when set, relative to the project root if relative).
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
-BIN="${LEARNCHAIN_BIN:-$TARGET_DIR/release/learnchain}"
-[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --locked -p learnchain-node)
+# shellcheck source=scripts/release-bin.sh
+source "$ROOT/scripts/release-bin.sh"
 RUNS="${RUNS:-3}"
 BLOCKS="${BLOCKS:-20}"
 DATASET="${DATASET:-breast-cancer}"

@@ -18,11 +18,8 @@ RULES="${RULES:-mean median trimmed-mean:0.3 krum:3 multi-krum:3,4 bulyan:1 geom
 ATTACKS="${ATTACKS:-sign-flip sign-flip:10 scale:10 gaussian:1}"
 COUNTS="${COUNTS:-0 1 2 3}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-# Cargo's target dir ($CARGO_TARGET_DIR when set, relative to the project root if relative).
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
-BIN="${LEARNCHAIN_BIN:-$TARGET_DIR/release/learnchain}"
-[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --locked -p learnchain-node)
+# shellcheck source=scripts/release-bin.sh
+source "$ROOT/scripts/release-bin.sh"
 WORK="$(mktemp -d -t learnchain-robust-XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 

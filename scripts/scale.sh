@@ -36,11 +36,8 @@ TIMEOUT_S="${TIMEOUT_S:-900}"
 # Empty: each devnet sizes its block interval to a round on this machine.
 INTERVAL_MS="${INTERVAL_MS:-}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-# Cargo's target dir ($CARGO_TARGET_DIR when set, relative to the project root if relative).
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
-BIN="${LEARNCHAIN_BIN:-$TARGET_DIR/release/learnchain}"
-[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --locked -p learnchain-node)
+# shellcheck source=scripts/release-bin.sh
+source "$ROOT/scripts/release-bin.sh"
 command -v jq >/dev/null || { echo "scale.sh needs jq" >&2; exit 1; }
 WORK="$(mktemp -d -t learnchain-scale-XXXXXX)"
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
