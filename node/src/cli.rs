@@ -226,6 +226,16 @@ pub struct RunArgs {
     /// optional `/p2p/PEER_ID`.
     #[arg(long = "bootnode")]
     pub bootnodes: Vec<String>,
+    /// Connections to keep: below this many the node dials peers it discovered (Kademlia,
+    /// mDNS). Default 8.
+    #[arg(long)]
+    pub target_peers: Option<usize>,
+    /// Most connections; further inbound ones are refused. Default 32.
+    #[arg(long)]
+    pub max_peers: Option<usize>,
+    /// Find peers on the local network with mDNS (off by default).
+    #[arg(long)]
+    pub mdns: bool,
     /// Stop with an error when no bootnode has answered within this many seconds of the
     /// start (0 = keep trying forever). Default 60.
     #[arg(long)]

@@ -38,6 +38,9 @@ pub fn node_config(args: RunArgs) -> anyhow::Result<NodeConfig> {
     if !args.listen.is_empty() { c.listen = args.listen; }
     if !args.bootnodes.is_empty() { c.bootnodes = args.bootnodes; }
     if let Some(v) = args.bootnode_timeout_s { c.bootnode_timeout_s = v; }
+    if let Some(v) = args.target_peers { c.target_peers = v; }
+    if let Some(v) = args.max_peers { c.max_peers = v; }
+    if args.mdns { c.mdns = true; }
     if let Some(v) = args.rpc { c.rpc = v; }
     if let Some(v) = args.data { c.data.source = Some(v); }
     if let Some(v) = args.label_column { c.data.label_column = v; }

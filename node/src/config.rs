@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 /// Largest config file read.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
+/// Largest [`NodeConfig::max_peers`] accepted.
+pub const MAX_MAX_PEERS: usize = 10_000;
+
 /// Default of [`NodeConfig::bootnode_timeout_s`].
 pub const DEFAULT_BOOTNODE_TIMEOUT_S: u64 = 60;
 
@@ -99,6 +102,18 @@ pub struct NodeConfig {
     pub listen: Vec<String>,
     /// Bootnode multiaddrs.
     pub bootnodes: Vec<String>,
+    /// Connections the node dials toward, through discovery, when it has fewer.
+    pub target_peers: usize,
+    /// Most connections; further inbound ones are refused.
+    pub max_peers: usize,
+    /// Find peers on the local network with mDNS.
+    pub mdns: bool,
+    /// Find peers through Kademlia (default true). Off, the node knows its bootnodes and the
+    /// peers that dial it, as the devnet does, which wires its own mesh.
+    pub discovery: bool,
+    /// Disconnect and ban peers whose score falls below the thresholds (default true).
+    /// Off, offences are still counted and shown by `net_peers`: for tests.
+    pub enforce_peer_scores: bool,
     /// JSON-RPC address; `none` disables it.
     pub rpc: String,
     /// Local data.
@@ -130,6 +145,11 @@ impl Default for NodeConfig {
             roles: vec![Role::Observer],
             listen: vec!["/ip4/0.0.0.0/tcp/30333".into()],
             bootnodes: vec![],
+            target_peers: learnchain_net::DEFAULT_TARGET_PEERS,
+            max_peers: learnchain_net::DEFAULT_MAX_PEERS,
+            mdns: false,
+            discovery: true,
+            enforce_peer_scores: true,
             rpc: "127.0.0.1:8545".into(),
             data: DataConfig::default(),
             member_key: None,
@@ -209,6 +229,12 @@ impl NodeConfig {
         crate::data::parse_partition(&d.partition)?;
         if self.request_timeout_s == 0 {
             bail!("request_timeout_s must be positive");
+        }
+        if self.max_peers == 0 || self.max_peers > MAX_MAX_PEERS {
+            bail!("max_peers must be between 1 and {MAX_MAX_PEERS}, got {}", self.max_peers);
+        }
+        if self.target_peers > self.max_peers {
+            bail!("target_peers ({}) must not exceed max_peers ({})", self.target_peers, self.max_peers);
         }
         Ok(())
     }

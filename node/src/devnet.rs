@@ -432,6 +432,11 @@ fn bootnodes_of(i: usize, miners: usize, started: &[Vec<String>]) -> Vec<String>
     picks.into_iter().flat_map(|p| started[p].iter().cloned()).collect()
 }
 
+/// `max_peers` of every devnet node: room for every other node and a few outside peers.
+fn devnet_max_peers(opts: &DevnetOptions) -> usize {
+    (opts.miners + opts.data_sources + 1 + 8).max(learnchain_net::DEFAULT_MAX_PEERS)
+}
+
 fn node_config(
     dir: &Path,
     name: &str,
@@ -453,6 +458,15 @@ fn node_config(
         member_key_passphrase_file: None,
         request_timeout_s: 10,
         bootnode_timeout_s: crate::config::DEFAULT_BOOTNODE_TIMEOUT_S,
+        target_peers: learnchain_net::DEFAULT_TARGET_PEERS,
+        // Every data source dials every miner: a miner of a large devnet holds a
+        // connection to each node (see `bootnodes_of`).
+        max_peers: devnet_max_peers(opts),
+        mdns: false,
+        // The devnet wires its own bounded-degree mesh (`bootnodes_of`); a hundred nodes
+        // starting random walks at once would only add load to the round it times.
+        discovery: false,
+        enforce_peer_scores: true,
         adversary: None,
         privacy: PrivacyConfig {
             epsilon_budget: opts.epsilon_budget,

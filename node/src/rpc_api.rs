@@ -13,7 +13,7 @@ use learnchain_proto::{Block, Genesis, Hash32, Registration, RegistrationKind, S
 use learnchain_aggregate::Outcome;
 use learnchain_rpc::{
     AggregateReportView, SubmissionAggregationView, ApiError, BlockRef, BlockView, HeadView, MemberView, MembersView, MempoolView, MetricsView, ModelView, NodeApi,
-    NodeInfoView, PeerView, RegistrationView, SubmissionView,
+    NodeInfoView, PeerView, BanView, RegistrationView, SubmissionView,
 };
 use tokio::sync::broadcast;
 
@@ -72,7 +72,7 @@ pub struct NodeRpc {
     /// Static facts (the RPC address is filled in once bound).
     pub facts: Arc<Mutex<NodeFacts>>,
     /// Connected peers, kept current by the node loop.
-    pub peers: Arc<Mutex<Vec<PeerView>>>,
+    pub peers: crate::peers::PeerList,
     /// Evaluation data, if the node has some.
     pub eval: Option<Arc<Dataset>>,
     /// Evaluation results.
@@ -246,7 +246,32 @@ impl NodeApi for NodeRpc {
     }
 
     fn peers(&self) -> Result<Vec<PeerView>, ApiError> {
-        Ok(self.peers.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        let mut peers = self.peers.views();
+        // The list is refreshed on connects and disconnects; scores change in between.
+        for view in &mut peers {
+            if let Ok(id) = view.peer_id.parse::<learnchain_net::PeerId>() {
+                let standing = self.net.standing(&id);
+                view.score = standing.score;
+                view.offences = standing.offences;
+                view.last_offence = standing.last_offence.map(|o| o.name().to_string());
+            }
+        }
+        Ok(peers)
+    }
+
+    fn bans(&self) -> Result<Vec<BanView>, ApiError> {
+        Ok(self
+            .net
+            .bans()
+            .into_iter()
+            .map(|b| BanView {
+                peer_id: b.peer_id.to_string(),
+                remaining_s: b.remaining.as_secs(),
+                reason: b.reason.name().to_string(),
+                score: b.score,
+                offences: b.offences,
+            })
+            .collect())
     }
 
     fn node_info(&self) -> Result<NodeInfoView, ApiError> {

@@ -19,6 +19,13 @@ pub const SYNC_PROTOCOL: &str = "/learnchain/sync/1";
 /// The identify protocol version; peers announcing another one are disconnected.
 pub const IDENTIFY_PROTOCOL_VERSION: &str = "/learnchain/id/1";
 
+/// The Kademlia protocol of the chain `chain_id`: `/learnchain/<chain>/kad/1`, so that the
+/// peer discovery of one chain never mixes with another chain's (or with the public IPFS
+/// DHT, whose protocol is `/ipfs/kad/1.0.0`).
+pub fn kad_protocol(chain_id: &Hash32) -> String {
+    format!("/learnchain/{}/kad/1", &chain_id.to_hex()[..16])
+}
+
 /// What a gossip topic carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TopicKind {

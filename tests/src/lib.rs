@@ -42,7 +42,20 @@ pub struct Testnet {
     /// Privacy settings of data sources added from now on (default: a budget so large it
     /// never stops a test; privacy tests set their own).
     pub privacy: PrivacyConfig,
+    /// `target_peers` of nodes added from now on (default as for `learnchain run`).
+    pub target_peers: usize,
+    /// `max_peers` of nodes added from now on (default as for `learnchain run`).
+    pub max_peers: usize,
+    /// `enforce_peer_scores` of nodes added from now on (default true).
+    pub enforce_peer_scores: bool,
     configs: Vec<NodeConfig>,
+}
+
+/// The network configuration of a bare libp2p peer a test drives by hand (a hostile peer,
+/// a relayer, a listener): listening on `listen`, with discovery off, so it stays connected to
+/// exactly the nodes the test dials.
+pub fn bare(chain_id: Hash32, listen: learnchain_net::Multiaddr) -> learnchain_net::NetConfig {
+    learnchain_net::NetConfig { discovery: false, ..learnchain_net::NetConfig::local(chain_id, vec![listen]) }
 }
 
 /// Installs a test log subscriber once (respects `RUST_LOG`, default warnings only).
@@ -92,6 +105,9 @@ impl Testnet {
             genesis,
             nodes: Vec::new(),
             privacy: PrivacyConfig { epsilon_budget: 1e6, ..PrivacyConfig::default() },
+            target_peers: learnchain_net::DEFAULT_TARGET_PEERS,
+            max_peers: learnchain_net::DEFAULT_MAX_PEERS,
+            enforce_peer_scores: true,
             configs: Vec::new(),
         })
     }
@@ -99,11 +115,17 @@ impl Testnet {
     /// Starts nodes of the given kinds, each bootstrapping from all nodes before it.
     pub async fn new(kinds: &[Kind]) -> anyhow::Result<Self> {
         let mut t = Self::empty(Self::genesis(2))?;
-        for k in kinds {
-            let boot = t.all_addrs();
-            t.add(*k, boot).await?;
-        }
+        t.add_all(kinds).await?;
         Ok(t)
+    }
+
+    /// Starts nodes of the given kinds, each bootstrapping from all nodes before it.
+    pub async fn add_all(&mut self, kinds: &[Kind]) -> anyhow::Result<()> {
+        for k in kinds {
+            let boot = self.all_addrs();
+            self.add(*k, boot).await?;
+        }
+        Ok(())
     }
 
     /// Listen addresses (with `/p2p/`) of every running node.
@@ -172,6 +194,11 @@ impl Testnet {
             member_key_passphrase_file: None,
             request_timeout_s: 5,
             bootnode_timeout_s: 0,
+            target_peers: self.target_peers,
+            max_peers: self.max_peers,
+            mdns: false,
+            discovery: true,
+            enforce_peer_scores: self.enforce_peer_scores,
             privacy: self.privacy.clone(),
             adversary: match kind {
                 Kind::Adversary(_, a) => Some(a.to_string()),

@@ -30,11 +30,11 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use learnchain_chain::pow::meets_target;
 use learnchain_chain::testing::{signed_submission, solve};
-use learnchain_net::{Multiaddr, NetConfig, NetEvent, NetworkHandle, TopicKind, Verdict};
+use learnchain_net::{Multiaddr, NetEvent, NetworkHandle, TopicKind, Verdict};
 use learnchain_node::Node;
 use learnchain_proto::block::body_root;
 use learnchain_proto::{Block, CompactBlock, Hash32, Submission, SubmissionAnnouncement, SyncRequest, SyncResponse, encode};
-use learnchain_tests::{Kind, Testnet};
+use learnchain_tests::{Kind, Testnet, bare};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -64,7 +64,7 @@ struct Relayer {
 impl Relayer {
     async fn start(chain_id: Hash32) -> anyhow::Result<Relayer> {
         let listen: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse()?;
-        let (net, mut events, event_loop) = learnchain_net::new(NetConfig::local(chain_id, vec![listen]))?;
+        let (net, mut events, event_loop) = learnchain_net::new(bare(chain_id, listen))?;
         let serving = Arc::new(Mutex::new(Serving::default()));
         let (log, requests) = watch::channel(Vec::new());
         let (handle, serve) = (net.clone(), serving.clone());
@@ -198,7 +198,12 @@ async fn wait_head(node: &Node, hash: Hash32, what: &str) -> anyhow::Result<()> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compact_blocks_are_rebuilt_fetched_fallen_back_and_refused() -> anyhow::Result<()> {
-    let net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1), Kind::Observer]).await?;
+    let mut net = Testnet::empty(Testnet::genesis(2))?;
+    // The relayer breaks the relay protocol on purpose, scenario after scenario: with scores
+    // enforced the observer would disconnect it after the second (tests/tests/flood.rs covers
+    // that). Offences are still counted, and checked at the end.
+    net.enforce_peer_scores = false;
+    net.add_all(&[Kind::Miner, Kind::Source(0), Kind::Source(1), Kind::Observer]).await?;
     let all = net.running();
     net.wait_height(OBSERVER, 2, T).await?;
     // No block is published after set_mining(false) returns; one in flight lands before
@@ -317,6 +322,10 @@ async fn compact_blocks_are_rebuilt_fetched_fallen_back_and_refused() -> anyhow:
         }
         assert_eq!(st.chain.head().hash, b3.hash());
     }
+    // What the relayer did wrong was charged to it: the item not asked for (2), the wrong
+    // body root and the unknown ids it could not serve (3, the latter as not served).
+    let charged = observer.net.standing(&relayer.net.local_peer_id());
+    ensure!(charged.offences >= 3, "the relayer was charged {charged:?}");
     drop(relayer);
     net.shutdown().await;
     Ok(())

@@ -31,7 +31,7 @@ use anyhow::{Context, bail, ensure};
 use learnchain_chain::auth::{BaseRings, sign_submission, sign_with_ring, unsigned};
 use learnchain_identity::{MemberSecret, Ring};
 use learnchain_chain::pow::{self, meets_target};
-use learnchain_net::{Multiaddr, NetConfig, NetError, NetEvent, NetworkHandle, TopicKind, Verdict};
+use learnchain_net::{Multiaddr, NetError, NetEvent, NetworkHandle, TopicKind, Verdict};
 use learnchain_proto::announce::MAX_ANNOUNCEMENT_BYTES;
 use learnchain_proto::block::body_root;
 use learnchain_proto::hash::{model_hash, sha256};
@@ -41,7 +41,7 @@ use learnchain_proto::{
     SyncResponse, encode,
 };
 use learnchain_node::{HeadSnapshot, Node};
-use learnchain_tests::{Kind, Testnet};
+use learnchain_tests::{Kind, Testnet, bare};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -66,7 +66,7 @@ struct Peer {
 impl Peer {
     async fn start(chain_id: Hash32) -> anyhow::Result<Peer> {
         let listen: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse()?;
-        let (net, mut events, event_loop) = learnchain_net::new(NetConfig::local(chain_id, vec![listen]))?;
+        let (net, mut events, event_loop) = learnchain_net::new(bare(chain_id, listen))?;
         let seen = Arc::new(Mutex::new(HashSet::new()));
         let (count_tx, seen_count) = watch::channel(0usize);
         let handle = net.clone();
@@ -533,7 +533,12 @@ async fn publish_all(peer: &Peer, attacks: &[Attack]) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_peer_cannot_inject_blocks_submissions_or_registrations() -> anyhow::Result<()> {
-    let net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1), Kind::Observer]).await?;
+    let mut net = Testnet::empty(Testnet::genesis(2))?;
+    // Every attack is judged, one after another, from one peer: with scores enforced the
+    // observer would ban it after its fifth invalid message (tests/tests/flood.rs covers
+    // that). Offences are still counted.
+    net.enforce_peer_scores = false;
+    net.add_all(&[Kind::Miner, Kind::Source(0), Kind::Source(1), Kind::Observer]).await?;
     let g = net.genesis.clone();
     let chain_id = g.chain_id();
     let all = net.running();
@@ -642,6 +647,16 @@ async fn a_hostile_peer_cannot_inject_blocks_submissions_or_registrations() -> a
         let rewound = obs.chain.model_at(&genesis_hash)?;
         assert_eq!(rewound, g.model.initial_weights(), "unwinding the stored aggregates does not reach genesis");
     }
+    // The observer charged the hostile peer, and nobody else, with offences.
+    let observer = net.node(OBSERVER)?;
+    let charged = observer.net.standing(&hostile.net.local_peer_id());
+    ensure!(charged.offences >= forged_blocks.len() as u64, "the hostile peer was charged {} offences", charged.offences);
+    for &i in &all {
+        let honest = net.node(i)?.peer_id;
+        if i != OBSERVER {
+            ensure!(observer.net.standing(&honest).offences == 0, "honest node {i} was charged an offence");
+        }
+    }
     // And it still answers over JSON-RPC.
     let addr = net.node(OBSERVER)?.rpc_addr.context("rpc")?;
     let v = learnchain_rpc::client::call(addr, "chain_head", serde_json::Value::Null).await?;
@@ -666,7 +681,7 @@ async fn a_peer_lying_about_its_work_is_not_asked_forever() -> anyhow::Result<()
     let block1 = net.node(OBSERVER)?.svc.lock().chain.block_at(1)?.context("block 1")?;
 
     let listen: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse()?;
-    let (liar, mut events, event_loop) = learnchain_net::new(NetConfig::local(chain_id, vec![listen]))?;
+    let (liar, mut events, event_loop) = learnchain_net::new(bare(chain_id, listen))?;
     let (asked_tx, mut asked) = watch::channel(0u64);
     let handle = liar.clone();
     let answer = tokio::spawn(async move {

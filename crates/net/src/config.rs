@@ -13,8 +13,11 @@ use libp2p::{Multiaddr, identity::Keypair};
 /// Identify protocol version this node announces; peers announcing another are disconnected.
 pub use learnchain_proto::topics::IDENTIFY_PROTOCOL_VERSION;
 
-/// How long a connection with no open streams is kept before it is closed.
-pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a connection with no open streams is kept before it is closed. Long: which peers
+/// to keep is the peer manager's decision (it dials toward `target_peers` and closes what is
+/// beyond `max_peers − PRUNE_HEADROOM`), and a connection outside every gossip mesh is idle
+/// most of the time without being useless (sync, discovery, a mesh slot when one frees up).
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
 /// How often bootnodes that are not connected are dialled again. Containers of a compose
 /// cluster start in any order, so an unreachable bootnode is normal at start-up.
@@ -51,6 +54,13 @@ pub const GOSSIP_HISTORY_LENGTH: usize = 12;
 /// id, sequence number, topic string, signature and protobuf framing).
 pub const GOSSIP_ENVELOPE_SLACK: usize = 2 * 1024;
 
+/// Most bytes of control messages (IHAVE, IWANT, IDONTWANT, GRAFT, PRUNE) and subscriptions
+/// one gossipsub RPC may carry. Gossipsub sends control beside a message in the same RPC, so
+/// the largest RPC a node accepts is the largest topic limit plus the envelope slack plus this
+/// (a tighter bound would make the receiver drop a full-size block that travels with a
+/// heartbeat's gossip, and with it the stream).
+pub const GOSSIP_CONTROL_BYTES: usize = 16 * 1024;
+
 /// Capacity of the event channel from the event loop to the node. When it is full the event
 /// loop drops the event instead of waiting (see the `event_loop` module docs).
 pub const EVENT_CHANNEL_CAPACITY: usize = 4096;
@@ -78,7 +88,26 @@ pub struct NetConfig {
     /// the command to the last byte of the response (including any dial). Inbound requests
     /// must be answered within this plus [`SYNC_STREAM_GRACE`].
     pub request_timeout: Duration,
+    /// Connections the node dials toward, through discovery, when it has fewer.
+    pub target_peers: usize,
+    /// Most established connections; further inbound ones are refused.
+    pub max_peers: usize,
+    /// Whether to find peers on the local network with mDNS.
+    pub mdns: bool,
+    /// Whether to run Kademlia discovery (on by default). Off, the node knows only its
+    /// bootnodes and the peers that dial it, as a client that must not wander does.
+    pub discovery: bool,
+    /// Whether peer scores disconnect and ban (on by default). Off, offences are still
+    /// counted and shown but every peer stays connected, and gossipsub's own peer scoring is
+    /// off too: for tests that watch how each invalid message is judged, one after another,
+    /// from one peer.
+    pub enforce_peer_scores: bool,
 }
+
+/// Default `target_peers`.
+pub const DEFAULT_TARGET_PEERS: usize = 8;
+/// Default `max_peers`.
+pub const DEFAULT_MAX_PEERS: usize = 32;
 
 impl NetConfig {
     /// A configuration with a fresh ed25519 identity listening on `listen`, no bootnodes,
@@ -92,6 +121,11 @@ impl NetConfig {
             max_block_bytes: 4 * 1024 * 1024,
             max_sync_response_bytes: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(10),
+            target_peers: DEFAULT_TARGET_PEERS,
+            max_peers: DEFAULT_MAX_PEERS,
+            mdns: false,
+            discovery: true,
+            enforce_peer_scores: true,
         }
     }
 }

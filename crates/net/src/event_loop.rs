@@ -1,7 +1,8 @@
 //! [`EventLoop`]: the one task that owns the libp2p swarm.
 //!
-//! Data enters from three places, one `tokio::select!` arm each: swarm events (from peers),
-//! commands (from [`NetworkHandle`](crate::NetworkHandle)s) and the bootnode redial timer.
+//! Data enters from four places, one `tokio::select!` arm each: swarm events (from peers),
+//! commands (from [`NetworkHandle`](crate::NetworkHandle)s), the bootnode redial timer and
+//! the discovery timer (dialling toward the target peer count, ending bans).
 //! Data leaves as [`NetEvent`]s on the event channel and as answers on the commands' oneshot
 //! replies. The loop stops when every handle is dropped.
 //!
@@ -12,19 +13,23 @@
 //! events.
 //!
 //! Gossip size limits are enforced here per topic: a message larger than its topic's limit,
-//! or on a topic that is not ours, is reported `Reject` at once and never reaches the node.
+//! or on a topic that is not ours, is reported `Reject` at once, charged to its sender, and
+//! never reaches the node; nor does anything from a peer the peer manager has shut out.
+//! Inbound sync requests pass the per-peer budget (`limits`) first. Penalties the node
+//! reports are already counted in the shared ledger (`scoring`); the event loop carries out
+//! the disconnects and bans they call for.
 //! The handlers of swarm events live in the `swarm_events` submodule; this file holds the
 //! state, the `select!` loop and the commands.
 
-use std::{collections::HashMap, ops::ControlFlow};
+use std::{collections::HashMap, ops::ControlFlow, time::Instant};
 
 use futures::StreamExt;
 use learnchain_proto::{SyncRequest, SyncResponse, topics::TopicKind};
 use libp2p::{
     Multiaddr, PeerId, Swarm,
-    gossipsub::{MessageAcceptance, PublishError},
+    gossipsub::{MessageAcceptance, MessageId, PublishError},
     request_response::OutboundRequestId,
-    swarm::{ConnectionId, DialError, SwarmEvent},
+    swarm::{ConnectionId, DialError, SwarmEvent, dial_opts::{DialOpts, PeerCondition}},
 };
 use tokio::{
     sync::{mpsc, mpsc::error::TrySendError, oneshot},
@@ -33,23 +38,33 @@ use tokio::{
 use tracing::{Instrument, debug, info, info_span, trace, warn};
 
 use crate::{
-    GossipId, NetError, NetEvent, PeerInfo, SyncResponder, Verdict,
+    Direction, GossipId, NetError, NetEvent, Offence, PeerInfo, SyncResponder, Verdict,
     behaviour::{Behaviour, BehaviourEvent, Topics},
     bootnodes::{Bootnodes, dial_opts},
     config::BOOTNODE_REDIAL_INTERVAL,
-    handle::Command,
+    discovery::{DISCOVERY_INTERVAL, Discovery, PruneCandidate, prune_order},
+    handle::{Command, SharedScores, lock},
+    limits::SyncBudget,
+    scoring::Action,
 };
 
 mod swarm_events;
 
 /// What we know of a connected peer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct PeerState {
     /// Remote address of each open connection.
     connections: HashMap<ConnectionId, Multiaddr>,
+    /// Who opened the first connection.
+    direction: Direction,
     /// Identify agent string.
     agent: Option<String>,
+    /// Listen addresses from identify (at most [`MAX_LISTEN_ADDRS`]).
+    listen_addrs: Vec<Multiaddr>,
 }
+
+/// Most listen addresses of one peer taken from identify.
+const MAX_LISTEN_ADDRS: usize = 16;
 
 /// A handle waiting for enough peers on a topic.
 #[derive(Debug)]
@@ -70,6 +85,9 @@ pub struct EventLoop {
     pending_dials: HashMap<ConnectionId, oneshot::Sender<Result<(), NetError>>>,
     pending_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, NetError>>>,
     topic_waiters: Vec<TopicWaiter>,
+    discovery: Discovery,
+    scores: SharedScores,
+    budget: SyncBudget,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -89,6 +107,8 @@ impl EventLoop {
         events: mpsc::Sender<NetEvent>,
         topics: Topics,
         bootnodes: Bootnodes,
+        discovery: Discovery,
+        scores: SharedScores,
     ) -> Self {
         EventLoop {
             swarm,
@@ -100,6 +120,9 @@ impl EventLoop {
             pending_dials: HashMap::new(),
             pending_requests: HashMap::new(),
             topic_waiters: Vec::new(),
+            discovery,
+            scores,
+            budget: SyncBudget::default(),
         }
     }
 
@@ -114,6 +137,8 @@ impl EventLoop {
     async fn run_loop(mut self) {
         let mut redial = tokio::time::interval(BOOTNODE_REDIAL_INTERVAL);
         redial.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut discover = tokio::time::interval(DISCOVERY_INTERVAL);
+        discover.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -123,6 +148,7 @@ impl EventLoop {
                     }
                 }
                 _ = redial.tick() => self.on_redial_tick(),
+                _ = discover.tick() => self.on_discovery_tick(),
             }
         }
         info!("every network handle dropped; network event loop stopped");
@@ -140,7 +166,7 @@ impl EventLoop {
         };
         if let NetEvent::Gossip { id, .. } = &event {
             let id = id.clone();
-            self.report(&id, MessageAcceptance::Ignore);
+            self.report(&id.message_id, &id.source, MessageAcceptance::Ignore);
         }
         if full {
             warn!(
@@ -156,14 +182,45 @@ impl EventLoop {
     }
 
     /// Tells gossipsub the fate of a held message.
-    fn report(&mut self, id: &GossipId, acceptance: MessageAcceptance) {
+    fn report(&mut self, message_id: &MessageId, source: &PeerId, acceptance: MessageAcceptance) {
         let found = self
             .swarm
             .behaviour_mut()
             .gossipsub
-            .report_message_validation_result(&id.message_id, &id.source, acceptance);
+            .report_message_validation_result(message_id, source, acceptance);
         if !found {
-            debug!(peer = %id.source, id = %id.message_id, "verdict for a message no longer cached");
+            debug!(peer = %source, id = %message_id, "verdict for a message no longer cached");
+        }
+    }
+
+    /// Charges `peer` with `offence` (from the event loop's own checks) and acts on it.
+    fn penalize(&mut self, peer: PeerId, offence: Offence) {
+        let action = lock(&self.scores).penalize(peer, offence, Instant::now());
+        self.enforce(peer, action, offence);
+    }
+
+    /// Carries out what a penalty called for: a disconnect, or a ban (connections closed
+    /// and refused, gossipsub told to distrust the peer).
+    fn enforce(&mut self, peer: PeerId, action: Action, offence: Offence) {
+        let score = lock(&self.scores).standing(&peer, Instant::now()).score;
+        let _ = self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, score);
+        match action {
+            Action::None => {}
+            Action::Disconnect => {
+                if self.swarm.is_connected(&peer) {
+                    info!(%peer, %offence, score, "peer's score fell below the disconnect threshold; disconnecting");
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+            }
+            Action::Ban => {
+                if self.swarm.behaviour_mut().bans.block_peer(peer) {
+                    warn!(%peer, %offence, score, ban_s = crate::BAN_DURATION.as_secs(), "peer banned");
+                    if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                        kad.remove_peer(&peer);
+                    }
+                    self.emit(NetEvent::PeerBanned { peer, offence });
+                }
+            }
         }
     }
 
@@ -179,6 +236,10 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => {
                 swarm_events::on_ping_event(event)
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.on_mdns_event(event),
+            // Both only deny connections; there is nothing to handle.
+            SwarmEvent::Behaviour(BehaviourEvent::Bans(never) | BehaviourEvent::Limits(never)) => match never {},
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 connection_id,
@@ -239,7 +300,11 @@ impl EventLoop {
             Command::Publish { kind, data, reply } => {
                 let _ = reply.send(self.on_publish(kind, data));
             }
-            Command::ReportValidation { id, verdict } => self.on_report_validation(&id, verdict),
+            Command::ReportValidation { id, verdict, action } => {
+                self.on_report_validation(&id, verdict);
+                self.enforce(id.source, action, id.offence());
+            }
+            Command::Enforce { peer, action, offence } => self.enforce(peer, action, offence),
             Command::Request {
                 peer,
                 request,
@@ -266,7 +331,12 @@ impl EventLoop {
         ControlFlow::Continue(())
     }
 
+    /// Redials bootnodes that are not connected, while the node has fewer peers than its
+    /// target: after start-up a bootnode is one peer among others.
     fn on_redial_tick(&mut self) {
+        if self.peers.len() >= self.discovery.target_peers {
+            return;
+        }
         let due = self.bootnodes.due(|peer| self.swarm.is_connected(peer));
         for (index, addr) in due {
             let opts = dial_opts(&addr);
@@ -279,6 +349,105 @@ impl EventLoop {
                 Err(DialError::DialPeerConditionFalse(_)) => {}
                 Err(error) => debug!(bootnode = %addr, %error, "cannot dial bootnode"),
             }
+        }
+    }
+
+    /// Ends bans that are over, and dials toward the target peer count.
+    fn on_discovery_tick(&mut self) {
+        let now = Instant::now();
+        let ended = lock(&self.scores).expire_bans(now);
+        // Also lifts blocks whose ban the ledger dropped to make room.
+        let blocked: Vec<PeerId> = self.swarm.behaviour().bans.blocked_peers().iter().copied().collect();
+        let scores = lock(&self.scores);
+        let lift: Vec<PeerId> = blocked.into_iter().filter(|p| !scores.is_banned(p, now)).collect();
+        drop(scores);
+        for peer in lift {
+            self.swarm.behaviour_mut().bans.unblock_peer(peer);
+            if ended.contains(&peer) {
+                info!(%peer, "ban ended");
+            }
+        }
+        self.prune_excess();
+        self.dial_more();
+    }
+
+    /// Closes connections beyond `max_peers − PRUNE_HEADROOM` (see the `discovery` module).
+    fn prune_excess(&mut self) {
+        let excess = self.discovery.excess(self.peers.len());
+        if excess == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let mesh: std::collections::HashSet<PeerId> =
+            self.swarm.behaviour().gossipsub.all_mesh_peers().copied().collect();
+        let scores = lock(&self.scores);
+        let mut candidates: Vec<PruneCandidate> = self
+            .peers
+            .iter()
+            .map(|(peer, state)| PruneCandidate {
+                peer: *peer,
+                in_mesh: mesh.contains(peer),
+                inbound: state.direction == Direction::Inbound,
+                score: scores.standing(peer, now).score,
+            })
+            .collect();
+        drop(scores);
+        prune_order(&mut candidates);
+        for c in candidates.into_iter().take(excess) {
+            debug!(peer = %c.peer, in_mesh = c.in_mesh, inbound = c.inbound, "closing an excess connection");
+            let _ = self.swarm.disconnect_peer_id(c.peer);
+        }
+    }
+
+    /// Dials routing-table peers toward the target; starts a random walk when the table
+    /// has too few (see the `discovery` module).
+    pub(crate) fn dial_more(&mut self) {
+        let now = Instant::now();
+        let mut wanted = self.discovery.wanted(self.peers.len(), now);
+        if wanted == 0 {
+            return;
+        }
+        let local = *self.swarm.local_peer_id();
+        let mut candidates = Vec::new();
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else { return };
+        for bucket in kad.kbuckets() {
+            for entry in bucket.iter() {
+                candidates.push((*entry.node.key.preimage(), entry.node.value.clone().into_vec()));
+            }
+        }
+        let scores = lock(&self.scores);
+        candidates.retain(|(peer, _)| {
+            *peer != local
+                && !self.peers.contains_key(peer)
+                && self.discovery.may_dial(peer, now)
+                && !scores.is_unwelcome(peer, now)
+        });
+        drop(scores);
+        for (peer, addrs) in candidates {
+            if wanted == 0 {
+                break;
+            }
+            let opts = DialOpts::peer_id(peer)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .addresses(addrs)
+                .build();
+            match self.swarm.dial(opts) {
+                Ok(()) => {
+                    debug!(%peer, "dialling a discovered peer");
+                    self.discovery.dialed(peer, now);
+                    wanted -= 1;
+                }
+                Err(error) => trace!(%peer, %error, "not dialling a discovered peer"),
+            }
+        }
+        if wanted > 0
+            && self.discovery.may_walk(now)
+            && !self.peers.is_empty()
+            && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
+        {
+            let id = kad.get_closest_peers(PeerId::random());
+            debug!(wanted, "random walk for more peers");
+            self.discovery.walking(id, now);
         }
     }
 
@@ -314,7 +483,7 @@ impl EventLoop {
 
     fn on_report_validation(&mut self, id: &GossipId, verdict: Verdict) {
         trace!(peer = %id.source, id = %id.message_id, ?verdict, "gossip verdict");
-        self.report(id, verdict.into());
+        self.report(&id.message_id, &id.source, verdict.into());
     }
 
     fn on_request(
@@ -375,13 +544,20 @@ impl EventLoop {
     }
 
     fn peer_infos(&self) -> Vec<PeerInfo> {
+        let now = Instant::now();
+        let scores = lock(&self.scores);
+        let gossipsub = &self.swarm.behaviour().gossipsub;
         let mut infos: Vec<PeerInfo> = self
             .peers
             .iter()
             .map(|(peer, state)| PeerInfo {
                 peer_id: *peer,
                 addresses: state.connections.values().cloned().collect(),
+                listen_addrs: state.listen_addrs.clone(),
                 agent: state.agent.clone(),
+                direction: state.direction,
+                standing: scores.standing(peer, now),
+                gossip_score: gossipsub.peer_score(peer).unwrap_or(0.0),
             })
             .collect();
         infos.sort_by_key(|info| info.peer_id);
@@ -408,6 +584,7 @@ fn event_name(event: &NetEvent) -> &'static str {
         NetEvent::PeerConnected(_) => "peer_connected",
         NetEvent::PeerIdentified(_) => "peer_identified",
         NetEvent::PeerDisconnected(_) => "peer_disconnected",
+        NetEvent::PeerBanned { .. } => "peer_banned",
         NetEvent::Listening(_) => "listening",
         NetEvent::BootnodeConnected { .. } => "bootnode_connected",
         NetEvent::BootnodeDialFailed { .. } => "bootnode_dial_failed",

@@ -7,13 +7,24 @@
 //! stops.
 
 use learnchain_proto::{SyncRequest, SyncResponse, topics::TopicKind};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::scoring::{Action, BanInfo, Offence, Scoreboard};
 use crate::traffic::{Traffic, TrafficCounters};
 use crate::{GossipId, NetError, PeerInfo, SyncResponder, Verdict};
+
+/// The peer manager's ledger, shared by the handles and the event loop.
+pub(crate) type SharedScores = Arc<Mutex<Scoreboard>>;
+
+/// Locks the ledger (a panic elsewhere while it was held leaves it usable: every update
+/// is a whole entry).
+pub(crate) fn lock(scores: &SharedScores) -> MutexGuard<'_, Scoreboard> {
+    scores.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// What a handle asks of the event loop.
 #[derive(Debug)]
@@ -24,8 +35,11 @@ pub(crate) enum Command {
         data: Vec<u8>,
         reply: oneshot::Sender<Result<(), NetError>>,
     },
-    /// Report the node's verdict on a received gossip message.
-    ReportValidation { id: GossipId, verdict: Verdict },
+    /// Report the node's verdict on a received gossip message, and what the penalty of a
+    /// rejection calls for.
+    ReportValidation { id: GossipId, verdict: Verdict, action: Action },
+    /// Disconnect or ban a peer whose score fell (the penalty is already counted).
+    Enforce { peer: PeerId, action: Action, offence: Offence },
     /// Send a sync request and wait for the answer.
     Request {
         peer: PeerId,
@@ -70,6 +84,7 @@ pub struct NetworkHandle {
     local_peer_id: PeerId,
     request_timeout: Duration,
     traffic: TrafficCounters,
+    scores: SharedScores,
 }
 
 impl NetworkHandle {
@@ -78,12 +93,14 @@ impl NetworkHandle {
         local_peer_id: PeerId,
         request_timeout: Duration,
         traffic: TrafficCounters,
+        scores: SharedScores,
     ) -> Self {
         NetworkHandle {
             commands,
             local_peer_id,
             request_timeout,
             traffic,
+            scores,
         }
     }
 
@@ -126,9 +143,53 @@ impl NetworkHandle {
     }
 
     /// Reports the node's verdict on the gossip message `id`: `Accept` forwards it to our
-    /// mesh, `Ignore` drops it, `Reject` drops it and counts against the sender.
+    /// mesh, `Ignore` drops it, `Reject` drops it and charges the sender with
+    /// [`GossipId::offence`] (counted before this returns; see [`NetworkHandle::penalize`]).
     pub async fn report_validation(&self, id: GossipId, verdict: Verdict) {
-        self.send(Command::ReportValidation { id, verdict }).await;
+        let action = match verdict {
+            Verdict::Reject => lock(&self.scores).penalize(id.source, id.offence(), Instant::now()),
+            Verdict::Accept | Verdict::Ignore => Action::None,
+        };
+        self.send(Command::ReportValidation { id, verdict, action }).await;
+    }
+
+    /// Rejects the gossip message `id` as [`Verdict::Reject`] does, charging the sender with
+    /// `offence` instead of the topic's default (e.g. [`Offence::NotServed`] for a compact
+    /// block whose items its sender then did not serve).
+    pub async fn report_rejection(&self, id: GossipId, offence: Offence) {
+        let action = lock(&self.scores).penalize(id.source, offence, Instant::now());
+        let peer = id.source;
+        self.send(Command::ReportValidation { id, verdict: Verdict::Reject, action: Action::None }).await;
+        if action != Action::None {
+            self.send(Command::Enforce { peer, action, offence }).await;
+        }
+    }
+
+    /// Charges `peer` with `offence`: its score drops by [`Offence::penalty`] at once, and
+    /// when it reaches the disconnect or ban threshold the event loop acts on it. For what
+    /// is not a gossip verdict (a sync answer that lies, an announced item not served).
+    pub async fn penalize(&self, peer: PeerId, offence: Offence) {
+        let action = lock(&self.scores).penalize(peer, offence, Instant::now());
+        if action != Action::None {
+            self.send(Command::Enforce { peer, action, offence }).await;
+        }
+    }
+
+    /// Whether what `peer` sends should be dropped unread: it is banned, or its score is at
+    /// or below the disconnect threshold (messages it sent before it was disconnected may
+    /// still be queued).
+    pub fn is_unwelcome(&self, peer: &PeerId) -> bool {
+        lock(&self.scores).is_unwelcome(peer, Instant::now())
+    }
+
+    /// `peer`'s score and offences now.
+    pub fn standing(&self, peer: &PeerId) -> crate::Standing {
+        lock(&self.scores).standing(peer, Instant::now())
+    }
+
+    /// The bans in force, longest remaining first. Readable after the event loop stopped.
+    pub fn bans(&self) -> Vec<BanInfo> {
+        lock(&self.scores).bans(Instant::now())
     }
 
     /// Sends `request` to `peer` (dialling it if needed and possible) and waits for the

@@ -16,30 +16,44 @@
 //!
 //! Modules: `config` (configuration and tuning constants), `behaviour` (the one
 //! `NetworkBehaviour` and the transport), `codec` (length-prefixed sync frames with limits),
-//! `event_loop` (the swarm task), `bootnodes` (redial policy), `handle` (the client side),
-//! `traffic` (transport-level byte counters, read with [`NetworkHandle::traffic`]), `types`
-//! (events and tokens), `error`.
-//!
-//! Not yet here: Kademlia discovery, mDNS, gossipsub peer scoring and a registrations topic
-//! (see the design); peers are found through bootnodes and inbound connections only.
+//! `event_loop` (the swarm task), `bootnodes` (redial policy), `discovery` (Kademlia, mDNS
+//! and the policy that keeps the node between its target and maximum peer counts),
+//! `scoring` (the peer manager: scores, offences and bans), `limits` (connection limits and
+//! the per-peer sync request budget), `handle` (the client side), `traffic` (transport-level
+//! byte counters, read with [`NetworkHandle::traffic`]), `types` (events and tokens),
+//! `error`.
 
 mod behaviour;
 mod bootnodes;
 mod codec;
 mod config;
+mod discovery;
 mod error;
 mod event_loop;
 mod handle;
+mod limits;
+mod scoring;
 mod traffic;
 mod types;
 
 use tokio::sync::mpsc;
 
 pub use codec::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES_CAP};
+pub use behaviour::MAX_SYNC_STREAMS;
 pub use config::{
-    BOOTNODE_REDIAL_INTERVAL, EVENT_CHANNEL_CAPACITY, GOSSIP_ENVELOPE_SLACK, GOSSIP_HEARTBEAT,
-    GOSSIP_HISTORY_LENGTH, GOSSIP_MESH_N, GOSSIP_MESH_N_HIGH, GOSSIP_MESH_N_LOW, IDENTIFY_PROTOCOL_VERSION, IDLE_CONNECTION_TIMEOUT, NetConfig,
-    SYNC_STREAM_GRACE,
+    BOOTNODE_REDIAL_INTERVAL, DEFAULT_MAX_PEERS, GOSSIP_CONTROL_BYTES, DEFAULT_TARGET_PEERS, EVENT_CHANNEL_CAPACITY,
+    GOSSIP_ENVELOPE_SLACK, GOSSIP_HEARTBEAT, GOSSIP_HISTORY_LENGTH, GOSSIP_MESH_N,
+    GOSSIP_MESH_N_HIGH, GOSSIP_MESH_N_LOW, IDENTIFY_PROTOCOL_VERSION, IDLE_CONNECTION_TIMEOUT,
+    NetConfig, SYNC_STREAM_GRACE,
+};
+pub use discovery::{DIAL_BACKOFF, DISCOVERY_INTERVAL, KAD_QUERY_TIMEOUT, PRUNE_HEADROOM, WALK_INTERVAL};
+pub use limits::{
+    MAX_BUDGETS, MAX_CONNECTIONS_PER_PEER, MAX_INBOUND_SYNC_PER_PEER, MAX_PENDING_INCOMING,
+    MAX_PENDING_OUTGOING, SYNC_REQUEST_BURST, SYNC_REQUESTS_PER_SECOND,
+};
+pub use scoring::{
+    BAN_DURATION, BAN_SCORE, BanInfo, DISCONNECT_SCORE, MAX_BANS, MAX_SCORED_PEERS, MIN_SCORE,
+    Offence, READMIT_SCORE, SCORE_HALF_LIFE, Standing,
 };
 pub use error::NetError;
 pub use event_loop::EventLoop;
@@ -47,7 +61,7 @@ pub use handle::NetworkHandle;
 pub use traffic::Traffic;
 pub use learnchain_proto::topics::TopicKind;
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
-pub use types::{GossipId, NetEvent, PeerInfo, SyncResponder, Verdict};
+pub use types::{Direction, GossipId, NetEvent, PeerInfo, SyncResponder, Verdict};
 
 /// Builds the swarm for `config`, starts listening on `config.listen`, and returns the
 /// handle, the event stream and the event loop to spawn. Bootnodes are dialled once the
@@ -72,9 +86,12 @@ pub fn new(
     let bootnodes = bootnodes::Bootnodes::new(config.bootnodes, local_peer_id);
     let (command_tx, command_rx) = mpsc::channel(config::COMMAND_CHANNEL_CAPACITY);
     let (event_tx, event_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-    let event_loop = EventLoop::new(swarm, command_rx, event_tx, topics, bootnodes);
+    let scores: handle::SharedScores =
+        std::sync::Arc::new(std::sync::Mutex::new(scoring::Scoreboard::new(config.enforce_peer_scores)));
+    let discovery = discovery::Discovery::new(config.target_peers, config.max_peers);
+    let event_loop = EventLoop::new(swarm, command_rx, event_tx, topics, bootnodes, discovery, scores.clone());
     Ok((
-        NetworkHandle::new(command_tx, local_peer_id, config.request_timeout, traffic),
+        NetworkHandle::new(command_tx, local_peer_id, config.request_timeout, traffic, scores),
         event_rx,
         event_loop,
     ))

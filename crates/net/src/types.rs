@@ -8,6 +8,8 @@
 use learnchain_proto::{SyncRequest, SyncResponse, topics::TopicKind};
 use libp2p::{Multiaddr, PeerId, gossipsub, request_response::ResponseChannel};
 
+use crate::scoring::{Offence, Standing};
+
 /// Something the network reports to the node.
 #[derive(Debug)]
 pub enum NetEvent {
@@ -41,6 +43,14 @@ pub enum NetEvent {
     PeerIdentified(PeerId),
     /// The last connection to a peer closed.
     PeerDisconnected(PeerId),
+    /// The peer manager banned a peer: its connections are closed and refused until the ban
+    /// ends (see [`NetworkHandle::bans`](crate::NetworkHandle::bans)).
+    PeerBanned {
+        /// The banned peer.
+        peer: PeerId,
+        /// The offence that brought its score to the ban threshold.
+        offence: Offence,
+    },
     /// The node listens on a new address.
     Listening(Multiaddr),
     /// A dial to a configured bootnode connected.
@@ -65,6 +75,7 @@ pub enum NetEvent {
 pub struct GossipId {
     pub(crate) message_id: gossipsub::MessageId,
     pub(crate) source: PeerId,
+    pub(crate) kind: TopicKind,
 }
 
 impl GossipId {
@@ -77,6 +88,21 @@ impl GossipId {
     pub fn source(&self) -> PeerId {
         self.source
     }
+
+    /// The topic the message came on.
+    pub fn kind(&self) -> TopicKind {
+        self.kind
+    }
+
+    /// What a `Reject` of this message charges its sender with: invalid content of the
+    /// topic's kind.
+    pub fn offence(&self) -> Offence {
+        match self.kind {
+            TopicKind::Blocks | TopicKind::CompactBlocks => Offence::InvalidBlock,
+            TopicKind::Submissions => Offence::InvalidSubmission,
+            TopicKind::Registrations => Offence::InvalidRegistration,
+        }
+    }
 }
 
 /// The node's decision on a gossip message.
@@ -87,7 +113,8 @@ pub enum Verdict {
     /// Not valid for us now but not the sender's fault (e.g. already known, stale, parent
     /// unknown): drop it without penalty.
     Ignore,
-    /// Invalid: drop it; the sender broke the rules.
+    /// Invalid: drop it; the sender broke the rules, and is charged with
+    /// [`GossipId::offence`] (see the peer manager, [`Offence`]).
     Reject,
 }
 
@@ -114,13 +141,40 @@ impl SyncResponder {
     }
 }
 
+/// Who opened a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// The peer dialled us.
+    Inbound,
+    /// We dialled the peer.
+    Outbound,
+}
+
+impl Direction {
+    /// `inbound` or `outbound`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
 /// A connected peer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PeerInfo {
     /// Its identity.
     pub peer_id: PeerId,
     /// The remote address of each open connection to it.
     pub addresses: Vec<Multiaddr>,
+    /// The addresses it says it listens on (from identify), once identify has run.
+    pub listen_addrs: Vec<Multiaddr>,
     /// Its identify agent string (e.g. `learnchain/0.1.0`), once identify has run.
     pub agent: Option<String>,
+    /// Who opened the first of the open connections.
+    pub direction: Direction,
+    /// The peer manager's score and record of its offences.
+    pub standing: Standing,
+    /// Gossipsub's own score of the peer (which includes the peer manager's score).
+    pub gossip_score: f64,
 }

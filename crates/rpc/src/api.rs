@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 
 use crate::types::{
     AggregateReportView, BlockView, HeadView, MembersView, MempoolView, MetricsView, ModelView,
-    NodeInfoView, PeerView, PrivacyStatusView,
+    NodeInfoView, PeerView, PrivacyStatusView, BanView,
 };
 
 /// JSON-RPC error code for [`ApiError::NotFound`].
@@ -115,6 +115,9 @@ pub trait NodeApi: Send + Sync + 'static {
 
     /// The peers the node is connected to.
     fn peers(&self) -> Result<Vec<PeerView>, ApiError>;
+
+    /// The peers the node has banned.
+    fn bans(&self) -> Result<Vec<BanView>, ApiError>;
 
     /// Static and live facts about this node.
     fn node_info(&self) -> Result<NodeInfoView, ApiError>;

@@ -14,6 +14,7 @@
 //! | `model_get` | optional height (absent/`null` = head) | [`ModelView`] |
 //! | `model_metrics` | optional height | [`MetricsView`] |
 //! | `net_peers` | — | array of [`PeerView`] |
+//! | `net_bans` | — | array of [`BanView`] |
 //! | `node_info` | — | [`NodeInfoView`] |
 //! | `mempool_content` | — | [`MempoolView`] |
 //! | `privacy_status` | — | [`PrivacyStatusView`] |
@@ -45,6 +46,6 @@ pub use api::{ApiError, BlockRef, NodeApi};
 pub use server::{RpcConfig, RpcError, RpcHandle, RpcServer, start};
 pub use types::{
     AggregateReportView, BlockView, HeadView, MemberView, MembersView, MempoolView, MetricsView,
-    ModelView, NodeInfoView, PeerView, PrivacyStatusView, RegistrationView,
+    ModelView, NodeInfoView, PeerView, BanView, PrivacyStatusView, RegistrationView,
     SubmissionAggregationView, SubmissionView,
 };

@@ -32,6 +32,8 @@ pub const MODEL_GET: &str = "model_get";
 pub const MODEL_METRICS: &str = "model_metrics";
 /// `net_peers()` → array of [`crate::PeerView`].
 pub const NET_PEERS: &str = "net_peers";
+/// `net_bans()` → array of [`crate::BanView`], longest remaining first.
+pub const NET_BANS: &str = "net_bans";
 /// `node_info()` → [`crate::NodeInfoView`].
 pub const NODE_INFO: &str = "node_info";
 /// `mempool_content()` → [`crate::MempoolView`].
@@ -91,6 +93,10 @@ pub(crate) fn module(api: Arc<dyn NodeApi>) -> Result<RpcModule<Ctx>, RegisterMe
     register(&mut module, NET_PEERS, |params, api| {
         params::none(NET_PEERS, params)?;
         api.peers()
+    })?;
+    register(&mut module, NET_BANS, |params, api| {
+        params::none(NET_BANS, params)?;
+        api.bans()
     })?;
     register(&mut module, NODE_INFO, |params, api| {
         params::none(NODE_INFO, params)?;

@@ -173,14 +173,49 @@ pub struct MetricsView {
 }
 
 /// One connected peer.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PeerView {
     /// libp2p peer id (base58).
     pub peer_id: String,
-    /// Multiaddresses the peer is known at.
+    /// The remote address of each open connection to the peer.
     pub addresses: Vec<String>,
+    /// The addresses the peer says it listens on (from identify; empty until it answered).
+    #[serde(default)]
+    pub listen_addrs: Vec<String>,
     /// The peer's agent version from identify, if it sent one.
     pub agent: Option<String>,
+    /// `inbound` (the peer dialled us) or `outbound` (we dialled it).
+    #[serde(default)]
+    pub direction: String,
+    /// The peer manager's score: 0 for a peer that never offended, lower after each
+    /// offence, decaying back toward 0; at −20 the peer is disconnected, at −50 banned.
+    #[serde(default)]
+    pub score: f64,
+    /// Gossipsub's own score of the peer (mesh behaviour, invalid messages, and the peer
+    /// manager's score).
+    #[serde(default)]
+    pub gossip_score: f64,
+    /// Offences counted against the peer.
+    #[serde(default)]
+    pub offences: u64,
+    /// The most recent offence, by name (e.g. `invalid_block`, `rate_limited`).
+    #[serde(default)]
+    pub last_offence: Option<String>,
+}
+
+/// A peer the node has banned: its connections are refused until the ban ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BanView {
+    /// libp2p peer id (base58).
+    pub peer_id: String,
+    /// Seconds until the ban ends.
+    pub remaining_s: u64,
+    /// The offence that brought the peer's score to the ban threshold.
+    pub reason: String,
+    /// The peer's score now.
+    pub score: f64,
+    /// Offences counted against the peer.
+    pub offences: u64,
 }
 
 /// Facts about this node.

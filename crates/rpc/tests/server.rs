@@ -10,7 +10,7 @@ use learnchain_rpc::client::{self, ClientError};
 use learnchain_rpc::methods;
 use learnchain_rpc::{
     AggregateReportView, ApiError, BlockRef, BlockView, HeadView, MemberView, MembersView,
-    MempoolView, MetricsView, ModelView, NodeApi, NodeInfoView, PeerView, PrivacyStatusView,
+    MempoolView, MetricsView, ModelView, NodeApi, NodeInfoView, PeerView, BanView, PrivacyStatusView,
     RegistrationView, RpcHandle, SubmissionAggregationView, SubmissionView,
 };
 use serde_json::{Value, json};
@@ -174,12 +174,24 @@ fn peers() -> Vec<PeerView> {
         PeerView {
             peer_id: "12D3KooWA".into(),
             addresses: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+            listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
             agent: Some("learnchain/0.1.0".into()),
+            direction: "outbound".into(),
+            score: -10.0,
+            gossip_score: -20.5,
+            offences: 1,
+            last_offence: Some("invalid_block".into()),
         },
         PeerView {
             peer_id: "12D3KooWB".into(),
             addresses: vec![],
+            listen_addrs: vec![],
             agent: None,
+            direction: "inbound".into(),
+            score: 0.0,
+            gossip_score: 0.0,
+            offences: 0,
+            last_offence: None,
         },
     ]
 }
@@ -310,6 +322,16 @@ impl NodeApi for FakeNode {
         Ok(peers())
     }
 
+    fn bans(&self) -> Result<Vec<BanView>, ApiError> {
+        Ok(vec![BanView {
+            peer_id: "12D3KooWC".into(),
+            remaining_s: 1799,
+            reason: "invalid_submission".into(),
+            score: -50.0,
+            offences: 5,
+        }])
+    }
+
     fn node_info(&self) -> Result<NodeInfoView, ApiError> {
         Ok(node_info())
     }
@@ -408,6 +430,9 @@ async fn every_method_answers() {
 
     let p: Vec<PeerView> = call_ok(addr, "net_peers", Value::Null).await;
     assert_eq!(p, peers());
+    let bans: Vec<BanView> = call_ok(addr, "net_bans", Value::Null).await;
+    assert_eq!(bans.len(), 1);
+    assert_eq!(bans[0].reason, "invalid_submission");
     let info: NodeInfoView = call_ok(addr, "node_info", Value::Null).await;
     assert_eq!(info, node_info());
     let pool: MempoolView = call_ok(addr, "mempool_content", Value::Null).await;
@@ -424,6 +449,7 @@ async fn every_method_answers() {
         methods::MODEL_GET,
         methods::MODEL_METRICS,
         methods::NET_PEERS,
+        methods::NET_BANS,
         methods::NODE_INFO,
         methods::MEMPOOL_CONTENT,
         methods::PRIVACY_STATUS,

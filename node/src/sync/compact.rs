@@ -32,7 +32,7 @@ use learnchain_proto::sync::MAX_BODY_ITEM_IDS;
 use learnchain_proto::{
     Block, CompactBlock, DecodeError, Hash32, Registration, Submission, SyncRequest, SyncResponse, decode, encode,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::service::{ChainService, ChainState, Origin};
 
@@ -125,6 +125,15 @@ impl CompactError {
         }
     }
 
+    /// The offence a rejection charges the sender with, when it is not the blocks topic's
+    /// default (invalid content): announced items it then did not serve.
+    pub fn offence(&self) -> Option<learnchain_net::Offence> {
+        match self {
+            CompactError::Unserved { .. } | CompactError::BlockUnserved { .. } => Some(learnchain_net::Offence::NotServed),
+            _ => None,
+        }
+    }
+
     /// The parent the block needs, when that is why it was not imported (sync with the peer).
     pub fn unknown_parent(&self) -> Option<Hash32> {
         match self {
@@ -199,33 +208,34 @@ impl CompactRelay {
         CompactRelay { svc, net, in_flight: Arc::new(Mutex::new(HashSet::new())) }
     }
 
-    /// The network handle (to report the verdict with).
-    pub fn net(&self) -> &NetworkHandle {
-        &self.net
-    }
-
     /// Decodes `data` and runs every check that needs no fetching ([`check_compact`]).
     pub fn check(&self, data: &[u8]) -> Result<CheckedCompact, CompactError> {
         check_compact(&self.svc, data)
     }
 
     /// Rebuilds the checked block from the prefilled items, the pools and `peer` (falling
-    /// back to the full block from `peer`), imports it, and returns the gossip verdict for
-    /// `peer`. Logs what happened.
-    pub async fn rebuild(&self, peer: PeerId, checked: CheckedCompact) -> Verdict {
+    /// back to the full block from `peer`), imports it, and reports the gossip verdict on
+    /// message `id` (a rejection for items `peer` announced and did not serve charges it with
+    /// [`learnchain_net::Offence::NotServed`]). Logs what happened; returns the verdict.
+    pub async fn rebuild(&self, id: learnchain_net::GossipId, peer: PeerId, checked: CheckedCompact) -> Verdict {
         let hash = checked.hash;
         let height = checked.compact.header.height;
         match self.try_rebuild(peer, checked).await {
             Ok(outcome) => {
                 debug!(%peer, height, block = %hash.short(), new_head = outcome.new_head().is_some(), "compact block imported");
+                self.net.report_validation(id, learnchain_net::Verdict::Accept).await;
                 Verdict::Accept
             }
             Err(e) => {
                 let verdict = e.verdict();
                 if verdict == Verdict::Reject {
-                    warn!(%peer, height, block = %hash.short(), error = %e, "compact block refused; the peer broke the relay protocol");
+                    self.svc.log_rejection(peer, "compact block (relay)", &e, true);
                 } else {
                     debug!(%peer, height, block = %hash.short(), error = %e, "compact block ignored");
+                }
+                match (verdict, e.offence()) {
+                    (Verdict::Reject, Some(offence)) => self.net.report_rejection(id, offence).await,
+                    (v, _) => self.net.report_validation(id, crate::node::to_verdict(v)).await,
                 }
                 verdict
             }
@@ -247,7 +257,7 @@ impl CompactRelay {
         if missing > 0
             && let Err(e) = self.fetch(peer, hash, &mut body).await
         {
-            warn!(%peer, block = %hash.short(), error = %e, "cannot rebuild the compact block; asking for the full block");
+            debug!(%peer, block = %hash.short(), error = %e, "cannot rebuild the compact block; asking for the full block");
             // The announcement's fault, if it had one, is the verdict; otherwise the
             // fallback's (a slow peer that then serves an invalid block is at fault).
             let announced_badly = e.verdict() == Verdict::Reject;

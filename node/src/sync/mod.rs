@@ -5,7 +5,8 @@
 //! validation pipeline as gossip. If the first block of a batch has an unknown parent (the
 //! peer is on another branch), the start height steps back exponentially until the batch
 //! connects to a block we know; genesis always does. A peer that sends an invalid block or
-//! lies about its work is dropped from this round of sync.
+//! lies about its work is dropped from this round of sync, and the error says so
+//! ([`PeerFault`]), so that the caller charges the peer with the offence it names.
 //!
 //! [`serve`] answers status, block, pool and compact-block item requests (the latter in
 //! [`compact`] and [`pool`]) within the genesis response limit.
@@ -62,24 +63,26 @@ pub async fn sync_with(svc: &ChainService, net: &NetworkHandle, peer: PeerId) ->
                 return Ok((imported, last));
             }
             if from > status.height {
-                anyhow::bail!(
+                return Err(bad_response(format!(
                     "peer {peer} claims more work than its chain up to height {} carries",
                     status.height
-                );
+                )));
             }
         }
         let blocks = match net.request(peer, SyncRequest::BlocksByRange { start: from, count: max_count }).await? {
             SyncResponse::Blocks(b) => b,
-            other => anyhow::bail!("peer {peer} answered a range request with {}", kind(&other)),
+            // A refusal (busy, rate limited) is no lie.
+            SyncResponse::Refused(why) => anyhow::bail!("peer {peer} refused a range request: {why}"),
+            other => return Err(bad_response(format!("peer {peer} answered a range request with {}", kind(&other)))),
         };
         if blocks.is_empty() {
-            anyhow::bail!("peer {peer} claims height {} but sent no blocks from {from}", status.height);
+            return Err(bad_response(format!("peer {peer} claims height {} but sent no blocks from {from}", status.height)));
         }
         if blocks.len() > max_count as usize {
-            anyhow::bail!("peer {peer} sent {} blocks, more than asked", blocks.len());
+            return Err(bad_response(format!("peer {peer} sent {} blocks, more than asked", blocks.len())));
         }
         if let Some((i, b)) = blocks.iter().enumerate().find(|(i, b)| b.header.height != from + *i as u64) {
-            anyhow::bail!("peer {peer} sent height {} where {} was due", b.header.height, from + i as u64);
+            return Err(bad_response(format!("peer {peer} sent height {} where {} was due", b.header.height, from + i as u64)));
         }
         let mut connected = true;
         let mut next = from;
@@ -96,7 +99,14 @@ pub async fn sync_with(svc: &ChainService, net: &NetworkHandle, peer: PeerId) ->
                     connected = false;
                     break;
                 }
-                Err(e) => anyhow::bail!("peer {peer} sent an invalid block at height {height}: {e}"),
+                Err(e) if e.verdict() == learnchain_chain::Verdict::Reject => {
+                    return Err(PeerFault {
+                        offence: learnchain_net::Offence::InvalidBlock,
+                        what: format!("peer {peer} sent an invalid block at height {height}: {e}"),
+                    }
+                    .into());
+                }
+                Err(e) => anyhow::bail!("block {height} from peer {peer} not imported: {e}"),
             }
             next = height + 1;
         }
@@ -105,7 +115,7 @@ pub async fn sync_with(svc: &ChainService, net: &NetworkHandle, peer: PeerId) ->
             from = next;
         } else {
             if from <= 1 {
-                anyhow::bail!("peer {peer}'s chain does not connect to our genesis");
+                return Err(bad_response(format!("peer {peer}'s chain does not connect to our genesis")));
             }
             back = if back == 0 { 1 } else { back.saturating_mul(2) };
             from = from.saturating_sub(back).max(1);
@@ -116,6 +126,23 @@ pub async fn sync_with(svc: &ChainService, net: &NetworkHandle, peer: PeerId) ->
         }
     }
     anyhow::bail!("sync with {peer} made no progress within its request budget")
+}
+
+/// Sync with a peer ended because the peer broke the rules: what it sent, and the offence to
+/// charge it with.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct PeerFault {
+    /// The offence.
+    pub offence: learnchain_net::Offence,
+    /// What the peer did.
+    pub what: String,
+}
+
+/// Ends a sync with `peer` for a protocol violation: an answer that is not what was asked,
+/// or contradicts the peer's own status.
+fn bad_response(what: String) -> anyhow::Error {
+    PeerFault { offence: learnchain_net::Offence::BadSyncResponse, what }.into()
 }
 
 /// A peer's status names another chain than ours: it was started from another genesis.
@@ -132,7 +159,8 @@ async fn request_status(net: &NetworkHandle, peer: PeerId, chain_id: &Hash32) ->
     match net.request(peer, SyncRequest::Status).await? {
         SyncResponse::Status(s) if s.chain_id == *chain_id => Ok(s),
         SyncResponse::Status(s) => Err(WrongChain { peer, theirs: s.chain_id }.into()),
-        other => anyhow::bail!("peer {peer} answered status with {}", kind(&other)),
+        SyncResponse::Refused(why) => anyhow::bail!("peer {peer} refused a status request: {why}"),
+        other => Err(bad_response(format!("peer {peer} answered status with {}", kind(&other)))),
     }
 }
 

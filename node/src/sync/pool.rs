@@ -28,7 +28,7 @@ use learnchain_net::{GossipId, NetworkHandle, PeerId, Verdict};
 use learnchain_proto::announce::MAX_ANNOUNCEMENT_BYTES;
 use learnchain_proto::sync::{MAX_BODY_ITEM_IDS, MAX_POOL_REGISTRATION_IDS};
 use learnchain_proto::{Hash32, Submission, SubmissionAnnouncement, SyncRequest, SyncResponse, decode};
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::service::{ChainService, ChainState, Origin};
 use crate::sync::items_within_budget;
@@ -76,11 +76,11 @@ impl Fetcher {
         let a = match decode::<SubmissionAnnouncement>(data, MAX_ANNOUNCEMENT_BYTES) {
             Ok(a) => a,
             Err(e) => {
-                warn!(peer = %source, error = %e, "undecodable submission announcement: the peer is at fault");
+                self.svc.log_rejection(source, "undecodable submission announcement", &e, true);
                 return Announced::Now(Verdict::Reject);
             }
         };
-        if let Some(v) = judge_before_fetch(&self.svc, &a) {
+        if let Some(v) = judge_before_fetch(&self.svc, source, &a) {
             return Announced::Now(v);
         }
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
@@ -110,7 +110,18 @@ impl Fetcher {
             };
             let verdicts = self.fetch(peer, &batch).await;
             for ((gossip, _), v) in batch.into_iter().zip(verdicts) {
+                // Once the peer manager has shut the peer out, the rest of what it sent is
+                // dropped, not counted against it again.
+                let v = if v == Verdict::Reject && self.net.is_unwelcome(&peer) { Verdict::Ignore } else { v };
                 self.net.report_validation(gossip, v).await;
+            }
+            if self.net.is_unwelcome(&peer) {
+                let dropped = self.queues.lock().unwrap_or_else(|p| p.into_inner()).remove(&peer).unwrap_or_default();
+                debug!(%peer, dropped = dropped.len(), "peer shut out; its queued announcements are dropped");
+                for (gossip, _) in dropped {
+                    self.net.report_validation(gossip, Verdict::Ignore).await;
+                }
+                return;
             }
         }
     }
@@ -142,13 +153,15 @@ impl Fetcher {
                         if asked.contains(&id) {
                             served.insert(id, s);
                         } else {
-                            warn!(%peer, id = %id.short(), "peer answered a submission fetch with one not asked for: the peer is at fault");
+                            let why = format!("answered a fetch with submission {}, not asked for", id.short());
+                            self.svc.log_rejection(peer, "submission fetch answer", &why, true);
                             misbehaved = true;
                         }
                     }
                 }
                 Ok(other) => {
-                    warn!(%peer, answer = crate::sync::kind(&other), "peer answered a submission fetch with the wrong items: the peer is at fault");
+                    let why = format!("answered a fetch with {}", crate::sync::kind(&other));
+                    self.svc.log_rejection(peer, "submission fetch answer", &why, true);
                     return vec![Verdict::Reject; batch.len()];
                 }
                 Err(e) => {
@@ -168,13 +181,13 @@ impl Fetcher {
     }
 }
 
-/// The verdict on `a` without fetching it, if there is one: accept an id this node holds
-/// (it can serve it), refuse what no valid submission can be, ignore a past round.
-fn judge_before_fetch(svc: &ChainService, a: &SubmissionAnnouncement) -> Option<Verdict> {
+/// The verdict on `a` from `source` without fetching it, if there is one: accept an id this
+/// node holds (it can serve it), refuse what no valid submission can be, ignore a past round.
+fn judge_before_fetch(svc: &ChainService, source: PeerId, a: &SubmissionAnnouncement) -> Option<Verdict> {
     let limits = &svc.genesis().limits;
     if u64::from(a.bytes) > limits.max_submission_bytes {
-        warn!(id = %a.id.short(), bytes = a.bytes, max = limits.max_submission_bytes,
-            "announced submission is larger than the genesis allows: the peer is at fault");
+        let why = format!("announces {} bytes, the genesis allows {}", a.bytes, limits.max_submission_bytes);
+        svc.log_rejection(source, "submission announcement", &why, true);
         return Some(Verdict::Reject);
     }
     let st = svc.lock();
@@ -183,8 +196,8 @@ fn judge_before_fetch(svc: &ChainService, a: &SubmissionAnnouncement) -> Option<
     }
     let base = st.chain.meta(&a.base)?;
     if a.round != base.height + 1 {
-        warn!(id = %a.id.short(), round = a.round, base_height = base.height,
-            "announced submission's round is not its base's next: the peer is at fault");
+        let why = format!("round {} is not the next after its base at height {}", a.round, base.height);
+        svc.log_rejection(source, "submission announcement", &why, true);
         return Some(Verdict::Reject);
     }
     // A base below the head: that round is over (a competing tip at the head's height
@@ -229,7 +242,8 @@ fn judge_fetched(
         return Verdict::Ignore;
     };
     if !a.matches(&s, &a.id) {
-        warn!(%peer, id = %a.id.short(), "fetched submission is not what its announcement said (base, round or size): the peer is at fault");
+        let why = format!("submission {} is not what its announcement said (base, round or size)", a.id.short());
+        svc.log_rejection(peer, "fetched submission", &why, true);
         return Verdict::Reject;
     }
     let round = s.round;
@@ -436,17 +450,17 @@ mod tests {
         let pooled_id = svc.add_submission(pooled.clone()).expect("pooled");
         let of = |s: &Submission| SubmissionAnnouncement::of(s, s.id());
 
-        assert_eq!(judge_before_fetch(&svc, &of(&pooled)), Some(Verdict::Accept), "held: accepted, served from here");
+        assert_eq!(judge_before_fetch(&svc, PeerId::random(), &of(&pooled)), Some(Verdict::Accept), "held: accepted, served from here");
         assert_eq!(SubmissionAnnouncement::of(&pooled, pooled_id), of(&pooled));
-        assert_eq!(judge_before_fetch(&svc, &of(&fresh)), None, "a new one for the head is fetched");
-        assert_eq!(judge_before_fetch(&svc, &of(&old)), Some(Verdict::Ignore), "the round of block 1 is over");
+        assert_eq!(judge_before_fetch(&svc, PeerId::random(), &of(&fresh)), None, "a new one for the head is fetched");
+        assert_eq!(judge_before_fetch(&svc, PeerId::random(), &of(&old)), Some(Verdict::Ignore), "the round of block 1 is over");
         let wrong_round = SubmissionAnnouncement { round: 7, ..of(&fresh) };
-        assert_eq!(judge_before_fetch(&svc, &wrong_round), Some(Verdict::Reject), "no valid submission has that round");
+        assert_eq!(judge_before_fetch(&svc, PeerId::random(), &wrong_round), Some(Verdict::Reject), "no valid submission has that round");
         let max = svc.genesis().limits.max_submission_bytes;
         let huge = SubmissionAnnouncement { bytes: u32::try_from(max + 1).expect("fits"), ..of(&fresh) };
-        assert_eq!(judge_before_fetch(&svc, &huge), Some(Verdict::Reject), "larger than the genesis allows");
+        assert_eq!(judge_before_fetch(&svc, PeerId::random(), &huge), Some(Verdict::Reject), "larger than the genesis allows");
         let unknown = SubmissionAnnouncement { base: Hash32([0x3c; 32]), ..of(&fresh) };
-        assert_eq!(judge_before_fetch(&svc, &unknown), None, "an unknown base may be a block still on its way");
+        assert_eq!(judge_before_fetch(&svc, PeerId::random(), &unknown), None, "an unknown base may be a block still on its way");
 
         // Serving: ids, then the items asked for, in the order asked.
         let st = svc.lock();

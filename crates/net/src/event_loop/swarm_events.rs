@@ -2,22 +2,28 @@
 //! events, and connections opening, closing and failing.
 //!
 //! Each handler updates the event loop's bookkeeping (peers, pending dials and requests,
-//! bootnode state) and turns what the node must hear into [`NetEvent`]s; gossip over its
-//! topic's limit is rejected here and never surfaces.
+//! bootnode state, the routing table, sync budgets) and turns what the node must hear into
+//! [`NetEvent`]s; gossip over its topic's limit, gossip from a peer that is shut out, and sync
+//! requests over a peer's budget are dealt with here and never surface.
+
+use std::time::Instant;
 
 use learnchain_proto::{SyncRequest, SyncResponse};
 use libp2p::{
     Multiaddr, PeerId,
     core::ConnectedPoint,
     gossipsub::{self, MessageAcceptance},
-    identify, ping,
-    request_response::{self, OutboundFailure},
+    identify, kad, mdns, ping,
+    request_response::{self, InboundFailure, OutboundFailure},
     swarm::{ConnectionError, ConnectionId, DialError},
 };
 use tracing::{debug, info, trace, warn};
 
-use super::EventLoop;
-use crate::{GossipId, NetError, NetEvent, SyncResponder, config::IDENTIFY_PROTOCOL_VERSION};
+use super::{EventLoop, MAX_LISTEN_ADDRS, PeerState};
+use crate::{
+    Direction, GossipId, NetError, NetEvent, Offence, SyncResponder, config::IDENTIFY_PROTOCOL_VERSION,
+    discovery::dialable, handle::lock, limits::Admission,
+};
 
 impl EventLoop {
     pub(super) fn on_gossipsub_event(&mut self, event: gossipsub::Event) {
@@ -27,13 +33,7 @@ impl EventLoop {
                 message_id,
                 message,
             } => {
-                self.on_gossip_message(
-                    GossipId {
-                        message_id,
-                        source: propagation_source,
-                    },
-                    message,
-                );
+                self.on_gossip_message(message_id, propagation_source, message);
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {
                 self.on_peer_subscribed(peer_id, &topic)
@@ -53,18 +53,26 @@ impl EventLoop {
         }
     }
 
-    fn on_gossip_message(&mut self, id: GossipId, message: gossipsub::Message) {
+    fn on_gossip_message(&mut self, message_id: gossipsub::MessageId, source: PeerId, message: gossipsub::Message) {
         let Some(kind) = self.topics.kind(&message.topic) else {
-            debug!(peer = %id.source, topic = %message.topic, "gossip on a foreign topic rejected");
-            self.report(&id, MessageAcceptance::Reject);
+            debug!(peer = %source, topic = %message.topic, "gossip on a foreign topic rejected");
+            self.report(&message_id, &source, MessageAcceptance::Reject);
+            self.penalize(source, Offence::OversizedGossip);
             return;
         };
         let max = self.topics.max_bytes(kind);
         if message.data.len() > max {
-            debug!(peer = %id.source, topic = ?kind, len = message.data.len(), max, "oversized gossip rejected");
-            self.report(&id, MessageAcceptance::Reject);
+            debug!(peer = %source, topic = ?kind, len = message.data.len(), max, "oversized gossip rejected");
+            self.report(&message_id, &source, MessageAcceptance::Reject);
+            self.penalize(source, Offence::OversizedGossip);
             return;
         }
+        if lock(&self.scores).is_unwelcome(&source, Instant::now()) {
+            trace!(peer = %source, "gossip from a shut-out peer dropped");
+            self.report(&message_id, &source, MessageAcceptance::Ignore);
+            return;
+        }
+        let id = GossipId { message_id, source, kind };
         trace!(peer = %id.source, topic = ?kind, id = %id.message_id, len = message.data.len(), "gossip received");
         let source = id.source;
         self.emit(NetEvent::Gossip {
@@ -98,8 +106,17 @@ impl EventLoop {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
-                    request, channel, ..
+                    request_id, request, channel,
                 } => {
+                    let admission = self.budget.admit(peer, request_id, Instant::now());
+                    if let Some(refusal) = admission.refusal() {
+                        debug!(%peer, ?admission, "sync request refused");
+                        let _ = self.swarm.behaviour_mut().sync.send_response(channel, SyncResponse::Refused(refusal));
+                        if admission == Admission::OverRate {
+                            self.penalize(peer, Offence::RateLimited);
+                        }
+                        return;
+                    }
                     debug!(%peer, ?request, "sync request received");
                     let responder = SyncResponder(channel);
                     self.emit(NetEvent::SyncRequest {
@@ -129,18 +146,25 @@ impl EventLoop {
                     let _ = reply.send(Err(outbound_error(error)));
                 }
             }
-            request_response::Event::InboundFailure { peer, error, .. } => match error {
-                // Our own response was over the limit: a bug in the caller, not the peer.
-                request_response::InboundFailure::Io(e)
-                    if e.kind() == std::io::ErrorKind::InvalidInput =>
-                {
-                    warn!(%peer, error = %e, "sync response not sent");
+            request_response::Event::InboundFailure { peer, error, request_id, .. } => {
+                self.budget.done(&peer, &request_id);
+                match error {
+                    // Our own response was over the limit: a bug in the caller, not the peer.
+                    InboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                        warn!(%peer, error = %e, "sync response not sent");
+                    }
+                    // The request did not decode or broke a request limit.
+                    InboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        debug!(%peer, error = %e, "malformed sync request");
+                        self.penalize(peer, Offence::MalformedRequest);
+                    }
+                    error => debug!(%peer, %error, "inbound sync request failed"),
                 }
-                error => debug!(%peer, %error, "inbound sync request failed"),
-            },
+            }
             request_response::Event::ResponseSent {
                 peer, request_id, ..
             } => {
+                self.budget.done(&peer, &request_id);
                 trace!(%peer, %request_id, "sync response sent");
             }
         }
@@ -150,12 +174,32 @@ impl EventLoop {
         match event {
             identify::Event::Received { peer_id, info, .. } => {
                 if info.protocol_version != IDENTIFY_PROTOCOL_VERSION {
-                    warn!(peer = %peer_id, version = %info.protocol_version, "peer speaks another protocol; disconnecting");
+                    warn!(peer = %peer_id, version = %info.protocol_version, "peer speaks another protocol; banning it");
                     let _ = self.swarm.disconnect_peer_id(peer_id);
+                    self.penalize(peer_id, Offence::WrongNetwork);
                     return;
                 }
                 debug!(peer = %peer_id, agent = %info.agent_version, "peer identified");
+                // A peer reached over a real network also lists its loopback address, which
+                // from here is our own host: kept only for peers that are on loopback too.
+                let on_loopback =
+                    self.peers.get(&peer_id).is_some_and(|st| st.connections.values().any(is_loopback));
+                let listen: Vec<Multiaddr> = info
+                    .listen_addrs
+                    .iter()
+                    .filter(|a| dialable(a) && (on_loopback || !is_loopback(a)))
+                    .take(MAX_LISTEN_ADDRS)
+                    .cloned()
+                    .collect();
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
+                    && kad.protocol_names().iter().any(|p| info.protocols.contains(p))
+                {
+                    for addr in &listen {
+                        kad.add_address(&peer_id, addr.clone());
+                    }
+                }
                 if let Some(state) = self.peers.get_mut(&peer_id) {
+                    state.listen_addrs = listen;
                     // Identify answers again on every push; report the first answer and a
                     // changed agent only.
                     if state.agent.as_deref() != Some(info.agent_version.as_str()) {
@@ -187,11 +231,33 @@ impl EventLoop {
         if let Some(reply) = self.pending_dials.remove(&connection) {
             let _ = reply.send(Ok(()));
         }
+        self.discovery.connected(&peer);
+        let direction = if endpoint.is_dialer() { Direction::Outbound } else { Direction::Inbound };
         self.peers
             .entry(peer)
-            .or_default()
+            .or_insert_with(|| PeerState {
+                connections: Default::default(),
+                direction,
+                agent: None,
+                listen_addrs: Vec::new(),
+            })
             .connections
             .insert(connection, remote.clone());
+        let returning = {
+            let mut scores = lock(&self.scores);
+            let now = Instant::now();
+            if scores.is_unwelcome(&peer, now) { Some(scores.ban_returning(peer, now)) } else { None }
+        };
+        match returning {
+            Some(Some(offence)) => {
+                info!(%peer, "a peer shut out for its score reconnected; banning it");
+                self.enforce(peer, crate::scoring::Action::Ban, offence);
+            }
+            Some(None) => {
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            None => {}
+        }
         if num_established == 1 {
             info!(%peer, address = %remote, "peer connected");
             self.emit(NetEvent::PeerConnected(peer));
@@ -210,6 +276,7 @@ impl EventLoop {
         }
         if num_established == 0 {
             self.peers.remove(&peer);
+            self.budget.disconnected(&peer);
             match cause {
                 Some(cause) => info!(%peer, %cause, "peer disconnected"),
                 None => info!(%peer, "peer disconnected"),
@@ -234,6 +301,9 @@ impl EventLoop {
                 self.emit(NetEvent::BootnodeDialFailed { address, error: dial_error_cause(error) });
             }
         }
+        if let Some(peer) = peer {
+            self.discovery.dial_failed(peer, Instant::now());
+        }
         if let Some(reply) = self.pending_dials.remove(&connection) {
             let _ = reply.send(Err(NetError::Dial(error.to_string())));
         } else if let Some(peer) = peer {
@@ -241,9 +311,75 @@ impl EventLoop {
         }
     }
 
+    pub(super) fn on_kad_event(&mut self, event: kad::Event) {
+        match event {
+            kad::Event::RoutingUpdated { peer, is_new_peer, .. } => {
+                trace!(%peer, is_new_peer, "routing table updated");
+                if is_new_peer {
+                    self.dial_more();
+                }
+            }
+            kad::Event::OutboundQueryProgressed { id, result, step, .. } => {
+                if let kad::QueryResult::GetClosestPeers(result) = result {
+                    let peers = match result {
+                        Ok(ok) => ok.peers,
+                        Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+                    };
+                    debug!(found = peers.len(), "random walk step");
+                    if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                        for found in peers {
+                            for addr in found.addrs.into_iter().filter(dialable) {
+                                kad.add_address(&found.peer_id, addr);
+                            }
+                        }
+                    }
+                }
+                if step.last {
+                    self.discovery.query_done(id);
+                    self.dial_more();
+                }
+            }
+            kad::Event::UnroutablePeer { peer } => trace!(%peer, "peer without a known listen address"),
+            other => trace!(event = ?other, "kademlia event"),
+        }
+    }
+
+    pub(super) fn on_mdns_event(&mut self, event: mdns::Event) {
+        match event {
+            mdns::Event::Discovered(found) => {
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    for (peer, addr) in found {
+                        if dialable(&addr) {
+                            debug!(%peer, %addr, "found on the local network");
+                            kad.add_address(&peer, addr);
+                        }
+                    }
+                }
+                self.dial_more();
+            }
+            mdns::Event::Expired(gone) => {
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    for (peer, addr) in gone {
+                        kad.remove_address(&peer, &addr);
+                    }
+                }
+            }
+        }
+    }
+
     pub(super) fn on_new_listen_addr(&mut self, address: Multiaddr) {
         info!(%address, "listening");
         self.emit(NetEvent::Listening(address));
+    }
+}
+
+/// Whether `addr` is on a loopback IP.
+fn is_loopback(addr: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => ip.is_loopback(),
+        Some(Protocol::Ip6(ip)) => ip.is_loopback(),
+        _ => false,
     }
 }
 

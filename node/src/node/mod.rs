@@ -9,7 +9,8 @@
 //! [`crate::sync::compact`]; submission announcements are fetched by a task per peer, see
 //! [`crate::sync::pool`]);
 //! sync requests are served; a new peer or a block with an unknown parent starts a sync
-//! with that peer. [`Node::shutdown`] signals every task, waits for each, and stops RPC.
+//! with that peer (the gossip and sync-request handlers are in the `gossip` submodule).
+//! [`Node::shutdown`] signals every task, waits for each, and stops RPC.
 //! [`run`] is the daemon: start, wait for the caller's shutdown future, shut down.
 
 use std::collections::HashSet;
@@ -22,28 +23,34 @@ use std::time::Duration;
 use anyhow::Context;
 use learnchain_chain::{Chain, ChainCaches, Verdict as ChainVerdict};
 use learnchain_model::Dataset;
-use learnchain_net::{GossipId, Multiaddr, NetConfig, NetEvent, NetworkHandle, PeerId, SyncResponder, TopicKind, Verdict};
+use learnchain_net::{Multiaddr, NetConfig, NetEvent, NetworkHandle, PeerId, TopicKind, Verdict};
 use learnchain_identity::MemberSecret;
-use learnchain_proto::registration::MAX_REGISTRATION_BYTES;
-use learnchain_proto::{Block, Genesis, Hash32, Registration, SyncRequest, decode};
-use learnchain_rpc::{HeadView, PeerView};
+use learnchain_proto::{Genesis, Hash32};
+use learnchain_rpc::HeadView;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::bootnode::BootnodeWatch;
 use crate::config::{NodeConfig, Role};
+use crate::peers::PeerList;
 use crate::rpc_api::{MetricsCache, NodeFacts, NodeRpc, head_view};
-use crate::service::{ChainService, HeadSnapshot, Origin};
+use crate::service::{ChainService, HeadSnapshot};
 use crate::privacy::{PrivacyGate, PrivacyPlan};
 use crate::sync::compact::CompactRelay;
-use crate::sync::pool::{Announced, Fetcher};
+use crate::sync::pool::Fetcher;
 use crate::roles::{datasource, enrol, miner};
 use crate::{data, keys, sync};
+
+mod gossip;
 
 /// Longest a node with bootnodes treats its stored head as possibly old before any peer
 /// has told it otherwise.
 const FIRST_SYNC_GRACE: Duration = Duration::from_secs(15);
+
+/// How long a peer found to run another chain stays connected before it is banned, so that
+/// its own status request to us is answered and it can say why it stops.
+const WRONG_CHAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// How often the node asks peers for their status even without a reason.
 const RESYNC_INTERVAL: Duration = Duration::from_secs(10);
@@ -69,6 +76,7 @@ pub struct Node {
     pub rpc_addr: Option<SocketAddr>,
     /// The RPC implementation (also usable in-process).
     pub api: Arc<NodeRpc>,
+    peers: PeerList,
     /// A data source's training examples as the model reads them (after the input scaling).
     pub training_data: Option<Arc<Dataset>>,
     mining: watch::Sender<bool>,
@@ -217,6 +225,11 @@ impl Node {
             max_block_bytes: genesis.limits.max_block_bytes as usize,
             max_sync_response_bytes: genesis.limits.max_sync_response_bytes as usize,
             request_timeout: Duration::from_secs(config.request_timeout_s),
+            target_peers: config.target_peers,
+            max_peers: config.max_peers,
+            mdns: config.mdns,
+            enforce_peer_scores: config.enforce_peer_scores,
+            discovery: config.discovery,
         };
         let (net, mut events, event_loop) = learnchain_net::new(net_config).context("cannot start networking")?;
         let peer_id = net.local_peer_id();
@@ -244,7 +257,7 @@ impl Node {
 
         let (head_tx, _) = broadcast::channel::<HeadView>(64);
         let eval = local.eval.map(Arc::new);
-        let peers = Arc::new(Mutex::new(Vec::new()));
+        let peers = PeerList::default();
         let syncing = Arc::new(AtomicBool::new(false));
         let rpc_addr_cfg = config.rpc_addr()?;
         let facts = NodeFacts {
@@ -380,7 +393,7 @@ impl Node {
             svc: svc.clone(),
             tasks: JoinSet::new(),
             net: net.clone(),
-            peers,
+            peers: peers.clone(),
             syncing_with: Arc::new(Mutex::new(HashSet::new())),
             syncing,
             resync_cursor: 0,
@@ -401,6 +414,7 @@ impl Node {
             listen_addrs,
             rpc_addr,
             api,
+            peers,
             mining,
             shutdown,
             fatal,
@@ -412,6 +426,11 @@ impl Node {
     /// Follows the head.
     pub fn heads(&self) -> watch::Receiver<HeadSnapshot> {
         self.svc.heads()
+    }
+
+    /// Follows the number of connected peers.
+    pub fn peer_count(&self) -> watch::Receiver<usize> {
+        self.peers.count()
     }
 
     /// Completes with the reason when the node cannot go on (no bootnode answered in time,
@@ -494,7 +513,7 @@ struct NodeLoop {
     /// Tasks this loop spawned (sync, serving, peer refresh); shut down with the loop.
     tasks: JoinSet<()>,
     net: NetworkHandle,
-    peers: Arc<Mutex<Vec<PeerView>>>,
+    peers: PeerList,
     syncing_with: Arc<Mutex<HashSet<PeerId>>>,
     syncing: Arc<AtomicBool>,
     /// Where the next resync starts in the sorted peer list.
@@ -538,6 +557,8 @@ impl NodeLoop {
                 self.svc.forget_peer(&peer);
                 self.refresh_peers();
             }
+            // Logged by the network; its connections are closing.
+            NetEvent::PeerBanned { peer, .. } => self.svc.forget_peer(&peer),
             NetEvent::Listening(addr) => info!(%addr, "listening"),
             NetEvent::BootnodeConnected { peer, address } => {
                 self.watch.lock().unwrap_or_else(|p| p.into_inner()).on_connected(peer, address);
@@ -552,98 +573,13 @@ impl NodeLoop {
         }
     }
 
-    async fn on_gossip(&mut self, kind: TopicKind, id: GossipId, source: PeerId, data: Vec<u8>) {
-        let limits = &self.svc.genesis().limits;
-        let verdict = match kind {
-            TopicKind::Blocks => match decode::<Block>(&data, limits.max_block_bytes as usize) {
-                Err(e) => {
-                    self.svc.log_rejection(source, "undecodable block", &e, true);
-                    Verdict::Reject
-                }
-                Ok(block) => match self.svc.import(block, Origin::Gossip).await {
-                    Ok(_) => Verdict::Accept,
-                    Err(e) => {
-                        if matches!(e, learnchain_chain::BlockError::UnknownParent(_)) {
-                            self.start_sync(source);
-                        }
-                        let v = e.verdict();
-                        self.svc.log_rejection(source, "block", &e, v == ChainVerdict::Reject);
-                        to_verdict(v)
-                    }
-                },
-            },
-            TopicKind::CompactBlocks => match self.relay.check(&data) {
-                Ok(checked) => {
-                    // Fetching may take a round trip or two: off the node loop.
-                    let relay = self.relay.clone();
-                    self.tasks.spawn(
-                        async move {
-                            let verdict = to_verdict(relay.rebuild(source, checked).await);
-                            relay.net().report_validation(id, verdict).await;
-                        }
-                        .in_current_span(),
-                    );
-                    return;
-                }
-                Err(e) => {
-                    if e.unknown_parent().is_some() {
-                        self.start_sync(source);
-                    }
-                    let v = e.verdict();
-                    self.svc.log_rejection(source, "compact block", &e, v == ChainVerdict::Reject);
-                    to_verdict(v)
-                }
-            },
-            TopicKind::Submissions => match self.fetcher.on_announcement(id.clone(), source, &data) {
-                Announced::Now(v) => v,
-                Announced::Queued { start } => {
-                    if start {
-                        self.tasks.spawn(self.fetcher.clone().drain(source).in_current_span());
-                    }
-                    return;
-                }
-            },
-            TopicKind::Registrations => match decode::<Registration>(&data, MAX_REGISTRATION_BYTES) {
-                Err(e) => {
-                    self.svc.log_rejection(source, "undecodable registration", &e, true);
-                    Verdict::Reject
-                }
-                Ok(r) => match self.svc.add_registration_via(r, Origin::Gossip) {
-                    Ok(id) => {
-                        debug!(registration = %id.short(), "registration accepted");
-                        Verdict::Accept
-                    }
-                    Err(e) => {
-                        let v = e.verdict();
-                        self.svc.log_rejection(source, "registration", &e, v == ChainVerdict::Reject);
-                        to_verdict(v)
-                    }
-                },
-            },
-        };
-        self.net.report_validation(id, verdict).await;
-    }
-
-    fn on_sync_request(&mut self, peer: PeerId, request: SyncRequest, responder: SyncResponder) {
-        let svc = self.svc.clone();
-        let net = self.net.clone();
-        self.tasks.spawn(
-            async move {
-                let response = tokio::task::spawn_blocking(move || sync::serve(&svc, request)).await;
-                match response {
-                    Ok(r) => net.respond(responder, r).await,
-                    Err(e) => warn!(%peer, error = %e, "serving a sync request failed"),
-                }
-            }
-            .in_current_span(),
-        );
-    }
-
     /// Compares heads with a few peers, in turn: every peer is asked within
     /// `⌈peers / RESYNC_PEERS⌉` intervals, and a node with a hundred peers sends a few
     /// requests per interval rather than a hundred (gossip and the unknown-parent sync do the
     /// urgent work; this only repairs what they missed).
     async fn on_resync(&mut self) {
+        // Gossipsub scores and identify answers change without an event.
+        self.refresh_peers();
         let mut peers: Vec<PeerId> = self.net.peers().await.into_iter().map(|p| p.peer_id).collect();
         if peers.is_empty() {
             return;
@@ -659,18 +595,7 @@ impl NodeLoop {
     fn refresh_peers(&mut self) {
         let net = self.net.clone();
         let peers = self.peers.clone();
-        self.tasks.spawn(async move {
-            let list = net.peers().await;
-            let views = list
-                .into_iter()
-                .map(|p| PeerView {
-                    peer_id: p.peer_id.to_string(),
-                    addresses: p.addresses.iter().map(ToString::to_string).collect(),
-                    agent: p.agent,
-                })
-                .collect();
-            *peers.lock().unwrap_or_else(|p| p.into_inner()) = views;
-        });
+        self.tasks.spawn(async move { peers.refresh(&net).await });
     }
 
     fn start_sync(&mut self, peer: PeerId) {
@@ -704,6 +629,17 @@ impl NodeLoop {
                         watch.lock().unwrap_or_else(|p| p.into_inner()).on_other_chain(&peer, &w.theirs)
                     }),
                 };
+                if let Err(e) = &result {
+                    if let Some(fault) = e.downcast_ref::<sync::PeerFault>() {
+                        svc.log_rejection(peer, "sync answer", fault, true);
+                        net.penalize(peer, fault.offence).await;
+                    } else if e.downcast_ref::<sync::WrongChain>().is_some() {
+                        // Banned, but only once the peer has had time to get our own status
+                        // answer: it is told it is on another chain rather than cut off.
+                        tokio::time::sleep(WRONG_CHAIN_GRACE).await;
+                        net.penalize(peer, learnchain_net::Offence::WrongNetwork).await;
+                    }
+                }
                 if let Some(msg) = verdict {
                     set_fatal(&fatal, msg);
                 }
