@@ -161,8 +161,8 @@ cmd_up() {
 }
 
 cmd_join() {
-  [ "$(container_state bootnode)" = "running (healthy)" ] || die "join: the cluster is not up (bootnode: $(container_state bootnode))"
-  # --no-deps: the cluster is running; do not touch the genesis or the bootnode.
+  [ "$(container_state miner-1)" = "running (healthy)" ] || die "join: the cluster is not up (miner-1, which the newcomer dials: $(container_state miner-1))"
+  # --no-deps: the cluster is running; do not touch the genesis or the nodes.
   timeout "$((UP_TIMEOUT + 60))" "${COMPOSE[@]}" up -d --no-deps "$JOIN_SERVICE"
   wait_healthy "$UP_TIMEOUT" "$JOIN_SERVICE" || { cmd_status || true; exit 1; }
   cmd_status

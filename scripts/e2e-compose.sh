@@ -4,13 +4,15 @@
 #
 #   1. a fresh cluster (`scripts/cluster.sh up`, after removing any old `learnchain` project
 #      and its volumes); the bootnode reaches height 10; all 7 nodes agree on the head and
-#      model hash; every data source registered itself (open enrolment);
+#      model hash; every node has at least 3 peers though each was told only of the bootnode
+#      (Kademlia); every data source registered itself (open enrolment);
 #   2. miner-2 and datasource-4 stopped: the chain still grows by 3 blocks; started again:
 #      both catch up with the bootnode's head (timed);
 #   3. datasource-3 cut off the network (`docker network disconnect`) while the others mine 4
 #      blocks; reconnected: it converges on the same head (timed);
-#   4. datasource-5 joins (docker-compose.join.yml): it registers, syncs, and a block carries
-#      one of its submissions; all 8 nodes agree;
+#   4. the bootnode stops; datasource-5 joins (docker-compose.join.yml) knowing only miner-1:
+#      it finds at least 3 peers, registers, syncs, and a block carries one of its submissions;
+#      the bootnode starts again and all 8 nodes agree;
 #   5. everything is torn down with its volumes (also on failure: trap on EXIT).
 #
 #   scripts/e2e-compose.sh
@@ -106,11 +108,21 @@ field() { jq -r ".$1 // empty" 2>/dev/null || true; }   # field NAME < json
 height_of() { status_json "$1" | field height; }
 head_of() { status_json "$1" | field head_hash; }
 
-# rpc METHOD PARAMS: a JSON-RPC call to the bootnode; prints .result.
-rpc() {
+# rpc METHOD PARAMS: a JSON-RPC call to $RPC_NODE (the bootnode unless set); prints .result.
+RPC_NODE=bootnode
+rpc() { rpc_to "$RPC_NODE" "$@"; }
+# rpc_to SERVICE METHOD PARAMS: the same to SERVICE.
+rpc_to() {
   curl -sf -m 5 -X POST -H 'content-type: application/json' \
-    -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":${2:-[]}}" \
-    "http://127.0.0.1:${PORT[bootnode]}" | jq -c '.result // empty'
+    -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$2\",\"params\":${3:-[]}}" \
+    "http://127.0.0.1:${PORT[$1]}" | jq -c '.result // empty'
+}
+# peers_of SERVICE: how many peers it has (net_peers).
+peers_of() { rpc_to "$1" net_peers | jq 'length' 2>/dev/null || true; }
+# all_have_peers MIN SERVICE...: every one of them has at least MIN peers.
+all_have_peers() {
+  local min="$1" s n; shift
+  for s in "$@"; do n="$(peers_of "$s")"; [ -n "$n" ] && [ "$n" -ge "$min" ] || return 1; done
 }
 block_ts() { rpc chain_getBlock "[$1]" | field timestamp_ms; }
 
@@ -160,6 +172,11 @@ pass "bootnode at height ≥ 10 ($(secs "$first10_ms") s from the bootnode's sta
 wait_until 60 agree "${BASE_NODES[@]}" || fail "the 7 nodes do not agree on head and model hash within 60 s"
 phase1_h="$(height_of bootnode)"
 pass "all 7 nodes agree: height $phase1_h head $(head_of bootnode | cut -c1-12)"
+
+wait_until 60 all_have_peers 3 "${BASE_NODES[@]}" \
+  || fail "not every node found 3 peers within 60 s: $(for s in "${BASE_NODES[@]}"; do printf '%s=%s ' "$s" "$(peers_of "$s")"; done)"
+peer_counts="$(for s in "${BASE_NODES[@]}"; do printf '%s=%s ' "$s" "$(peers_of "$s")"; done)"
+pass "a mesh, not a star: every node has at least 3 peers ($peer_counts)"
 
 acc="$(status_json bootnode | field accuracy)"
 [ -n "$acc" ] || fail "the bootnode reports no test accuracy"
@@ -228,9 +245,13 @@ pass "$PARTITION converged $(secs "$converge_ms") s after reconnecting (height $
 # ---- 4. a data source joins -------------------------------------------------------------
 
 if [ "$JOIN" = 1 ]; then
-  echo "== 4. datasource-5 joins"
+  echo "== 4. the bootnode stops; datasource-5 joins through miner-1"
+  compose stop bootnode >/dev/null 2>&1 || fail "docker-compose stop bootnode"
+  RPC_NODE=miner-1
   t0=$(now_ms)
   "$CLUSTER" join >/dev/null || fail "cluster.sh join: datasource-5 did not become healthy"
+  wait_until 60 all_have_peers 3 datasource-5 || fail "datasource-5 found only $(peers_of datasource-5) peers through miner-1 within 60 s"
+  pass "with the bootnode down, datasource-5 found $(peers_of datasource-5) peers through miner-1"
   wait_until 120 members_active 5 || fail "datasource-5 did not register within 120 s: $(rpc members_list)"
   join_reg_ms=$(( $(now_ms) - t0 ))
   pass "datasource-5 registered $(secs "$join_reg_ms") s after starting"
@@ -248,10 +269,12 @@ if [ "$JOIN" = 1 ]; then
     return 1
   }
   wait_until 90 included >/dev/null || fail "no submission of datasource-5 made it into a block within 90 s"
-  pass "a block carries datasource-5's submission (round $(included))"
+  pass "a block carries datasource-5's submission (round $(included)), with the bootnode down"
 
-  wait_until 60 agree "${NODES[@]}" || fail "the 8 nodes do not agree on head and model hash within 60 s"
-  pass "all 8 nodes agree: height $(height_of bootnode) head $(head_of bootnode | cut -c1-12)"
+  compose start bootnode >/dev/null 2>&1 || fail "docker-compose start bootnode"
+  RPC_NODE=bootnode
+  wait_until 120 agree "${NODES[@]}" || fail "the 8 nodes do not agree on head and model hash within 120 s of the bootnode's restart"
+  pass "the bootnode is back and all 8 nodes agree: height $(height_of bootnode) head $(head_of bootnode | cut -c1-12)"
 fi
 
 # ---- figures ----------------------------------------------------------------------------
@@ -269,4 +292,5 @@ echo "first 10 blocks:            $(secs "$first10_ms") s (bootnode start → bl
 echo "catch-up after restart:     $(secs "$catchup_ms") s (miner-2, datasource-4)"
 echo "convergence after partition: $(secs "$converge_ms") s ($PARTITION)"
 [ "$JOIN" = 1 ] && echo "join, start → registered:   $(secs "$join_reg_ms") s (datasource-5)"
+echo "peers after start:          $peer_counts"
 echo "e2e wall time:              $(( $(date +%s) - E2E_START )) s"
