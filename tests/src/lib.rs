@@ -58,6 +58,20 @@ pub fn bare(chain_id: Hash32, listen: learnchain_net::Multiaddr) -> learnchain_n
     learnchain_net::NetConfig { discovery: false, ..learnchain_net::NetConfig::local(chain_id, vec![listen]) }
 }
 
+/// Deterministic junk of `len` bytes from `seed` (xorshift), for hostile payloads whose
+/// every copy must be a new message (gossip message ids are content hashes).
+pub fn garbage(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// Installs a test log subscriber once (respects `RUST_LOG`, default warnings only).
 pub fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -24,7 +24,7 @@ use learnchain_proto::{
     Block, Hash32, Registration, RegistrationKind, Signature64, Submission, SubmissionAnnouncement, SyncRequest,
     SyncResponse, encode,
 };
-use learnchain_tests::{Kind, Testnet, bare};
+use learnchain_tests::{Kind, Testnet, bare, garbage};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -177,19 +177,6 @@ impl Drop for Outsider {
             t.abort();
         }
     }
-}
-
-/// Deterministic junk of `len` bytes.
-fn garbage(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// The genesis of the flood tests: the testnet's, with an enrolment authority (so forged

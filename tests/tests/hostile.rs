@@ -41,7 +41,7 @@ use learnchain_proto::{
     SyncResponse, encode,
 };
 use learnchain_node::{HeadSnapshot, Node};
-use learnchain_tests::{Kind, Testnet, bare};
+use learnchain_tests::{Kind, Testnet, bare, garbage};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -140,19 +140,6 @@ impl Drop for Peer {
             t.abort();
         }
     }
-}
-
-/// Deterministic junk.
-fn garbage(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Finds a nonce meeting the header's target, on a blocking thread, within a bound.
