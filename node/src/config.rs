@@ -111,6 +111,9 @@ pub struct NodeConfig {
     /// Find peers through Kademlia (default true). Off, the node knows its bootnodes and the
     /// peers that dial it, as the devnet does, which wires its own mesh.
     pub discovery: bool,
+    /// Run gossipsub's own peer scoring (default true; the peer manager's scores and bans do
+    /// not depend on it).
+    pub gossip_scoring: bool,
     /// Disconnect and ban peers whose score falls below the thresholds (default true).
     /// Off, offences are still counted and shown by `net_peers`: for tests.
     pub enforce_peer_scores: bool,
@@ -149,6 +152,7 @@ impl Default for NodeConfig {
             max_peers: learnchain_net::DEFAULT_MAX_PEERS,
             mdns: false,
             discovery: true,
+            gossip_scoring: true,
             enforce_peer_scores: true,
             rpc: "127.0.0.1:8545".into(),
             data: DataConfig::default(),

@@ -466,6 +466,9 @@ fn node_config(
         // The devnet wires its own bounded-degree mesh (`bootnodes_of`); a hundred nodes
         // starting random walks at once would only add load to the round it times.
         discovery: false,
+        // Gossipsub's scoring bookkeeping, run by 104 nodes on one machine, cost the first
+        // round of a 100-source devnet a quarter of its updates (see the README's limits).
+        gossip_scoring: false,
         enforce_peer_scores: true,
         adversary: None,
         privacy: PrivacyConfig {

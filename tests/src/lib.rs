@@ -212,6 +212,7 @@ impl Testnet {
             max_peers: self.max_peers,
             mdns: false,
             discovery: true,
+            gossip_scoring: true,
             enforce_peer_scores: self.enforce_peer_scores,
             privacy: self.privacy.clone(),
             adversary: match kind {

@@ -205,7 +205,7 @@ fn gossipsub_behaviour(
     .map_err(|e| NetError::Config(format!("gossipsub: {e}")))?;
     // Off with the peer manager's enforcement: gossipsub's graylist would otherwise silence a
     // peer that a test means to keep hearing.
-    if config.enforce_peer_scores {
+    if config.enforce_peer_scores && config.gossip_scoring {
         gossipsub
             .with_peer_score(gossip_score_params(topics), gossip_score_thresholds())
             .map_err(|e| NetError::Config(format!("gossipsub peer scoring: {e}")))?;

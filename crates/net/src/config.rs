@@ -97,6 +97,9 @@ pub struct NetConfig {
     /// Whether to run Kademlia discovery (on by default). Off, the node knows only its
     /// bootnodes and the peers that dial it, as a client that must not wander does.
     pub discovery: bool,
+    /// Whether gossipsub's own peer scoring runs (on by default; off as well when
+    /// `enforce_peer_scores` is off). The peer manager does not depend on it.
+    pub gossip_scoring: bool,
     /// Whether peer scores disconnect and ban (on by default). Off, offences are still
     /// counted and shown but every peer stays connected, and gossipsub's own peer scoring is
     /// off too: for tests that watch how each invalid message is judged, one after another,
@@ -125,6 +128,7 @@ impl NetConfig {
             max_peers: DEFAULT_MAX_PEERS,
             mdns: false,
             discovery: true,
+            gossip_scoring: true,
             enforce_peer_scores: true,
         }
     }

@@ -331,12 +331,10 @@ impl EventLoop {
         ControlFlow::Continue(())
     }
 
-    /// Redials bootnodes that are not connected, while the node has fewer peers than its
-    /// target: after start-up a bootnode is one peer among others.
+    /// Redials bootnodes that are not connected. The network does not need them once the
+    /// node knows other peers (discovery finds those), but a configured bootnode is a peer the
+    /// operator chose, and redialling it every few seconds costs a failed TCP connect.
     fn on_redial_tick(&mut self) {
-        if self.peers.len() >= self.discovery.target_peers {
-            return;
-        }
         let due = self.bootnodes.due(|peer| self.swarm.is_connected(peer));
         for (index, addr) in due {
             let opts = dial_opts(&addr);

@@ -23,7 +23,7 @@ use std::time::Instant;
 use libp2p::{PeerId, connection_limits::ConnectionLimits, request_response::InboundRequestId};
 
 /// Most incoming connections in their handshake at once.
-pub const MAX_PENDING_INCOMING: u32 = 64;
+pub const MAX_PENDING_INCOMING: u32 = 128;
 /// Most outgoing dials in progress at once.
 pub const MAX_PENDING_OUTGOING: u32 = 32;
 /// Most connections to one peer (one each way when both dial at once).

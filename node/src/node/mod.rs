@@ -230,6 +230,7 @@ impl Node {
             mdns: config.mdns,
             enforce_peer_scores: config.enforce_peer_scores,
             discovery: config.discovery,
+            gossip_scoring: config.gossip_scoring,
         };
         let (net, mut events, event_loop) = learnchain_net::new(net_config).context("cannot start networking")?;
         let peer_id = net.local_peer_id();
