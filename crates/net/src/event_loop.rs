@@ -300,9 +300,11 @@ impl EventLoop {
             Command::Publish { kind, data, reply } => {
                 let _ = reply.send(self.on_publish(kind, data));
             }
-            Command::ReportValidation { id, verdict, action } => {
+            Command::ReportValidation { id, verdict, penalty } => {
                 self.on_report_validation(&id, verdict);
-                self.enforce(id.source, action, id.offence());
+                if let Some((action, offence)) = penalty {
+                    self.enforce(id.source, action, offence);
+                }
             }
             Command::Enforce { peer, action, offence } => self.enforce(peer, action, offence),
             Command::Request {

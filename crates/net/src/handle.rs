@@ -35,10 +35,11 @@ pub(crate) enum Command {
         data: Vec<u8>,
         reply: oneshot::Sender<Result<(), NetError>>,
     },
-    /// Report the node's verdict on a received gossip message, and what the penalty of a
-    /// rejection calls for.
-    ReportValidation { id: GossipId, verdict: Verdict, action: Action },
-    /// Disconnect or ban a peer whose score fell (the penalty is already counted).
+    /// Report the node's verdict on a received gossip message and, for a rejection, what the
+    /// penalty already counted calls for and the offence charged.
+    ReportValidation { id: GossipId, verdict: Verdict, penalty: Option<(Action, Offence)> },
+    /// Act on a penalty already counted: update gossipsub's view of the score, and
+    /// disconnect or ban the peer when the action says so.
     Enforce { peer: PeerId, action: Action, offence: Offence },
     /// Send a sync request and wait for the answer.
     Request {
@@ -146,11 +147,15 @@ impl NetworkHandle {
     /// mesh, `Ignore` drops it, `Reject` drops it and charges the sender with
     /// [`GossipId::offence`] (counted before this returns; see [`NetworkHandle::penalize`]).
     pub async fn report_validation(&self, id: GossipId, verdict: Verdict) {
-        let action = match verdict {
-            Verdict::Reject => lock(&self.scores).penalize(id.source, id.offence(), Instant::now()),
-            Verdict::Accept | Verdict::Ignore => Action::None,
-        };
-        self.send(Command::ReportValidation { id, verdict, action }).await;
+        match verdict {
+            Verdict::Reject => {
+                let offence = id.offence();
+                self.report_rejection(id, offence).await;
+            }
+            Verdict::Accept | Verdict::Ignore => {
+                self.send(Command::ReportValidation { id, verdict, penalty: None }).await;
+            }
+        }
     }
 
     /// Rejects the gossip message `id` as [`Verdict::Reject`] does, charging the sender with
@@ -158,11 +163,7 @@ impl NetworkHandle {
     /// block whose items its sender then did not serve).
     pub async fn report_rejection(&self, id: GossipId, offence: Offence) {
         let action = lock(&self.scores).penalize(id.source, offence, Instant::now());
-        let peer = id.source;
-        self.send(Command::ReportValidation { id, verdict: Verdict::Reject, action: Action::None }).await;
-        if action != Action::None {
-            self.send(Command::Enforce { peer, action, offence }).await;
-        }
+        self.send(Command::ReportValidation { id, verdict: Verdict::Reject, penalty: Some((action, offence)) }).await;
     }
 
     /// Charges `peer` with `offence`: its score drops by [`Offence::penalty`] at once, and
@@ -170,14 +171,12 @@ impl NetworkHandle {
     /// is not a gossip verdict (a sync answer that lies, an announced item not served).
     pub async fn penalize(&self, peer: PeerId, offence: Offence) {
         let action = lock(&self.scores).penalize(peer, offence, Instant::now());
-        if action != Action::None {
-            self.send(Command::Enforce { peer, action, offence }).await;
-        }
+        self.send(Command::Enforce { peer, action, offence }).await;
     }
 
-    /// Whether what `peer` sends should be dropped unread: it is banned, or its score is at
-    /// or below the disconnect threshold (messages it sent before it was disconnected may
-    /// still be queued).
+    /// Whether what `peer` sends should be dropped unread: it is banned, or shut out for its
+    /// score and not yet readmitted (messages it sent before it was disconnected may still be
+    /// queued).
     pub fn is_unwelcome(&self, peer: &PeerId) -> bool {
         lock(&self.scores).is_unwelcome(peer, Instant::now())
     }
