@@ -466,9 +466,7 @@ fn node_config(
         // The devnet wires its own bounded-degree mesh (`bootnodes_of`); a hundred nodes
         // starting random walks at once would only add load to the round it times.
         discovery: false,
-        // Gossipsub's scoring bookkeeping, run by 104 nodes on one machine, cost the first
-        // round of a 100-source devnet a quarter of its updates (see the README's limits).
-        gossip_scoring: false,
+        gossip_scoring: true,
         enforce_peer_scores: true,
         adversary: None,
         privacy: PrivacyConfig {
@@ -584,8 +582,17 @@ pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
         let node = Node::start_with_caches(cfg, genesis.clone(), caches.clone())
             .await
             .with_context(|| format!("starting {name}"))?;
+        // The miners wait for the whole network: started one by one, a hundred nodes
+        // take longer than a round timeout, and the first block would close on the data
+        // sources that happened to start early.
+        if name.starts_with("miner") {
+            node.set_mining(false);
+        }
         boot.push(node.listen_addrs.iter().map(ToString::to_string).collect());
         nodes.push(node);
+    }
+    for m in nodes.iter().filter(|n| n.name.starts_with("miner")) {
+        m.set_mining(true);
     }
     let result = drive(&opts, &nodes, &dir, started).await;
     futures::future::join_all(nodes.into_iter().map(Node::shutdown)).await;

@@ -2,7 +2,7 @@
 //! a thread of its own, and drops the race the moment a better head arrives.
 //!
 //! A block is built once the pool holds the genesis quorum of submissions for the head, or
-//! once the round timeout has passed since the head arrived and the pool holds at least
+//! once the round timeout has passed since the head arrived (or mining resumed) and the pool holds at least
 //! as many submissions as the aggregation rule needs, or a registration. At the timeout a
 //! miner short of its quorum pulls every peer's pool once, so a submission gossip did not
 //! carry to it (a peer that had not seen the head yet ignores it rather than forwarding)
@@ -106,8 +106,12 @@ pub async fn run(
     let max_submissions = svc.genesis().consensus.max_submissions as usize;
     'round: loop {
         let head = heads.borrow_and_update().clone();
-        let deadline = Instant::now() + timeout;
+        // The round clock starts when the head arrives, or when mining resumes after a pause
+        // (a paused miner did not watch the pool fill, and a devnet starts its miners
+        // paused until every node is up, so the first round is not cut short by start-up).
+        let mut deadline = Instant::now() + timeout;
         let mut pulled = false;
+        let mut was_on = *enabled.borrow();
         // Wait until the round is ready to mine.
         loop {
             if *shutdown.borrow() {
@@ -133,7 +137,14 @@ pub async fn run(
             tokio::select! {
                 _ = heads.changed() => continue 'round,
                 _ = pool.changed() => {}
-                _ = enabled.changed() => {}
+                _ = enabled.changed() => {
+                    let on = *enabled.borrow_and_update();
+                    if on && !was_on {
+                        deadline = Instant::now() + timeout;
+                        pulled = false;
+                    }
+                    was_on = on;
+                }
                 _ = tokio::time::sleep_until(deadline), if !past => {}
                 _ = crate::service::stopped(&mut shutdown) => return,
             }
