@@ -324,6 +324,11 @@ fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Gen
     if opts.block_interval_ms.is_none() {
         g.pow.block_interval_ms = plan_block_interval(opts, &g)?;
     }
+    // The round timeout is for stragglers, and must outlast a round: the first round of a
+    // hundred data sources (connections, gossip meshes and ring caches all new) takes about
+    // three planned intervals on two cores, and a block closed at a 5 s timeout carried
+    // 81–94 of 100 updates.
+    g.consensus.round_timeout_ms = g.consensus.round_timeout_ms.max(ROUND_TIMEOUT_INTERVALS * g.pow.block_interval_ms);
     // Calibrate: the miners share this machine with every other node, so aim for half the
     // hashes one core does in a block interval. The retarget takes it from there.
     let rate = measure_hash_rate();
@@ -333,7 +338,9 @@ fn genesis_for(opts: &DevnetOptions, members: Vec<Hash32>) -> anyhow::Result<Gen
     Ok(g)
 }
 
-/// Header hashes per second on one core, measured over about 50 ms.
+/// The devnet's round timeout in planned block intervals (at least the genesis default).
+const ROUND_TIMEOUT_INTERVALS: u64 = 5;
+
 /// Wall time a round costs per data source beyond training and the bytes of its update:
 /// ring-signing, announcing, fetching and the network stack of every node (measured: about
 /// 13 ms per data source at 100 sources of a 62-parameter model on 2 cores).
@@ -386,6 +393,7 @@ fn plan_block_interval(opts: &DevnetOptions, g: &Genesis) -> anyhow::Result<u64>
     Ok((round_ms.ceil() as u64).max(DEFAULT_BLOCK_INTERVAL_MS))
 }
 
+/// Header hashes per second on one core, measured over about 50 ms.
 fn measure_hash_rate() -> f64 {
     let header = Genesis::template("calibrate", 1, 2, vec![Hash32([1; 32])]).header();
     let mut hasher = learnchain_chain::pow::PowHasher::new(&header);
