@@ -212,7 +212,7 @@ pub fn seed_block(f: &Fixture, mut submissions: Vec<Submission>, mut registratio
         target: Hash32([0xff; 32]),
         miner: Hash32([9; 32]),
         body_root: body_root(&reg_ids, &sub_ids),
-        model_hash: Hash32::ZERO,
+        state_root: Hash32::ZERO,
         nonce: 0,
     };
     Block { header, registrations, submissions }

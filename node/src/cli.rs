@@ -236,6 +236,16 @@ pub struct RunArgs {
     /// Find peers on the local network with mDNS (off by default).
     #[arg(long)]
     pub mdns: bool,
+    /// Keep the block bodies of the last N heights only (N ≥ 128) and drop older ones; the
+    /// node still serves headers, metas and snapshots. Without it the node keeps every body
+    /// (an archive node).
+    #[arg(long, value_name = "N")]
+    pub prune: Option<u64>,
+    /// How an empty data dir catches up: `snapshot` (default: the state at a recent block
+    /// from a peer, checked against its header's state root, then the blocks after it) or
+    /// `full` (every block from genesis).
+    #[arg(long, value_enum)]
+    pub sync: Option<crate::sync::snapshot::SyncMode>,
     /// Stop with an error when no bootnode has answered within this many seconds of the
     /// start (0 = keep trying forever). Default 60.
     #[arg(long)]

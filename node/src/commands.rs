@@ -41,6 +41,8 @@ pub fn node_config(args: RunArgs) -> anyhow::Result<NodeConfig> {
     if let Some(v) = args.target_peers { c.target_peers = v; }
     if let Some(v) = args.max_peers { c.max_peers = v; }
     if args.mdns { c.mdns = true; }
+    if let Some(v) = args.prune { c.prune = Some(v); }
+    if let Some(v) = args.sync { c.sync = v; }
     if let Some(v) = args.rpc { c.rpc = v; }
     if let Some(v) = args.data { c.data.source = Some(v); }
     if let Some(v) = args.label_column { c.data.label_column = v; }

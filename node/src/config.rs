@@ -117,6 +117,12 @@ pub struct NodeConfig {
     /// Disconnect and ban peers whose score falls below the thresholds (default true).
     /// Off, offences are still counted and shown by `net_peers`: for tests.
     pub enforce_peer_scores: bool,
+    /// Keep the block bodies of the last this many heights only (at least
+    /// `learnchain_chain::chain::MIN_PRUNE_KEEP`); `None` keeps every body (an archive node).
+    pub prune: Option<u64>,
+    /// How an empty data dir catches up: `snapshot` (default) from a peer's recent state,
+    /// or `full` from genesis.
+    pub sync: crate::sync::snapshot::SyncMode,
     /// JSON-RPC address; `none` disables it.
     pub rpc: String,
     /// Local data.
@@ -154,6 +160,8 @@ impl Default for NodeConfig {
             discovery: true,
             gossip_scoring: true,
             enforce_peer_scores: true,
+            prune: None,
+            sync: crate::sync::snapshot::SyncMode::Snapshot,
             rpc: "127.0.0.1:8545".into(),
             data: DataConfig::default(),
             member_key: None,
@@ -215,6 +223,14 @@ impl NodeConfig {
         }
         if self.roles.is_empty() {
             bail!("roles: give at least one of miner, data-source, observer");
+        }
+        if let Some(n) = self.prune
+            && n < learnchain_chain::chain::MIN_PRUNE_KEEP
+        {
+            bail!(
+                "prune: {n} is too few; a pruned node keeps at least {} blocks (it rebuilds its state from a checkpoint up to that deep after a restart)",
+                learnchain_chain::chain::MIN_PRUNE_KEEP
+            );
         }
         self.rpc_addr()?;
         if self.has(Role::DataSource) && self.data.source.is_none() {

@@ -476,6 +476,8 @@ fn node_config(
         discovery: false,
         gossip_scoring: true,
         enforce_peer_scores: true,
+        prune: None,
+        sync: crate::sync::snapshot::SyncMode::Snapshot,
         adversary: None,
         privacy: PrivacyConfig {
             epsilon_budget: opts.epsilon_budget,

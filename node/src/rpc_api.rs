@@ -95,6 +95,7 @@ pub fn head_view(chain_id: &Hash32, m: &BlockMeta) -> HeadView {
         hash: m.hash.to_hex(),
         parent: m.parent.to_hex(),
         model_hash: m.model_hash.to_hex(),
+        state_root: m.state_root.to_hex(),
         timestamp_ms: m.timestamp_ms,
         total_work: m.total_work.to_hex(),
         submissions: m.submissions as usize,
@@ -136,7 +137,7 @@ fn submission_view(s: &Submission, g: &Genesis) -> SubmissionView {
     }
 }
 
-fn block_view(b: &Block, g: &Genesis) -> BlockView {
+fn block_view(b: &Block, model_hash: &Hash32, g: &Genesis) -> BlockView {
     let h = &b.header;
     BlockView {
         hash: b.hash().to_hex(),
@@ -146,7 +147,8 @@ fn block_view(b: &Block, g: &Genesis) -> BlockView {
         target: h.target.to_hex(),
         miner: h.miner.to_hex(),
         body_root: h.body_root.to_hex(),
-        model_hash: h.model_hash.to_hex(),
+        model_hash: model_hash.to_hex(),
+        state_root: h.state_root.to_hex(),
         nonce: h.nonce,
         registrations: b.registrations.iter().map(registration_view).collect(),
         submissions: b.submissions.iter().map(|s| submission_view(s, g)).collect(),
@@ -205,7 +207,11 @@ impl NodeApi for NodeRpc {
         let st = self.svc.lock();
         let hash = block_hash(&st.chain, &at)?;
         let block = st.chain.block(&hash).map_err(internal)?;
-        block.map(|b| block_view(&b, genesis)).ok_or_else(|| ApiError::NotFound(format!("no block at {at}")))
+        let meta = st.chain.meta(&hash);
+        block
+            .zip(meta)
+            .map(|(b, m)| block_view(&b, &m.model_hash, genesis))
+            .ok_or_else(|| ApiError::NotFound(format!("no block at {at}")))
     }
 
     fn model(&self, height: Option<u64>) -> Result<ModelView, ApiError> {

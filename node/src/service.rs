@@ -210,6 +210,27 @@ impl ChainService {
             }
         }
         if let Some(head) = outcome.new_head() {
+            self.publish_head(st, head);
+        }
+        Ok(outcome)
+    }
+
+    /// Installs a snapshot checked against its header chain
+    /// ([`learnchain_chain::Chain::install_snapshot`]) and makes its block the head.
+    pub fn install_snapshot(&self, headers: &[learnchain_proto::Header], state: &[u8]) -> Result<BlockMeta, learnchain_chain::SnapshotError> {
+        let mut st = self.lock();
+        let started = std::time::Instant::now();
+        let installed = st.chain.install_snapshot(headers, state, now_ms());
+        self.count_validation(started);
+        let head = installed?;
+        self.publish_head(st, &head);
+        Ok(head)
+    }
+
+    /// After the head moved to `head`: drops registrations and submissions it made stale,
+    /// takes in held submissions on it, and tells every watcher.
+    fn publish_head(&self, mut st: MutexGuard<'_, ChainState>, head: &BlockMeta) {
+        {
             let ChainState { chain, registrations, .. } = &mut *st;
             registrations.retain(|r| chain.registry().check(r).is_ok());
             let waiting = st.pool.reset(head.hash);
@@ -225,14 +246,13 @@ impl ChainService {
                     Err(e) => debug!(error = %e, "held submission no longer valid"),
                 }
             }
-            let snapshot = HeadSnapshot { meta: head.clone(), model: Arc::new(st.chain.head_model().to_vec()) };
-            let status = PoolStatus { base: head.hash, count: st.pool.len(), registrations: st.registrations.len() };
-            drop(st);
-            self.heads.send_replace(snapshot);
-            self.pool_status.send_replace(status);
-            let _ = self.head_events.send(head.clone());
         }
-        Ok(outcome)
+        let snapshot = HeadSnapshot { meta: head.clone(), model: Arc::new(st.chain.head_model().to_vec()) };
+        let status = PoolStatus { base: head.hash, count: st.pool.len(), registrations: st.registrations.len() };
+        drop(st);
+        self.heads.send_replace(snapshot);
+        self.pool_status.send_replace(status);
+        let _ = self.head_events.send(head.clone());
     }
 
     /// [`ChainService::import_block`] on tokio's blocking pool, for async callers: the

@@ -142,7 +142,7 @@ mod tests {
             target: Hash32([0xff; 32]),
             miner: Hash32::ZERO,
             body_root: Hash32::ZERO,
-            model_hash: Hash32::ZERO,
+            state_root: Hash32::ZERO,
             nonce: 0,
         };
         let mut b = Block { header: header.clone(), registrations, submissions };

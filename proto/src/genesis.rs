@@ -390,7 +390,16 @@ impl Genesis {
         usize::try_from(self.model.param_count()).unwrap_or(usize::MAX)
     }
 
-    /// The genesis block's header (height 0, no parent, initial model).
+    /// The state root of the genesis block: the initial model and the genesis members.
+    pub fn state_root(&self) -> Hash32 {
+        let mut members = self.members.clone();
+        members.sort_unstable();
+        members.dedup();
+        let registry = crate::hash::registry_hash(members.iter().map(|k| (k, 0, None)));
+        crate::hash::state_root(&model_hash(&self.model.initial_weights()), &registry)
+    }
+
+    /// The genesis block's header (height 0, no parent, initial model and members).
     pub fn header(&self) -> Header {
         Header {
             version: HEADER_VERSION,
@@ -401,7 +410,7 @@ impl Genesis {
             target: self.pow.initial_target,
             miner: Hash32::ZERO,
             body_root: empty_body_root(),
-            model_hash: model_hash(&self.model.initial_weights()),
+            state_root: self.state_root(),
             nonce: 0,
         }
     }

@@ -157,6 +157,35 @@ pub const TAG_MERKLE_LEAF: &str = "learnchain/merkle-leaf/v1";
 /// Tag for an inner node of the body Merkle tree.
 pub const TAG_MERKLE_NODE: &str = "learnchain/merkle-node/v1";
 
+/// Tag for the hash of a member registry.
+pub const TAG_REGISTRY: &str = "learnchain/registry/v1";
+/// Tag for the state root a header commits to.
+pub const TAG_STATE_ROOT: &str = "learnchain/state-root/v1";
+
+/// The hash of a member registry: every key ever registered, in ascending key order, each
+/// with the height that registered it and, if revoked, the height that revoked it. `records`
+/// must be in ascending key order without repeats (a `BTreeMap` iterates that way).
+pub fn registry_hash<'a>(records: impl ExactSizeIterator<Item = (&'a Hash32, u64, Option<u64>)>) -> Hash32 {
+    let mut h = TaggedHasher::new(TAG_REGISTRY);
+    h.update_u64(records.len() as u64);
+    for (key, registered_at, revoked_at) in records {
+        h.update(key.0).update_u64(registered_at);
+        match revoked_at {
+            Some(at) => h.update([1]).update_u64(at),
+            None => h.update([0]),
+        };
+    }
+    h.finish()
+}
+
+/// The state root after a block: what a node needs to validate the next block without the
+/// chain's history — the model (by its [`model_hash`]) and the member registry (by its
+/// [`registry_hash`]). Everything else validation reads (targets, timestamps, cumulative
+/// work) is in the headers.
+pub fn state_root(model_hash: &Hash32, registry_hash: &Hash32) -> Hash32 {
+    TaggedHasher::new(TAG_STATE_ROOT).update(model_hash.0).update(registry_hash.0).finish()
+}
+
 /// The hash of a model's fixed-point weights (with their count).
 pub fn model_hash(weights: &[i32]) -> Hash32 {
     TaggedHasher::new(TAG_MODEL).update_i32s(weights).finish()
@@ -188,6 +217,23 @@ mod tests {
         let a = TaggedHasher::new("a").update(b"bc").finish();
         let b = TaggedHasher::new("ab").update(b"c").finish();
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_state_root_commits_to_every_member_record_and_the_model() {
+        let (a, b) = (Hash32([1; 32]), Hash32([2; 32]));
+        let base = registry_hash([(&a, 0, None), (&b, 3, None)].into_iter());
+        for other in [
+            registry_hash([(&a, 0, None)].into_iter()),
+            registry_hash([(&a, 0, None), (&b, 4, None)].into_iter()),
+            registry_hash([(&a, 0, None), (&b, 3, Some(5))].into_iter()),
+            registry_hash([(&a, 0, Some(3)), (&b, 3, None)].into_iter()),
+        ] {
+            assert_ne!(base, other);
+        }
+        let m = model_hash(&[1, 2, 3]);
+        assert_ne!(state_root(&m, &base), state_root(&model_hash(&[1, 2, 4]), &base));
+        assert_ne!(state_root(&m, &base), state_root(&base, &m), "the parts are not interchangeable");
     }
 
     #[test]

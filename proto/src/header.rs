@@ -13,8 +13,9 @@ use crate::hash::{Hash32, sha256d};
 // The nonce must lie entirely in the last 64-byte SHA-256 block (see the module docs).
 const _: () = assert!(NONCE_OFFSET >= 192 && HEADER_LEN <= 256 - 9);
 
-/// The header version this code produces and accepts.
-pub const HEADER_VERSION: u32 = 1;
+/// The header version this code produces and accepts. Version 2 commits to the state root
+/// (model and member registry) where version 1 committed to the model hash alone.
+pub const HEADER_VERSION: u32 = 2;
 /// Length of the header's canonical encoding.
 pub const HEADER_LEN: usize = 220;
 /// Offset of the nonce in the canonical encoding.
@@ -39,8 +40,9 @@ pub struct Header {
     pub miner: Hash32,
     /// Merkle root of the body.
     pub body_root: Hash32,
-    /// Hash of the global model after this block.
-    pub model_hash: Hash32,
+    /// The state after this block ([`crate::hash::state_root`]): the global model and the
+    /// member registry, so a node can start from this block without its history.
+    pub state_root: Hash32,
     /// Proof-of-work nonce.
     pub nonce: u64,
 }
@@ -62,7 +64,7 @@ impl Header {
         put(&self.target.0);
         put(&self.miner.0);
         put(&self.body_root.0);
-        put(&self.model_hash.0);
+        put(&self.state_root.0);
         put(&self.nonce.to_le_bytes());
         b
     }
@@ -89,7 +91,7 @@ mod tests {
             target: Hash32([3; 32]),
             miner: Hash32([4; 32]),
             body_root: Hash32([5; 32]),
-            model_hash: Hash32([6; 32]),
+            state_root: Hash32([6; 32]),
             nonce: 0x0102_0304_0506_0708,
         };
         let enc = encoding::encode(&h);

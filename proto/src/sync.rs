@@ -3,7 +3,11 @@
 //! A peer asks for [`SyncRequest::Status`] (its head, height and total work), for blocks of
 //! its canonical chain by height range, for blocks by hash, for its pooled submissions and
 //! registrations, or for the body items of a compact block by id
-//! ([`SyncRequest::BodyItems`], at most [`MAX_BODY_ITEM_IDS`] ids). Requests are tiny and
+//! ([`SyncRequest::BodyItems`], at most [`MAX_BODY_ITEM_IDS`] ids). A node that starts from
+//! a snapshot asks for headers by range ([`SyncRequest::HeadersByRange`], at most
+//! [`MAX_HEADERS_PER_REQUEST`]), for the snapshots a peer serves
+//! ([`SyncRequest::Snapshots`]) and for one snapshot's chunks
+//! ([`SyncRequest::SnapshotChunk`], [`SNAPSHOT_CHUNK_BYTES`] each). Requests are tiny and
 //! capped at [`MAX_SYNC_REQUEST_BYTES`]; responses are capped by the genesis
 //! `limits.max_sync_response_bytes`, and a server never packs more blocks or items than fit.
 
@@ -11,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::Block;
 use crate::hash::Hash32;
+use crate::header::Header;
 use crate::registration::Registration;
 use crate::submission::Submission;
 
@@ -22,6 +27,13 @@ pub const MAX_HASHES_PER_REQUEST: usize = 256;
 /// name; 32 KiB of ids, well within [`MAX_SYNC_REQUEST_BYTES`]. A receiver missing more
 /// items of one compact block asks for the full block instead.
 pub const MAX_BODY_ITEM_IDS: usize = 1024;
+
+/// Most headers one `HeadersByRange` answer carries (about 440 kB).
+pub const MAX_HEADERS_PER_REQUEST: u32 = 2000;
+/// Bytes of one snapshot chunk (the last one may be shorter).
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+/// Most snapshots a `Snapshots` answer lists.
+pub const MAX_SNAPSHOTS_LISTED: usize = 16;
 
 // Every `BodyItems` request within the id limit fits a request frame.
 const _: () = assert!(MAX_BODY_ITEM_IDS * 32 + 64 + 32 <= MAX_SYNC_REQUEST_BYTES);
@@ -75,6 +87,25 @@ pub enum SyncRequest {
         registrations: Vec<Hash32>,
         /// Wanted submission ids.
         submissions: Vec<Hash32>,
+    },
+    /// Canonical headers from height `start`, at most `count` (and
+    /// [`MAX_HEADERS_PER_REQUEST`]), answered as [`SyncResponse::Headers`]. A pruned node
+    /// serves every header.
+    HeadersByRange {
+        /// First height.
+        start: u64,
+        /// Most headers wanted.
+        count: u32,
+    },
+    /// The snapshots the peer serves, answered as [`SyncResponse::Snapshots`].
+    Snapshots,
+    /// Chunk `index` of the snapshot of the state after block `block`, answered as
+    /// [`SyncResponse::SnapshotChunk`].
+    SnapshotChunk {
+        /// The block whose state is wanted.
+        block: Hash32,
+        /// Chunk index, from 0.
+        index: u32,
     },
 }
 
@@ -131,6 +162,41 @@ pub enum SyncResponse {
         /// Ids of pooled submissions (the round after the peer's head).
         submissions: Vec<Hash32>,
     },
+    /// Answer to `HeadersByRange`: consecutive canonical headers from the asked height.
+    Headers(Vec<Header>),
+    /// Answer to `Snapshots`: at most [`MAX_SNAPSHOTS_LISTED`], highest first.
+    Snapshots(Vec<SnapshotInfo>),
+    /// Answer to `SnapshotChunk`.
+    SnapshotChunk {
+        /// The block whose state this is.
+        block: Hash32,
+        /// Chunk index.
+        index: u32,
+        /// The chunk: bytes `index · SNAPSHOT_CHUNK_BYTES ..` of the snapshot, at most
+        /// [`SNAPSHOT_CHUNK_BYTES`].
+        bytes: Vec<u8>,
+    },
+}
+
+/// A snapshot a peer serves: the state (model and member registry) after one block of its
+/// best chain, as `bytes` bytes in [`SNAPSHOT_CHUNK_BYTES`] chunks. The bytes are the
+/// model's hash, its parameter count (`u64`), the weights (`i32`, little-endian) and the
+/// registry's canonical encoding; the block header's state root commits to them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// Height of the block.
+    pub height: u64,
+    /// Hash of the block.
+    pub block: Hash32,
+    /// Length of the snapshot in bytes.
+    pub bytes: u64,
+}
+
+impl SnapshotInfo {
+    /// Number of chunks.
+    pub fn chunks(&self) -> u64 {
+        self.bytes.div_ceil(SNAPSHOT_CHUNK_BYTES as u64)
+    }
 }
 
 /// Most registration ids a `PoolIds` answer may carry (a block carries at most the genesis

@@ -2,7 +2,7 @@
 //! different chains or protocol versions never exchange messages.
 //!
 //! New blocks travel as compact blocks ([`crate::compact::CompactBlock`]) on their own
-//! topic, `/learnchain/<chain>/compact-blocks/1`, which a miner publishes on. The full-block
+//! topic, `/learnchain/<chain>/compact-blocks/2`, which a miner publishes on. The full-block
 //! topic stays: a node announces a head it downloaded by sync there, and every node still
 //! validates and imports full blocks from it. Two topics rather than a tagged message on one
 //! keep each topic's payload a single type with its own limit, and let a later version of
@@ -14,10 +14,11 @@
 use crate::hash::Hash32;
 
 /// The request-response sync protocol.
-pub const SYNC_PROTOCOL: &str = "/learnchain/sync/1";
+pub const SYNC_PROTOCOL: &str = "/learnchain/sync/2";
 
-/// The identify protocol version; peers announcing another one are disconnected.
-pub const IDENTIFY_PROTOCOL_VERSION: &str = "/learnchain/id/1";
+/// The identify protocol version; peers announcing another one are disconnected. Version 2
+/// is the network of header version 2 (state roots) and snapshot sync.
+pub const IDENTIFY_PROTOCOL_VERSION: &str = "/learnchain/id/2";
 
 /// The Kademlia protocol of the chain `chain_id`: `/learnchain/<chain>/kad/1`, so that the
 /// peer discovery of one chain never mixes with another chain's (or with the public IPFS
@@ -53,11 +54,12 @@ impl TopicKind {
             TopicKind::Submissions => "submissions",
             TopicKind::Registrations => "registrations",
         };
-        // Version 2 of the submissions topic carries announcements; version 1 carried
-        // whole submissions.
+        // Version 2 of the submissions topic carries announcements (version 1 carried
+        // whole submissions); version 2 of the block topics carries headers with a state
+        // root (version 1 had the model hash).
         let version = match self {
-            TopicKind::Submissions => 2,
-            _ => 1,
+            TopicKind::Registrations => 1,
+            _ => 2,
         };
         format!("/learnchain/{}/{kind}/{version}", &chain_id.to_hex()[..16])
     }

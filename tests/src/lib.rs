@@ -48,6 +48,8 @@ pub struct Testnet {
     pub max_peers: usize,
     /// `enforce_peer_scores` of nodes added from now on (default true).
     pub enforce_peer_scores: bool,
+    /// `prune` of nodes added from now on (default `None`, archive nodes).
+    pub prune: Option<u64>,
     configs: Vec<NodeConfig>,
 }
 
@@ -122,6 +124,7 @@ impl Testnet {
             target_peers: learnchain_net::DEFAULT_TARGET_PEERS,
             max_peers: learnchain_net::DEFAULT_MAX_PEERS,
             enforce_peer_scores: true,
+            prune: None,
             configs: Vec::new(),
         })
     }
@@ -214,6 +217,8 @@ impl Testnet {
             discovery: true,
             gossip_scoring: true,
             enforce_peer_scores: self.enforce_peer_scores,
+            prune: self.prune,
+            sync: learnchain_node::sync::snapshot::SyncMode::Snapshot,
             privacy: self.privacy.clone(),
             adversary: match kind {
                 Kind::Adversary(_, a) => Some(a.to_string()),

@@ -345,11 +345,11 @@ async fn headless_attacks(g: &Genesis, block1: &Block) -> anyhow::Result<(Vec<At
     easy.header = mine(easy.header).await?;
     assert_ne!(easy.header.target, block1.header.target);
     push_block(&mut attacks, "block with the wrong target", &easy);
-    // Valid work, wrong post-state model hash.
+    // Valid work, wrong post-state (state root).
     let mut wrong_model = block1.clone();
-    wrong_model.header.model_hash = Hash32([0xab; 32]);
+    wrong_model.header.state_root = Hash32([0xab; 32]);
     wrong_model.header = mine(wrong_model.header).await?;
-    push_block(&mut attacks, "block with a wrong model hash", &wrong_model);
+    push_block(&mut attacks, "block with a wrong state root", &wrong_model);
     // Valid work and a consistent body, on an unknown parent.
     let fake_parent = Hash32([0x5a; 32]);
     let subs = block1.submissions.iter().map(|s| Submission { base: fake_parent, ..s.clone() }).collect();
@@ -402,9 +402,9 @@ async fn round_attacks(g: &Genesis, observer: &Node, head: &HeadSnapshot) -> any
 
     // A block on the head, valid in every way but that its updates are signed by keys
     // outside the genesis (two of them, to meet the quorum); zero updates keep the model.
-    let (target, median) = {
+    let (target, median, obs_state_root) = {
         let st = observer.svc.lock();
-        (st.chain.required_target(&head.meta), st.chain.median_time_past(&head.meta))
+        (st.chain.required_target(&head.meta), st.chain.median_time_past(&head.meta), st.chain.head().state_root)
     };
     let header = Header {
         version: learnchain_proto::header::HEADER_VERSION,
@@ -415,7 +415,7 @@ async fn round_attacks(g: &Genesis, observer: &Node, head: &HeadSnapshot) -> any
         target,
         miner: Hash32([0x66; 32]),
         body_root: Hash32::ZERO,
-        model_hash: model_hash(&head.model),
+        state_root: obs_state_root,
         nonce: 0,
     };
     let body = vec![
@@ -619,7 +619,8 @@ async fn a_hostile_peer_cannot_inject_blocks_submissions_or_registrations() -> a
             assert_eq!(block.hash(), hash, "stored block {h} does not hash to its index entry");
             assert_eq!(block.header.height, h);
             assert_eq!(block.header.parent, parent, "block {h} is not linked to its parent");
-            assert_eq!(obs.chain.meta(&hash).map(|m| m.model_hash), Some(block.header.model_hash));
+            assert_eq!(obs.chain.meta(&hash).map(|m| m.state_root), Some(block.header.state_root));
+            assert_eq!(obs.chain.model_at(&hash).map(|m| model_hash(&m))?, obs.chain.meta(&hash).map(|m| m.model_hash).unwrap_or_default());
             assert_eq!(miner.chain.canonical_hash(h)?, Some(hash), "observer and miner differ at {h}");
             let rings = if block.submissions.is_empty() { None } else { Some(obs.chain.rings_at(&parent)?) };
             for s in &block.submissions {

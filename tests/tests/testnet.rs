@@ -80,6 +80,32 @@ async fn a_node_started_after_ten_blocks_catches_up() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_an_empty_data_dir_starts_from_a_snapshot() -> anyhow::Result<()> {
+    use learnchain_chain::store::CHECKPOINT_INTERVAL;
+    let mut net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1)]).await?;
+    net.wait_height(0, CHECKPOINT_INTERVAL + 4, T * 3).await?;
+    // Mining goes on while the newcomer downloads: the blocks after the snapshot are
+    // imported in full, then followed by gossip.
+    let late = net.add(Kind::Observer, net.all_addrs()).await?;
+    net.wait_until(late, "a snapshot installed", |c| Ok(c.body_floor() > 0), T).await?;
+    let top = net.head(0)?.meta.height;
+    net.wait_height(late, top + 2, T).await?;
+    net.set_mining(false);
+    let head = net.wait_agree(&net.running(), T).await?;
+    {
+        let (newcomer, miner) = (net.node(late)?.svc.clone(), net.node(0)?.svc.clone());
+        let (ours, theirs) = (newcomer.lock(), miner.lock());
+        let floor = ours.chain.body_floor();
+        assert!(floor > CHECKPOINT_INTERVAL && floor <= head.meta.height, "installed at {}", floor - 1);
+        assert!(ours.chain.block_at(1)?.is_none(), "no body before the snapshot");
+        assert_eq!(ours.chain.canonical_hash(1)?, theirs.chain.canonical_hash(1)?, "the header chain is the miner's");
+        assert_eq!(ours.chain.head_model(), theirs.chain.head_model());
+    }
+    net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_resumes_at_its_head() -> anyhow::Result<()> {
     let mut net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1), Kind::Observer]).await?;
     net.wait_height(3, 5, T).await?;

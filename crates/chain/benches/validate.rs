@@ -32,7 +32,7 @@ use learnchain_chain::Registry;
 use learnchain_chain::auth::BaseRings;
 use learnchain_identity::MemberSecret;
 use learnchain_chain::pow::{u256_to_hash, work};
-use learnchain_chain::store::{HeadChange, Store};
+use learnchain_chain::store::{Checkpoint, HeadChange, Store};
 use learnchain_chain::validate::{CheckedBlock, base_norm_sq, check_update_norm};
 use learnchain_chain::{BlockMeta, Chain, ChainCaches, testing};
 use learnchain_proto::hash::model_hash;
@@ -197,31 +197,28 @@ fn bench_stages(c: &mut Criterion) {
 
     // The store commit as `Chain::commit` performs it when the head moves.
     let h = &block.header;
-    let meta = BlockMeta {
-        hash: h.hash(),
-        height: h.height,
-        parent: h.parent,
-        timestamp_ms: h.timestamp_ms,
-        target: h.target,
-        total_work: u256_to_hash(work(&h.target)),
-        model_hash: h.model_hash,
-        submissions: subs as u32,
-        registrations: 0,
-        miner: h.miner,
-    };
+    let meta = BlockMeta::of(h, h.hash(), u256_to_hash(work(&h.target)), model_hash(&initial), subs as u32, 0);
     group.throughput(Throughput::Bytes(bytes.len() as u64));
+    let registry = Registry::default();
     for (label, in_memory) in [("store_commit", false), ("store_commit_tmpfs", true)] {
         group.bench_function(name(label), |b| {
             b.iter_batched(
                 || fresh_store(in_memory),
                 |(store, dir)| {
+                    // A block at a checkpoint height: the model and registry are written too.
+                    let checkpoint = Checkpoint {
+                        height: meta.height,
+                        hash: meta.hash,
+                        model: &initial,
+                        model_hash: initial_hash,
+                        registry: &registry,
+                    };
                     let change = HeadChange {
                         head: meta.hash,
                         height: meta.height,
                         canonical: vec![(meta.height, meta.hash)],
-                        model: &initial,
-                        model_hash: initial_hash,
-                        registry: None,
+                        checkpoint: Some(checkpoint),
+                        prune: None,
                     };
                     store.commit(&block, &meta, Some(change)).expect("commits");
                     (store, dir)
@@ -241,13 +238,13 @@ fn bench_stages(c: &mut Criterion) {
                 let mut m = meta.clone();
                 m.hash.0[..8].copy_from_slice(&n.to_le_bytes());
                 m.height = n;
+                // Most blocks: no checkpoint, the model is not written.
                 let change = HeadChange {
                     head: m.hash,
                     height: m.height,
                     canonical: vec![(m.height, m.hash)],
-                    model: &initial,
-                    model_hash: initial_hash,
-                    registry: None,
+                    checkpoint: None,
+                    prune: None,
                 };
                 store.commit(&block, &m, Some(change)).expect("commits");
             })

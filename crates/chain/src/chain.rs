@@ -23,14 +23,16 @@
 //! The chain is synchronous and single-owner: the node keeps it in one task and feeds it
 //! blocks and submissions; it never touches the network.
 
-use std::collections::HashMap;
+mod snapshot;
+
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
 use learnchain_aggregate::{self as agg, Rule};
 use learnchain_proto::block::body_root;
 use learnchain_proto::genesis::AggregationRule;
-use learnchain_proto::hash::model_hash;
+use learnchain_proto::hash::{model_hash, state_root};
 use learnchain_proto::header::HEADER_VERSION;
 use learnchain_proto::{Block, Genesis, Hash32, Header, Registration, StatusMessage, Submission};
 
@@ -40,7 +42,7 @@ use crate::difficulty::{median_time_past, next_target};
 use crate::error::{BlockError, ChainError, RegistrationError, SubmissionError};
 use crate::registry::{Registry, check_authorisation};
 use crate::pow::{target_to_u256, u256_to_hash, work};
-use crate::store::{BlockMeta, HeadChange, Store};
+use crate::store::{BlockMeta, CHECKPOINT_INTERVAL, Checkpoint, HeadChange, Store};
 use crate::validate::{CheckedBlock, base_norm_sq, check_submission_shape, check_update_norm, decode_update};
 
 /// What importing a valid block did.
@@ -112,7 +114,18 @@ pub struct Chain {
     head_model: Vec<i32>,
     registry: Registry,
     caches: ChainCaches,
+    /// Blocks kept per height (every branch), for pruning.
+    by_height: BTreeMap<u64, Vec<Hash32>>,
+    /// `Some(n)`: keep the bodies of the last `n` heights only (see [`Chain::set_prune`]).
+    prune: Option<u64>,
+    /// The lowest height whose bodies are stored.
+    body_floor: u64,
 }
+
+/// The fewest heights a pruned node keeps bodies for (`--prune`): it must rebuild its head
+/// state from a checkpoint ([`crate::store::CHECKPOINT_SPAN`] plus an interval below the
+/// head at worst) after a restart.
+pub const MIN_PRUNE_KEEP: u64 = crate::store::CHECKPOINT_SPAN + crate::store::CHECKPOINT_INTERVAL;
 
 fn rule(r: AggregationRule) -> Rule {
     r.to_rule()
@@ -145,33 +158,124 @@ impl Chain {
             None => {
                 let header = genesis.header();
                 let block = Block { header: header.clone(), registrations: vec![], submissions: vec![] };
-                let meta = BlockMeta {
-                    hash: header.hash(),
-                    height: 0,
-                    parent: Hash32::ZERO,
-                    timestamp_ms: header.timestamp_ms,
-                    target: header.target,
-                    total_work: u256_to_hash(work(&header.target)),
-                    model_hash: header.model_hash,
-                    submissions: 0,
-                    registrations: 0,
-                    miner: Hash32::ZERO,
-                };
+                let meta = BlockMeta::of(
+                    &header,
+                    header.hash(),
+                    u256_to_hash(work(&header.target)),
+                    model_hash(&genesis.model.initial_weights()),
+                    0,
+                    0,
+                );
                 let registry = Registry::genesis(&genesis);
                 store.init(&chain_id, &block, &meta, &genesis.model.initial_weights(), &registry)?;
             }
         }
         let metas: HashMap<Hash32, BlockMeta> =
             store.metas()?.into_iter().map(|m| (m.hash, m)).collect();
-        let (head, head_model) = store.head()?;
-        let head_meta = metas
-            .get(&head)
-            .ok_or_else(|| ChainError::Corrupt(format!("head {head} has no meta")))?;
-        if model_hash(&head_model) != head_meta.model_hash {
-            return Err(ChainError::Corrupt("head model does not match the head block".into()));
+        let head = store.head()?;
+        if !metas.contains_key(&head) {
+            return Err(ChainError::Corrupt(format!("head {head} has no meta")));
         }
-        let registry = store.registry()?;
-        Ok(Chain { genesis, chain_id, store, metas, head, head_model, registry, caches })
+        let mut by_height: BTreeMap<u64, Vec<Hash32>> = BTreeMap::new();
+        for m in metas.values() {
+            by_height.entry(m.height).or_default().push(m.hash);
+        }
+        let body_floor = store.body_floor()?;
+        let mut chain = Chain {
+            genesis,
+            chain_id,
+            store,
+            metas,
+            head,
+            head_model: Vec::new(),
+            registry: Registry::default(),
+            caches,
+            by_height,
+            prune: None,
+            body_floor,
+        };
+        chain.restore_head()?;
+        Ok(chain)
+    }
+
+    /// Rebuilds the model and registry after the head: the newest checkpoint on the best
+    /// chain (see [`crate::store`]), with the blocks after it applied; checked against the
+    /// head's model hash and state root.
+    fn restore_head(&mut self) -> Result<(), ChainError> {
+        let head = self.head().clone();
+        let mut from = None;
+        for (height, hash, _) in self.store.checkpoints()?.into_iter().rev() {
+            if height <= head.height && self.store.canonical(height)? == Some(hash) {
+                from = Some(height);
+                break;
+            }
+        }
+        let from = from.ok_or_else(|| ChainError::Corrupt("no checkpoint of the state on the best chain".into()))?;
+        let (_, mut model, mut registry) = self
+            .store
+            .checkpoint(from)?
+            .ok_or_else(|| ChainError::Corrupt(format!("checkpoint at height {from} vanished")))?;
+        for height in from + 1..=head.height {
+            let hash = self.store.canonical(height)?.ok_or_else(|| ChainError::Corrupt(format!("no canonical block at {height}")))?;
+            let block = self.store.block(&hash)?.ok_or_else(|| {
+                ChainError::Corrupt(format!("block {hash} at height {height}, needed to rebuild the state after the head, is missing"))
+            })?;
+            let delta = self
+                .aggregate_of(&block.header.body_root, &block.submissions)
+                .map_err(|e| ChainError::Corrupt(format!("stored block {hash}: {e}")))?;
+            agg::apply(&mut model, &delta).map_err(|e| ChainError::Corrupt(format!("stored block {hash}: {e}")))?;
+            registry
+                .apply(&block.registrations, height)
+                .map_err(|(i, e)| ChainError::Corrupt(format!("stored block {hash} registration {i}: {e}")))?;
+        }
+        let computed = model_hash(&model);
+        if computed != head.model_hash || state_root(&computed, &registry.hash()) != head.state_root {
+            return Err(ChainError::Corrupt("the state rebuilt from the newest checkpoint does not match the head block".into()));
+        }
+        self.head_model = model;
+        self.registry = registry;
+        Ok(())
+    }
+
+    /// Keeps the bodies of the last `keep` heights only (at least [`MIN_PRUNE_KEEP`]), or of
+    /// every block (`None`, an archive node). Older bodies go as the head moves on; a branch
+    /// forking below the kept heights cannot be rewound to and is refused
+    /// ([`BlockError::ReorgTooDeep`]). Bodies once dropped do not come back: an archive
+    /// node made from a pruned one serves what it still has.
+    pub fn set_prune(&mut self, keep: Option<u64>) -> Result<(), ChainError> {
+        if let Some(n) = keep
+            && n < MIN_PRUNE_KEEP
+        {
+            return Err(ChainError::Config(format!(
+                "--prune {n}: a pruned node keeps at least {MIN_PRUNE_KEEP} blocks (it rebuilds its state from a checkpoint up to that deep after a restart)"
+            )));
+        }
+        self.prune = keep;
+        Ok(())
+    }
+
+    /// How many heights of bodies this chain keeps (`None`: every body).
+    pub fn prune(&self) -> Option<u64> {
+        self.prune
+    }
+
+    /// The lowest height whose block bodies this node stores (0 for an archive node).
+    pub fn body_floor(&self) -> u64 {
+        self.body_floor
+    }
+
+    /// The stored checkpoints of the state (height and block hash, lowest first; see
+    /// [`crate::store`]).
+    pub fn checkpoints(&self) -> Result<Vec<(u64, Hash32)>, ChainError> {
+        Ok(self.store.checkpoints()?.into_iter().map(|(h, hash, _)| (h, hash)).collect())
+    }
+
+    /// The stored bytes of a block (its canonical encoding), if its body is kept.
+    pub fn block_bytes(&self, hash: &Hash32) -> Result<Option<Vec<u8>>, ChainError> {
+        if !self.metas.contains_key(hash) {
+            return Ok(None);
+        }
+        self.store.block_bytes(hash)
     }
 
     /// The caches this chain uses (shared with other chains of the process, or its own).
@@ -557,8 +661,26 @@ impl Chain {
         Ok(ContextualBlock { checked, parent })
     }
 
+    /// Refuses a parent whose branch leaves the best chain below the lowest height with
+    /// bodies: reaching its state means unwinding canonical blocks (and applying side
+    /// blocks) whose bodies are gone.
+    fn check_reachable(&self, parent: &BlockMeta) -> Result<(), BlockError> {
+        if self.body_floor == 0 {
+            return Ok(());
+        }
+        let mut fork = parent;
+        while self.store.canonical(fork.height)? != Some(fork.hash) {
+            fork = self.metas.get(&fork.parent).ok_or(BlockError::UnknownParent(fork.parent))?;
+        }
+        if fork.height + 1 < self.body_floor {
+            return Err(BlockError::ReorgTooDeep { fork: fork.height, floor: self.body_floor });
+        }
+        Ok(())
+    }
+
     fn execute(&self, ctx: ContextualBlock) -> Result<ExecutedBlock, BlockError> {
         let ContextualBlock { checked, parent } = ctx;
+        self.check_reachable(&parent)?;
         let CheckedBlock { block, hash, digests, ids, registration_ids, decoded } = checked;
         let updates = decoded.updates(&block.submissions);
         let mut model = self.model_at(&parent.hash)?;
@@ -601,8 +723,9 @@ impl Chain {
             other => BlockError::Storage(other.to_string()),
         })?;
         let computed = model_hash(&model);
-        if computed != block.header.model_hash {
-            return Err(BlockError::ModelHash { expected: computed, got: block.header.model_hash });
+        let root = state_root(&computed, &registry.hash());
+        if root != block.header.state_root {
+            return Err(BlockError::StateRoot { expected: root, got: block.header.state_root });
         }
         // Every submission of the block is now known valid on this base.
         for &i in &fresh {
@@ -610,18 +733,14 @@ impl Chain {
         }
         let h = &block.header;
         let total = target_to_u256(&parent.total_work).saturating_add(work(&h.target));
-        let meta = BlockMeta {
+        let meta = BlockMeta::of(
+            h,
             hash,
-            height: h.height,
-            parent: h.parent,
-            timestamp_ms: h.timestamp_ms,
-            target: h.target,
-            total_work: u256_to_hash(total),
-            model_hash: computed,
-            submissions: block.submissions.len() as u32,
-            registrations: block.registrations.len() as u32,
-            miner: h.miner,
-        };
+            u256_to_hash(total),
+            computed,
+            block.submissions.len() as u32,
+            block.registrations.len() as u32,
+        );
         Ok(ExecutedBlock { block, meta, model, registry })
     }
 
@@ -632,6 +751,7 @@ impl Chain {
         if (meta.total_work, std::cmp::Reverse(meta.hash)) <= (head.total_work, std::cmp::Reverse(head.hash)) {
             self.store.commit(&block, &meta, None)?;
             self.metas.insert(meta.hash, meta.clone());
+            self.by_height.entry(meta.height).or_default().push(meta.hash);
             return Ok(ImportOutcome::SideChain { meta });
         }
         self.metas.insert(meta.hash, meta.clone());
@@ -644,15 +764,25 @@ impl Chain {
         };
         let canonical: Vec<(u64, Hash32)> =
             apply.iter().filter_map(|h| self.metas.get(h).map(|m| (m.height, m.hash))).collect();
-        let registry_changed = registry != self.registry;
-        let change = HeadChange {
-            head: meta.hash,
+        // A checkpoint at every multiple of the interval and after every reorg, so the
+        // newest one is always on the best chain (see `crate::store`).
+        let checkpoint = (meta.height.is_multiple_of(CHECKPOINT_INTERVAL) || !unwind.is_empty()).then(|| Checkpoint {
             height: meta.height,
-            canonical,
+            hash: meta.hash,
             model: &model,
             model_hash: meta.model_hash,
-            registry: registry_changed.then_some(&registry),
-        };
+            registry: &registry,
+        });
+        // A pruned node drops the bodies that fall below the heights it keeps.
+        let prune = self.prune.and_then(|keep| {
+            let floor = (meta.height + 1).saturating_sub(keep);
+            (floor > self.body_floor).then(|| {
+                let bodies: Vec<Hash32> = self.by_height.range(self.body_floor..floor).flat_map(|(_, v)| v.iter().copied()).collect();
+                (bodies, floor)
+            })
+        });
+        let new_floor = prune.as_ref().map(|p| p.1);
+        let change = HeadChange { head: meta.hash, height: meta.height, canonical, checkpoint, prune };
         if let Err(e) = self.store.commit(&block, &meta, Some(change)) {
             self.metas.remove(&meta.hash);
             return Err(e.into());
@@ -660,6 +790,10 @@ impl Chain {
         self.head = meta.hash;
         self.head_model = model;
         self.registry = registry;
+        self.by_height.entry(meta.height).or_default().push(meta.hash);
+        if let Some(floor) = new_floor {
+            self.body_floor = floor;
+        }
         if unwind.is_empty() {
             Ok(ImportOutcome::Extended { head: meta })
         } else {
@@ -762,7 +896,7 @@ impl Chain {
             target: self.required_target(&parent),
             miner,
             body_root,
-            model_hash: model_hash(&model),
+            state_root: state_root(&model_hash(&model), &next_registry.hash()),
             nonce: 0,
         };
         Ok(BlockTemplate { header, registrations, submissions })

@@ -397,13 +397,22 @@ pub enum BlockError {
     /// The aggregate would overflow the model.
     #[error("applying the aggregate overflows the model at coordinate {0}")]
     ModelOverflow(usize),
-    /// The post-state model hash differs from the header's.
-    #[error("model hash {got} differs from the computed {expected}")]
-    ModelHash {
+    /// The post-state (model and registry) differs from the header's state root.
+    #[error("state root {got} differs from the computed {expected} (the model or registry after this block is not what the header claims)")]
+    StateRoot {
         /// Computed.
         expected: Hash32,
         /// In the header.
         got: Hash32,
+    },
+    /// The block's branch forks below the heights whose bodies this pruned node keeps, so
+    /// it cannot rewind to it. Not the sender's fault: the block may well be valid.
+    #[error("the block's branch forks from the best chain at height {fork}, below height {floor}, the lowest whose bodies this node keeps (--prune): a pruned node cannot rewind that deep; an archive node, or a fresh snapshot sync, can follow it")]
+    ReorgTooDeep {
+        /// Height of the last block the branch shares with the best chain.
+        fork: u64,
+        /// The lowest height with bodies.
+        floor: u64,
     },
     /// A local storage failure (not the sender's fault).
     #[error("storage error: {0}")]
@@ -417,10 +426,47 @@ impl BlockError {
             BlockError::AlreadyKnown
             | BlockError::UnknownParent(_)
             | BlockError::TimestampInFuture { .. }
+            | BlockError::ReorgTooDeep { .. }
             | BlockError::Storage(_) => Verdict::Ignore,
             _ => Verdict::Reject,
         }
     }
+}
+
+/// Why a snapshot (headers and state bytes from a peer) was not installed. Every variant but
+/// `NotFresh` and `Storage` is the serving peer's fault.
+#[derive(Debug, Error)]
+pub enum SnapshotError {
+    /// The chain already holds blocks: a snapshot only starts a fresh data dir.
+    #[error("the chain already holds blocks up to height {0}; a snapshot only starts an empty data dir")]
+    NotFresh(u64),
+    /// No headers.
+    #[error("a snapshot without headers")]
+    NoHeaders,
+    /// A header fails the checks import runs on headers.
+    #[error("header {height} of the snapshot's chain is invalid: {error}")]
+    Header {
+        /// Its height.
+        height: u64,
+        /// What is wrong.
+        error: BlockError,
+    },
+    /// The state bytes do not parse as a model and registry of this genesis.
+    #[error("the snapshot's state is malformed: {0}")]
+    Malformed(String),
+    /// The state does not match the block's state root.
+    #[error("the snapshot's state hashes to {got}, but block {height}'s state root is {expected}")]
+    StateRoot {
+        /// The block's height.
+        height: u64,
+        /// The block's state root.
+        expected: Hash32,
+        /// What the state hashes to.
+        got: Hash32,
+    },
+    /// A local storage failure (not the peer's fault).
+    #[error("storage error: {0}")]
+    Storage(String),
 }
 
 /// Errors opening or reading the chain.
@@ -429,6 +475,9 @@ pub enum ChainError {
     /// The database failed.
     #[error("storage error: {0}")]
     Storage(String),
+    /// A setting the chain cannot run with.
+    #[error("{0}")]
+    Config(String),
     /// The data directory belongs to another chain.
     #[error("data directory holds chain {found}, but the genesis defines chain {expected}; use another --data-dir")]
     WrongChain {

@@ -20,7 +20,7 @@ pub mod validate;
 
 pub use cache::ChainCaches;
 pub use chain::{BlockTemplate, Chain, ImportOutcome, now_ms};
-pub use error::{BlockError, ChainError, RegistrationError, SubmissionError, Verdict};
+pub use error::{BlockError, ChainError, RegistrationError, SnapshotError, SubmissionError, Verdict};
 pub use pool::{RegistrationPool, SubmissionPool};
 pub use registry::{MemberRecord, Registry};
 pub use store::BlockMeta;

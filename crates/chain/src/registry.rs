@@ -74,6 +74,12 @@ impl Registry {
         self.members.iter()
     }
 
+    /// The registry's hash, as the state root commits to it
+    /// ([`learnchain_proto::hash::registry_hash`]).
+    pub fn hash(&self) -> Hash32 {
+        learnchain_proto::hash::registry_hash(self.members.iter().map(|(k, r)| (k, r.registered_at, r.revoked_at)))
+    }
+
     /// Number of keys ever registered.
     pub fn len(&self) -> usize {
         self.members.len()

@@ -1,22 +1,34 @@
 //! Durable block store on redb.
 //!
 //! Tables: `blocks` (hash → canonical block encoding), `meta` (hash → [`BlockMeta`]) for every
-//! valid block including side branches, `canonical` (height → hash) for the best chain, and
-//! `state` with the store schema, the chain id, the head hash, the head's model (raw
-//! little-endian `i32`s, with its hash so corruption is noticed on open) and the member
-//! registry after the head.
+//! valid block including side branches, `canonical` (height → hash) for the best chain,
+//! `checkpoints` (height → hash) with `checkpoint_state` (height → model and registry) for
+//! the state after a few canonical blocks, and `state` with the store schema, the chain id
+//! and the head hash.
+//!
+//! The model is not rewritten at every block. A checkpoint — the model (raw little-endian
+//! `i32`s, with its hash so corruption is noticed on open) and the member registry after
+//! one block — is written when the head reaches a multiple of [`CHECKPOINT_INTERVAL`],
+//! when a reorg moves the head, and at genesis; checkpoints more than
+//! [`CHECKPOINT_SPAN`] below the newest are dropped (genesis's is kept). The state after
+//! the head is the newest checkpoint on the best chain with the blocks after it applied,
+//! which the chain does on open (see [`crate::Chain::open`]); what a reorg needs to rewind
+//! is the bodies, which are kept anyway.
+//!
+//! A pruned node drops the bodies of blocks below the heights it keeps, in the transaction
+//! of the block that moves the head past them, and records the lowest height whose bodies
+//! it still has (`body_floor` in `state`); metas, the canonical index and checkpoints stay.
 //!
 //! Each imported block is one write transaction ([`Store::commit`]): the block, its meta and,
-//! when the head moves, the canonical index, head, model and (if it changed) registry all land
-//! together or not at all.
-//! redb's copy-on-write commits are crash-safe, so `kill -9` at any point leaves either the
-//! state before or after the block.
+//! when the head moves, the canonical index, head and any checkpoint all land together or
+//! not at all. redb's copy-on-write commits are crash-safe, so `kill -9` at any point leaves
+//! either the state before or after the block.
 
 use std::path::Path;
 
 use learnchain_proto::encoding::{self, MAX_MESSAGE_BYTES};
 use learnchain_proto::hash::model_hash;
-use learnchain_proto::{Block, Hash32};
+use learnchain_proto::{Block, Hash32, Header};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -25,12 +37,22 @@ use crate::registry::Registry;
 
 /// The layout this code reads and writes. A data directory written by another layout is
 /// refused on open with a message saying so, never read as if it were this one.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
+
+/// Canonical heights that are multiples of this get a checkpoint of the state after them.
+pub const CHECKPOINT_INTERVAL: u64 = 32;
+/// Checkpoints lower than the newest by more than this are dropped (genesis's is kept):
+/// the last four are kept, so a node restarted after a reorg of up to two intervals still
+/// finds one on its best chain within the bodies it keeps.
+pub const CHECKPOINT_SPAN: u64 = 3 * CHECKPOINT_INTERVAL;
 
 const BLOCKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blocks");
 const META: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("meta");
 const CANONICAL: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("canonical");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
+/// Height → the block hash and the length of its state bytes.
+const CHECKPOINTS: TableDefinition<u64, &[u8; 40]> = TableDefinition::new("checkpoints");
+const CHECKPOINT_STATE: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoint_state");
 
 /// What the chain remembers about every valid block besides its body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,12 +71,74 @@ pub struct BlockMeta {
     pub total_work: Hash32,
     /// Model hash after this block.
     pub model_hash: Hash32,
+    /// The header's state root (model and registry after this block).
+    pub state_root: Hash32,
     /// Number of submissions in the body.
     pub submissions: u32,
     /// Number of registrations in the body.
     pub registrations: u32,
     /// The miner's key.
     pub miner: Hash32,
+    /// Header version.
+    pub version: u32,
+    /// Header body root.
+    pub body_root: Hash32,
+    /// Header nonce.
+    pub nonce: u64,
+}
+
+impl BlockMeta {
+    /// The meta of a block with header `h` (hash `hash`), cumulative work `total_work`,
+    /// the model hash after it and its body counts.
+    pub fn of(h: &Header, hash: Hash32, total_work: Hash32, model_hash: Hash32, submissions: u32, registrations: u32) -> Self {
+        BlockMeta {
+            hash,
+            height: h.height,
+            parent: h.parent,
+            timestamp_ms: h.timestamp_ms,
+            target: h.target,
+            total_work,
+            model_hash,
+            state_root: h.state_root,
+            submissions,
+            registrations,
+            miner: h.miner,
+            version: h.version,
+            body_root: h.body_root,
+            nonce: h.nonce,
+        }
+    }
+
+    /// The block's header, rebuilt from the meta (so a pruned node serves headers without
+    /// bodies).
+    pub fn header(&self, chain_id: &Hash32) -> Header {
+        Header {
+            version: self.version,
+            chain_id: *chain_id,
+            height: self.height,
+            parent: self.parent,
+            timestamp_ms: self.timestamp_ms,
+            target: self.target,
+            miner: self.miner,
+            body_root: self.body_root,
+            state_root: self.state_root,
+            nonce: self.nonce,
+        }
+    }
+}
+
+/// The state after one block, as a checkpoint stores it.
+pub struct Checkpoint<'a> {
+    /// The block's height.
+    pub height: u64,
+    /// The block's hash.
+    pub hash: Hash32,
+    /// The model after it.
+    pub model: &'a [i32],
+    /// Its hash (the block's `model_hash`), stored with it and checked when read.
+    pub model_hash: Hash32,
+    /// The member registry after it.
+    pub registry: &'a Registry,
 }
 
 /// A move of the head, written with the block that causes it.
@@ -65,41 +149,16 @@ pub struct HeadChange<'a> {
     pub height: u64,
     /// Canonical entries to (re)write, from the fork point up to the new head.
     pub canonical: Vec<(u64, Hash32)>,
-    /// The model after the new head.
-    pub model: &'a [i32],
-    /// Its hash (the new head's `model_hash`), stored with it and checked on open.
-    pub model_hash: Hash32,
-    /// The registry after the new head, when it differs from the stored one.
-    pub registry: Option<&'a Registry>,
+    /// A checkpoint of the state after the new head, when one is due.
+    pub checkpoint: Option<Checkpoint<'a>>,
+    /// Bodies to drop (a pruned node's blocks that fell below the heights it keeps), and
+    /// the lowest height whose bodies are kept from now on.
+    pub prune: Option<(Vec<Hash32>, u64)>,
 }
 
 /// The redb database of one node.
 pub struct Store {
     db: Database,
-}
-
-/// The stored form of a model: its hash (already computed by the caller), then the weights.
-fn model_bytes(model: &[i32], hash: &Hash32) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + model.len() * 4);
-    out.extend_from_slice(&hash.0);
-    for v in model {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
-}
-
-fn model_from_bytes(bytes: &[u8]) -> Result<Vec<i32>, ChainError> {
-    if bytes.len() < 32 || !(bytes.len() - 32).is_multiple_of(4) {
-        return Err(ChainError::Corrupt("stored model has a bad length".into()));
-    }
-    let model: Vec<i32> = bytes[32..]
-        .chunks_exact(4)
-        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    if model_hash(&model).0 != bytes[..32] {
-        return Err(ChainError::Corrupt("stored model does not match its hash".into()));
-    }
-    Ok(model)
 }
 
 impl Store {
@@ -145,26 +204,19 @@ impl Store {
     }
 
     /// Writes the genesis block and initial state in one transaction.
-    pub fn init(
-        &self,
-        chain_id: &Hash32,
-        genesis: &Block,
-        meta: &BlockMeta,
-        model: &[i32],
-        registry: &Registry,
-    ) -> Result<(), ChainError> {
+    pub fn init(&self, chain_id: &Hash32, genesis: &Block, meta: &BlockMeta, model: &[i32], registry: &Registry) -> Result<(), ChainError> {
         let tx = self.db.begin_write()?;
         {
             let mut state = tx.open_table(STATE)?;
             state.insert("schema", SCHEMA_VERSION.to_le_bytes().as_slice())?;
             state.insert("chain_id", chain_id.0.as_slice())?;
-            state.insert("registry", encoding::encode(registry).as_slice())?;
             state.insert("head", meta.hash.0.as_slice())?;
-            state.insert("model", model_bytes(model, &meta.model_hash).as_slice())?;
             tx.open_table(BLOCKS)?.insert(&meta.hash.0, encoding::encode(genesis).as_slice())?;
             tx.open_table(META)?.insert(&meta.hash.0, encoding::encode(meta).as_slice())?;
             tx.open_table(CANONICAL)?.insert(0, &meta.hash.0)?;
         }
+        let checkpoint = Checkpoint { height: 0, hash: meta.hash, model, model_hash: meta.model_hash, registry };
+        write_checkpoint(&tx, &checkpoint)?;
         tx.commit()?;
         Ok(())
     }
@@ -183,24 +235,89 @@ impl Store {
         Ok(out)
     }
 
-    /// The head hash and model.
-    pub fn head(&self) -> Result<(Hash32, Vec<i32>), ChainError> {
+    /// The head hash.
+    pub fn head(&self) -> Result<Hash32, ChainError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(STATE)?;
         let head = t.get("head")?.ok_or_else(|| ChainError::Corrupt("no head".into()))?;
-        let head = Hash32(
-            head.value().try_into().map_err(|_| ChainError::Corrupt("head has a bad length".into()))?,
-        );
-        let model = t.get("model")?.ok_or_else(|| ChainError::Corrupt("no model".into()))?;
-        Ok((head, model_from_bytes(model.value())?))
+        Ok(Hash32(head.value().try_into().map_err(|_| ChainError::Corrupt("head has a bad length".into()))?))
     }
 
-    /// The registry after the head.
-    pub fn registry(&self) -> Result<Registry, ChainError> {
+    /// The lowest height whose block bodies are stored (0 unless the node prunes).
+    pub fn body_floor(&self) -> Result<u64, ChainError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(STATE)?;
-        let bytes = t.get("registry")?.ok_or_else(|| ChainError::Corrupt("no registry".into()))?;
-        encoding::decode(bytes.value(), MAX_MESSAGE_BYTES).map_err(|e| ChainError::Corrupt(format!("registry: {e}")))
+        Ok(match t.get("body_floor")? {
+            Some(v) => u64::from_le_bytes(v.value().try_into().map_err(|_| ChainError::Corrupt("body floor has a bad length".into()))?),
+            None => 0,
+        })
+    }
+
+    /// The stored bytes of a block (its canonical encoding), as sent to peers.
+    pub fn block_bytes(&self, hash: &Hash32) -> Result<Option<Vec<u8>>, ChainError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(BLOCKS)?;
+        Ok(t.get(&hash.0)?.map(|v| v.value().to_vec()))
+    }
+
+    /// The stored checkpoints: height, block hash and the length of the state bytes
+    /// ([`Store::checkpoint_bytes`]), lowest first.
+    pub fn checkpoints(&self) -> Result<Vec<(u64, Hash32, u64)>, ChainError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(CHECKPOINTS)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            let (hash, len) = split_index(v.value());
+            out.push((k.value(), hash, len));
+        }
+        Ok(out)
+    }
+
+    /// The state bytes of the checkpoint at `height`, with its block hash: the model's hash
+    /// and length, the weights and the registry (see [`parse_state`]); as served in snapshot
+    /// chunks.
+    pub fn checkpoint_bytes(&self, height: u64) -> Result<Option<(Hash32, Vec<u8>)>, ChainError> {
+        let tx = self.db.begin_read()?;
+        let Some(hash) = tx.open_table(CHECKPOINTS)?.get(height)?.map(|v| split_index(v.value()).0) else {
+            return Ok(None);
+        };
+        let t = tx.open_table(CHECKPOINT_STATE)?;
+        let blob = t.get(height)?.ok_or_else(|| ChainError::Corrupt(format!("checkpoint {height} has no state")))?;
+        Ok(Some((hash, blob.value().to_vec())))
+    }
+
+    /// The checkpoint at `height`: the block hash, the model after it (checked against its
+    /// stored hash) and the registry after it.
+    pub fn checkpoint(&self, height: u64) -> Result<Option<(Hash32, Vec<i32>, Registry)>, ChainError> {
+        let Some((hash, blob)) = self.checkpoint_bytes(height)? else {
+            return Ok(None);
+        };
+        let (model, registry) =
+            parse_state(&blob).map_err(|e| ChainError::Corrupt(format!("checkpoint at height {height}: {e}")))?;
+        Ok(Some((hash, model, registry)))
+    }
+
+    /// Writes a checked snapshot into a fresh store in one transaction: the metas of every
+    /// block up to the snapshot's (known by header only), the canonical index, the
+    /// checkpoint of the snapshot's state and the head; bodies are kept from the block after
+    /// it on.
+    pub fn install_snapshot(&self, metas: &[BlockMeta], checkpoint: &Checkpoint<'_>) -> Result<(), ChainError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut meta_table = tx.open_table(META)?;
+            let mut canonical = tx.open_table(CANONICAL)?;
+            for m in metas {
+                meta_table.insert(&m.hash.0, encoding::encode(m).as_slice())?;
+                canonical.insert(m.height, &m.hash.0)?;
+            }
+            let mut state = tx.open_table(STATE)?;
+            state.insert("head", checkpoint.hash.0.as_slice())?;
+            state.insert("body_floor", (checkpoint.height + 1).to_le_bytes().as_slice())?;
+        }
+        write_checkpoint(&tx, checkpoint)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// A stored block.
@@ -229,7 +346,7 @@ impl Store {
         {
             tx.open_table(BLOCKS)?.insert(&meta.hash.0, encoding::encode(block).as_slice())?;
             tx.open_table(META)?.insert(&meta.hash.0, encoding::encode(meta).as_slice())?;
-            if let Some(change) = head {
+            if let Some(change) = &head {
                 let mut canonical = tx.open_table(CANONICAL)?;
                 let stale: Vec<u64> = canonical
                     .range(change.height + 1..)?
@@ -243,15 +360,80 @@ impl Store {
                 }
                 let mut state = tx.open_table(STATE)?;
                 state.insert("head", change.head.0.as_slice())?;
-                state.insert("model", model_bytes(change.model, &change.model_hash).as_slice())?;
-                if let Some(registry) = change.registry {
-                    state.insert("registry", encoding::encode(registry).as_slice())?;
+                if let Some((bodies, floor)) = &change.prune {
+                    let mut blocks = tx.open_table(BLOCKS)?;
+                    for hash in bodies {
+                        blocks.remove(&hash.0)?;
+                    }
+                    state.insert("body_floor", floor.to_le_bytes().as_slice())?;
                 }
             }
+        }
+        if let Some(checkpoint) = head.as_ref().and_then(|c| c.checkpoint.as_ref()) {
+            write_checkpoint(&tx, checkpoint)?;
         }
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Writes `c` and drops the checkpoints more than [`CHECKPOINT_SPAN`] below it (but
+/// genesis's), in `tx`.
+fn write_checkpoint(tx: &redb::WriteTransaction, c: &Checkpoint<'_>) -> Result<(), ChainError> {
+    let mut index = tx.open_table(CHECKPOINTS)?;
+    let mut states = tx.open_table(CHECKPOINT_STATE)?;
+    let blob = state_bytes(c);
+    let mut entry = [0u8; 40];
+    entry[..32].copy_from_slice(&c.hash.0);
+    entry[32..].copy_from_slice(&(blob.len() as u64).to_le_bytes());
+    index.insert(c.height, &entry)?;
+    states.insert(c.height, blob.as_slice())?;
+    let floor = c.height.saturating_sub(CHECKPOINT_SPAN);
+    let old: Vec<u64> = index.range(1..floor)?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
+    for h in old {
+        index.remove(h)?;
+        states.remove(h)?;
+    }
+    Ok(())
+}
+
+fn split_index(v: &[u8; 40]) -> (Hash32, u64) {
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&v[..32]);
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&v[32..]);
+    (Hash32(hash), u64::from_le_bytes(len))
+}
+
+/// The state bytes of a checkpoint, as stored and as served in snapshot chunks: the model's
+/// hash and parameter count (`u64`), its weights (`i32`, little-endian), then the
+/// registry's canonical encoding.
+pub fn state_bytes(c: &Checkpoint<'_>) -> Vec<u8> {
+    let registry = encoding::encode(c.registry);
+    let mut out = Vec::with_capacity(40 + c.model.len() * 4 + registry.len());
+    out.extend_from_slice(&c.model_hash.0);
+    out.extend_from_slice(&(c.model.len() as u64).to_le_bytes());
+    for v in c.model {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&registry);
+    out
+}
+
+/// The model and registry of [`state_bytes`], the model checked against the hash the bytes
+/// carry (the caller checks that hash, with the registry's, against a state root).
+pub fn parse_state(bytes: &[u8]) -> Result<(Vec<i32>, Registry), String> {
+    let (hash, rest) = bytes.split_at_checked(32).ok_or("too short")?;
+    let (len, rest) = rest.split_at_checked(8).ok_or("too short")?;
+    let len = u64::from_le_bytes(len.try_into().map_err(|_| "bad length")?);
+    let model_bytes = usize::try_from(len).ok().and_then(|n| n.checked_mul(4)).filter(|&n| n <= rest.len()).ok_or("model length past the end")?;
+    let (weights, registry) = rest.split_at(model_bytes);
+    let model: Vec<i32> = weights.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    if model_hash(&model).0 != hash {
+        return Err("the model does not match its hash".into());
+    }
+    let registry = encoding::decode(registry, MAX_MESSAGE_BYTES).map_err(|e| format!("registry: {e}"))?;
+    Ok((model, registry))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use learnchain_proto::{Block, Genesis, Hash32, Submission};
 use proptest::prelude::*;
 
 use crate::chain::{Chain, ImportOutcome};
-use crate::error::{BlockError, SubmissionError};
+use crate::error::{BlockError, SnapshotError, SubmissionError};
 use crate::pow::search;
 
 fn keys(n: u8) -> Vec<MemberSecret> {
@@ -83,9 +83,9 @@ fn invalid_blocks_are_refused_and_state_is_untouched() {
     assert!(matches!(a.chain.import(bad_pow, far_future()), Err(BlockError::InsufficientWork)));
 
     let mut bad_model = good.clone();
-    bad_model.header.model_hash = Hash32([7; 32]);
+    bad_model.header.state_root = Hash32([7; 32]);
     bad_model.header.nonce = search(&bad_model.header, 0, u64::MAX, &AtomicBool::new(false)).expect("nonce");
-    assert!(matches!(a.chain.import(bad_model, far_future()), Err(BlockError::ModelHash { .. })));
+    assert!(matches!(a.chain.import(bad_model, far_future()), Err(BlockError::StateRoot { .. })));
 
     let mut orphan = good.clone();
     orphan.header.parent = Hash32([5; 32]);
@@ -276,6 +276,104 @@ fn restart_resumes_at_head() {
     let mut other = g;
     other.name = "another".into();
     assert!(Chain::open(&path, other).is_err());
+}
+
+/// Mines and imports `n` blocks on `c`'s head.
+fn extend(c: &mut Chain, k: &[MemberSecret], n: usize, seed: i32) {
+    for i in 0..n {
+        let b = mine(c, &[&k[0], &k[1]], seed + i as i32);
+        c.import(b, far_future()).expect("import");
+    }
+}
+
+#[test]
+fn the_head_state_is_rebuilt_from_the_newest_checkpoint() {
+    use crate::store::CHECKPOINT_INTERVAL;
+    let k = keys(3);
+    let g = genesis(&k);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("chain.redb");
+    let n = 2 * CHECKPOINT_INTERVAL + 5;
+    let (head, model, registry) = {
+        let mut c = Chain::open(&path, g.clone()).expect("open");
+        extend(&mut c, &k, n as usize, 0);
+        // Checkpoints at genesis and every interval; the head (5 past one) has none.
+        let heights: Vec<u64> = c.checkpoints().expect("checkpoints").into_iter().map(|(h, _)| h).collect();
+        assert_eq!(heights, vec![0, CHECKPOINT_INTERVAL, 2 * CHECKPOINT_INTERVAL]);
+        (c.head().clone(), c.head_model().to_vec(), c.registry().clone())
+    };
+    // Reopened: the checkpoint at 64 plus five blocks replayed.
+    let c = Chain::open(&path, g).expect("reopen");
+    assert_eq!(c.head(), &head);
+    assert_eq!(c.head_model(), model.as_slice());
+    assert_eq!(c.registry(), &registry);
+    assert_eq!(head.state_root, learnchain_proto::hash::state_root(&head.model_hash, &registry.hash()));
+}
+
+#[test]
+fn a_reorg_leaves_a_checkpoint_on_the_new_best_chain() {
+    let k = keys(3);
+    let g = genesis(&k);
+    let (a, _) = branch(&g, &k, 2, 1);
+    let (b, model_b) = branch(&g, &k, 3, 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("chain.redb");
+    {
+        let mut c = Chain::open(&path, g.clone()).expect("open");
+        for blk in a.into_iter().chain(b.clone()) {
+            c.import(blk, far_future()).expect("import");
+        }
+        assert_eq!(c.head().hash, b[2].hash());
+        // The reorg (at height 2 or 3, by which of the equal-work siblings has the lower
+        // hash) wrote a checkpoint of its new head, on the new best chain.
+        let cps = c.checkpoints().expect("checkpoints");
+        assert!(
+            cps.iter().any(|&(h, hash)| h > 0 && b.iter().any(|blk| blk.hash() == hash) && c.canonical_hash(h).ok().flatten() == Some(hash)),
+            "{cps:?}"
+        );
+    }
+    let c = Chain::open(&path, g).expect("reopen after the reorg");
+    assert_eq!(c.head().hash, b[2].hash());
+    assert_eq!(c.head_model(), model_b.as_slice());
+}
+
+#[test]
+fn a_pruned_chain_keeps_the_last_bodies_and_refuses_a_reorg_it_cannot_rewind() {
+    use crate::chain::MIN_PRUNE_KEEP;
+    let k = keys(3);
+    let g = genesis(&k);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("chain.redb");
+    let mut c = Chain::open(&path, g.clone()).expect("open");
+    let err = c.set_prune(Some(10)).expect_err("too few");
+    assert!(err.to_string().contains(&MIN_PRUNE_KEEP.to_string()), "{err}");
+    c.set_prune(Some(MIN_PRUNE_KEEP)).expect("prune");
+    // A sibling of block 2, mined on another node that shares block 1.
+    extend(&mut c, &k, 1, 0);
+    let mut other = node(&g);
+    other.chain.import(c.block_at(1).expect("read").expect("block 1"), far_future()).expect("import");
+    let sibling = mine(&other.chain, &[&k[0], &k[2]], 999);
+    let total = MIN_PRUNE_KEEP + 20;
+    extend(&mut c, &k, (total - 1) as usize, 1);
+    let head = c.head().height;
+    assert_eq!(head, total);
+    let floor = head + 1 - MIN_PRUNE_KEEP;
+    assert_eq!(c.body_floor(), floor);
+    assert!(c.block_at(floor - 1).expect("read").is_none(), "below the floor: pruned");
+    assert!(c.block_at(floor).expect("read").is_some(), "the oldest kept body");
+    assert!(c.canonical_hash(1).expect("read").is_some(), "the index and metas stay");
+    let err = c.import(sibling, far_future()).expect_err("too deep");
+    assert!(matches!(err, BlockError::ReorgTooDeep { fork: 1, floor: f } if f == floor), "{err}");
+    assert_eq!(err.verdict(), crate::error::Verdict::Ignore, "not the sender's fault");
+    // A restart finds the state from a checkpoint within the kept bodies.
+    let model = c.head_model().to_vec();
+    drop(c);
+    let mut c = Chain::open(&path, g).expect("reopen");
+    assert_eq!(c.head_model(), model.as_slice());
+    assert_eq!(c.body_floor(), floor);
+    c.set_prune(Some(MIN_PRUNE_KEEP)).expect("prune");
+    extend(&mut c, &k, 1, 5000);
+    assert_eq!(c.body_floor(), floor + 1);
 }
 
 /// Mines `len` blocks on a fresh chain with seeds starting at `seed`, returning them.
@@ -564,7 +662,7 @@ fn the_aggregation_rule_is_enforced_and_recomputed() {
         target: a.chain.required_target(&head),
         miner: Hash32([9; 32]),
         body_root: Hash32::ZERO,
-        model_hash: Hash32::ZERO,
+        state_root: Hash32::ZERO,
         nonce: 0,
     };
     assert!(matches!(
@@ -829,7 +927,7 @@ fn malformed_quantized_updates_are_refused_by_name() {
         assert!(!err.to_string().is_empty());
         // A miner that skipped the check: the block is refused naming the submission.
         let mut header = a.chain.build_template(Hash32([9; 32]), vec![other.clone()], vec![], now).expect("template").header;
-        header.model_hash = Hash32::ZERO;
+        header.state_root = Hash32::ZERO;
         let block = block_of(header, vec![], vec![s, other.clone()]);
         let err = v.chain.import(block, far_future()).expect_err(what);
         assert!(matches!(&err, BlockError::Submission { error, .. } if is(error)), "{what}: {err}");
@@ -888,7 +986,7 @@ fn aggregate_over_decoded_updates_is_order_independent() {
     let mut reversed = subs.clone();
     reversed.reverse();
     let backward = a.chain.build_template(Hash32([9; 32]), reversed, vec![], now).expect("template");
-    assert_eq!(forward.header.model_hash, backward.header.model_hash);
+    assert_eq!(forward.header.state_root, backward.header.state_root);
     let decoded: Vec<Vec<i32>> = subs.iter().map(|s| crate::validate::decode_update(&g, s).expect("decodes").into_owned()).collect();
     for rule in [learnchain_aggregate::Rule::Mean, learnchain_aggregate::Rule::Median] {
         let mut views: Vec<&[i32]> = decoded.iter().map(Vec::as_slice).collect();
@@ -905,4 +1003,94 @@ fn aggregate_over_decoded_updates_is_order_independent() {
     b.chain.import(block.clone(), far_future()).expect("imports");
     c.chain.import(block, far_future()).expect("imports");
     assert_eq!(b.chain.head_model(), c.chain.head_model());
+}
+
+/// The snapshot bytes of block `height` as a peer serves them: every chunk, in order.
+fn served_state(c: &Chain, height: u64) -> Vec<u8> {
+    let info = c.snapshots().expect("list").into_iter().find(|s| s.height == height).expect("listed");
+    let mut out = Vec::new();
+    for i in 0..info.chunks() {
+        out.extend(c.snapshot_chunk(&info.block, i as u32).expect("read").expect("chunk"));
+    }
+    assert_eq!(out.len() as u64, info.bytes);
+    assert!(c.snapshot_chunk(&info.block, info.chunks() as u32).expect("read").is_none(), "no chunk past the end");
+    out
+}
+
+#[test]
+fn a_fresh_chain_starts_from_a_snapshot_and_imports_the_blocks_after_it() {
+    use crate::store::CHECKPOINT_INTERVAL;
+    let k = keys(3);
+    let g = genesis(&k);
+    let mut a = node(&g);
+    extend(&mut a.chain, &k, CHECKPOINT_INTERVAL as usize + 6, 0);
+    let snap = CHECKPOINT_INTERVAL;
+    assert_eq!(a.chain.snapshots().expect("list").iter().map(|s| s.height).collect::<Vec<_>>(), vec![snap]);
+    let headers = a.chain.headers_by_range(1, snap as u32).expect("headers");
+    for h in &headers {
+        assert_eq!(Some(h.hash()), a.chain.canonical_hash(h.height).expect("read"), "a header rebuilt from its meta");
+    }
+    let state = served_state(&a.chain, snap);
+    let mut b = node(&g);
+    assert!(b.chain.is_fresh());
+    let head = b.chain.install_snapshot(&headers, &state, far_future()).expect("installs");
+    assert_eq!(head.height, snap);
+    let at_snap = a.chain.canonical_hash(snap).expect("read").expect("canonical");
+    assert_eq!(head.hash, at_snap);
+    assert_eq!(b.chain.head_model(), a.chain.model_at(&at_snap).expect("model").as_slice());
+    assert_eq!(b.chain.head().total_work, a.chain.meta(&at_snap).expect("meta").total_work);
+    assert_eq!(b.chain.body_floor(), snap + 1);
+    for h in snap + 1..=a.chain.head().height {
+        b.chain.import(a.chain.block_at(h).expect("read").expect("block"), far_future()).expect("imports after the snapshot");
+    }
+    assert_eq!(b.chain.head(), a.chain.head());
+    assert_eq!(b.chain.head_model(), a.chain.head_model());
+    // A second install is refused: the chain is no longer fresh.
+    assert!(matches!(b.chain.install_snapshot(&headers, &state, far_future()), Err(SnapshotError::NotFresh(_))));
+    // The snapshot node serves its own checkpoint and headers from there on.
+    assert_eq!(b.chain.headers_by_range(snap, 2).expect("headers").len(), 2);
+}
+
+#[test]
+fn a_snapshot_that_does_not_add_up_is_refused_and_changes_nothing() {
+    use crate::store::CHECKPOINT_INTERVAL;
+    let k = keys(3);
+    let g = genesis(&k);
+    let mut a = node(&g);
+    extend(&mut a.chain, &k, CHECKPOINT_INTERVAL as usize, 0);
+    let snap = CHECKPOINT_INTERVAL;
+    let headers = a.chain.headers_by_range(1, snap as u32).expect("headers");
+    let state = served_state(&a.chain, snap);
+    let b = node(&g);
+    let mut b = b;
+    let refuse = |chain: &mut Chain, headers: &[learnchain_proto::Header], state: &[u8]| {
+        let err = chain.install_snapshot(headers, state, far_future()).expect_err("refused");
+        assert!(chain.is_fresh(), "nothing installed after: {err}");
+        assert_eq!(chain.meta(&headers[0].hash()), None, "no header kept after: {err}");
+        err
+    };
+    // A weight changed and its hash recomputed: consistent bytes, not the state root.
+    let mut other = state.clone();
+    other[40] ^= 1;
+    let model: Vec<i32> = other[40..40 + 4 * g.param_count()].chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    other[..32].copy_from_slice(&learnchain_proto::hash::model_hash(&model).0);
+    assert!(matches!(refuse(&mut b.chain, &headers, &other), SnapshotError::StateRoot { .. }));
+    // A flipped bit without the hash: malformed.
+    let mut flipped = state.clone();
+    flipped[41] ^= 1;
+    assert!(matches!(refuse(&mut b.chain, &headers, &flipped), SnapshotError::Malformed(_)));
+    // Truncated.
+    assert!(matches!(refuse(&mut b.chain, &headers, &state[..state.len() - 1]), SnapshotError::Malformed(_)));
+    // A header whose proof of work no longer meets its target (its state root is the
+    // snapshot's, so only the header chain is wrong).
+    let mut forged = headers.clone();
+    forged[3].timestamp_ms += 1;
+    let err = refuse(&mut b.chain, &forged, &state);
+    assert!(matches!(err, SnapshotError::Header { height: 4, .. } | SnapshotError::Header { height: 5, .. }), "{err}");
+    // Headers that skip one.
+    let mut gap = headers.clone();
+    gap.remove(10);
+    assert!(matches!(refuse(&mut b.chain, &gap, &state), SnapshotError::Header { height: 12, .. }));
+    // The good one still installs.
+    b.chain.install_snapshot(&headers, &state, far_future()).expect("installs");
 }

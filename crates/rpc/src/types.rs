@@ -27,6 +27,8 @@ pub struct HeadView {
     pub parent: String,
     /// Hash of the global model after the head block, hex.
     pub model_hash: String,
+    /// State root of the head block (model and member registry), hex.
+    pub state_root: String,
     /// Timestamp of the head block, ms since the Unix epoch.
     pub timestamp_ms: u64,
     /// Cumulative proof-of-work of the chain up to the head, as a hex integer.
@@ -121,6 +123,8 @@ pub struct BlockView {
     pub body_root: String,
     /// Hash of the global model after this block, hex.
     pub model_hash: String,
+    /// The header's state root (model and member registry after this block), hex.
+    pub state_root: String,
     /// Proof-of-work nonce.
     pub nonce: u64,
     /// The registry changes (registrations and revocations) this block carries, in body

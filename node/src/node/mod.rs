@@ -126,8 +126,9 @@ impl Node {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
         let chain_id = genesis.chain_id();
-        let chain = Chain::open_with_caches(&config.data_dir.join("chain.redb"), genesis.clone(), caches)
+        let mut chain = Chain::open_with_caches(&config.data_dir.join("chain.redb"), genesis.clone(), caches)
             .with_context(|| format!("cannot open the chain in {}", config.data_dir.display()))?;
+        chain.set_prune(config.prune)?;
         let svc = ChainService::new(chain);
         let local = data::load_local(&config.data, genesis.model.input.as_ref())?;
         if let Some(train) = &local.train
@@ -397,6 +398,7 @@ impl Node {
             peers: peers.clone(),
             syncing_with: Arc::new(Mutex::new(HashSet::new())),
             syncing,
+            snapshot_gate: (config.sync == sync::snapshot::SyncMode::Snapshot).then(|| Arc::new(tokio::sync::Mutex::new(()))),
             resync_cursor: 0,
         };
         let stop = shutdown.subscribe();
@@ -517,6 +519,8 @@ struct NodeLoop {
     peers: PeerList,
     syncing_with: Arc<Mutex<HashSet<PeerId>>>,
     syncing: Arc<AtomicBool>,
+    /// With snapshot sync on, one snapshot sync at a time (see `sync::snapshot`).
+    snapshot_gate: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Where the next resync starts in the sorted peer list.
     resync_cursor: usize,
 }
@@ -613,10 +617,14 @@ impl NodeLoop {
         let watch = self.watch.clone();
         let fatal = self.fatal.clone();
         let first_sync = self.first_sync.clone();
+        let gate = self.snapshot_gate.clone();
         self.tasks.spawn(
             async move {
                 flag.store(true, Ordering::Relaxed);
-                let result = sync::sync_with(&svc, &net, peer).await;
+                let result = match sync::snapshot::start_from_snapshot(&svc, &net, peer, gate.as_deref()).await {
+                    Ok(()) => sync::sync_with(&svc, &net, peer).await,
+                    Err(e) => Err(e),
+                };
                 if result.is_ok() {
                     // Heads compared (and any download done): the stored head is no longer in doubt.
                     first_sync.lock().unwrap_or_else(|p| p.into_inner()).take();

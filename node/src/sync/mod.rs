@@ -17,6 +17,7 @@
 
 pub mod compact;
 pub mod pool;
+pub mod snapshot;
 
 pub use pool::{pull_pending, pull_pools};
 
@@ -141,7 +142,7 @@ pub struct PeerFault {
 
 /// Ends a sync with `peer` for a protocol violation: an answer that is not what was asked,
 /// or contradicts the peer's own status.
-fn bad_response(what: String) -> anyhow::Error {
+pub(crate) fn bad_response(what: String) -> anyhow::Error {
     PeerFault { offence: learnchain_net::Offence::BadSyncResponse, what }.into()
 }
 
@@ -155,7 +156,7 @@ pub struct WrongChain {
     pub theirs: Hash32,
 }
 
-async fn request_status(net: &NetworkHandle, peer: PeerId, chain_id: &Hash32) -> anyhow::Result<StatusMessage> {
+pub(crate) async fn request_status(net: &NetworkHandle, peer: PeerId, chain_id: &Hash32) -> anyhow::Result<StatusMessage> {
     match net.request(peer, SyncRequest::Status).await? {
         SyncResponse::Status(s) if s.chain_id == *chain_id => Ok(s),
         SyncResponse::Status(s) => Err(WrongChain { peer, theirs: s.chain_id }.into()),
@@ -174,6 +175,9 @@ pub(crate) fn kind(r: &SyncResponse) -> &'static str {
         SyncResponse::Registrations(_) => "registrations",
         SyncResponse::BodyItems { .. } => "body items",
         SyncResponse::PoolIds { .. } => "pool ids",
+        SyncResponse::Headers(_) => "headers",
+        SyncResponse::Snapshots(_) => "a snapshot list",
+        SyncResponse::SnapshotChunk { .. } => "a snapshot chunk",
     }
 }
 
@@ -189,6 +193,11 @@ pub fn serve(svc: &ChainService, request: SyncRequest) -> SyncResponse {
     match request {
         SyncRequest::Status => SyncResponse::Status(st.chain.status()),
         SyncRequest::BlocksByRange { start, count } => {
+            let floor = st.chain.body_floor();
+            if start < floor {
+                // Not a lie about our chain: the asker goes to another peer.
+                return SyncResponse::Refused(format!("pruned: this node keeps block bodies from height {floor} on"));
+            }
             let count = count.min(g.limits.max_blocks_per_request);
             match st.chain.blocks_by_range(start, count, max_bytes) {
                 Ok(b) => SyncResponse::Blocks(b),
@@ -220,6 +229,32 @@ pub fn serve(svc: &ChainService, request: SyncRequest) -> SyncResponse {
         SyncRequest::PoolItems { registrations, submissions } => {
             pool::serve_pool_items(&st, &registrations, &submissions, max_bytes)
         }
+        SyncRequest::HeadersByRange { start, count } => {
+            let count = count.min(learnchain_proto::sync::MAX_HEADERS_PER_REQUEST);
+            match st.chain.headers_by_range(start, count) {
+                Ok(h) => SyncResponse::Headers(within_budget(h, max_bytes)),
+                Err(e) => {
+                    warn!(error = %e, "cannot serve headers");
+                    SyncResponse::Refused("internal error".into())
+                }
+            }
+        }
+        SyncRequest::Snapshots => match st.chain.snapshots() {
+            Ok(list) => SyncResponse::Snapshots(list),
+            Err(e) => {
+                warn!(error = %e, "cannot list snapshots");
+                SyncResponse::Refused("internal error".into())
+            }
+        },
+        SyncRequest::SnapshotChunk { block, index } => match st.chain.snapshot_chunk(&block, index) {
+            Ok(Some(bytes)) => SyncResponse::SnapshotChunk { block, index, bytes },
+            // Not a lie: the snapshot may have been dropped since it was listed.
+            Ok(None) => SyncResponse::Refused(format!("no chunk {index} of a snapshot of block {}", block.short())),
+            Err(e) => {
+                warn!(error = %e, "cannot serve a snapshot chunk");
+                SyncResponse::Refused("internal error".into())
+            }
+        },
     }
 }
 
@@ -254,4 +289,41 @@ pub(crate) fn within_budget<T: serde::Serialize>(items: impl IntoIterator<Item =
         out.push(item);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use learnchain_chain::Chain;
+    use learnchain_chain::chain::MIN_PRUNE_KEEP;
+    use learnchain_chain::testing::mined_block;
+    use learnchain_identity::MemberSecret;
+    use learnchain_proto::Genesis;
+
+    use super::*;
+
+    #[test]
+    fn a_pruned_node_refuses_ranges_below_its_bodies_and_serves_the_rest() {
+        let keys: Vec<MemberSecret> = (1..=2u8).map(|i| MemberSecret::from_seed(&[i; 32])).collect();
+        let members = keys.iter().map(|k| Hash32(k.public().to_bytes())).collect();
+        let mut g = Genesis::template("prune-serve-test", 3, 2, members);
+        g.consensus.quorum = 2;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut chain = Chain::open(&dir.path().join("chain.redb"), g).expect("open");
+        chain.set_prune(Some(MIN_PRUNE_KEEP)).expect("prune");
+        let svc = ChainService::new(chain);
+        for i in 0..MIN_PRUNE_KEEP + 3 {
+            let block = mined_block(&svc.lock().chain, &[&keys[0], &keys[1]], i as i32);
+            svc.import_block(block, Origin::Local).expect("import");
+        }
+        let floor = svc.lock().chain.body_floor();
+        assert_eq!(floor, 4);
+        match serve(&svc, SyncRequest::BlocksByRange { start: 1, count: 8 }) {
+            SyncResponse::Refused(why) => assert!(why.contains("pruned") && why.contains(&floor.to_string()), "{why}"),
+            other => panic!("expected a refusal, got {}", kind(&other)),
+        }
+        match serve(&svc, SyncRequest::BlocksByRange { start: floor, count: 8 }) {
+            SyncResponse::Blocks(b) => assert_eq!(b.first().map(|b| b.header.height), Some(floor)),
+            other => panic!("expected blocks, got {}", kind(&other)),
+        }
+    }
 }
