@@ -246,6 +246,9 @@ pub struct RunArgs {
     /// `full` (every block from genesis).
     #[arg(long, value_enum)]
     pub sync: Option<crate::sync::snapshot::SyncMode>,
+    /// The chain store's page cache in MiB (default 16).
+    #[arg(long, value_name = "MIB")]
+    pub store_cache_mib: Option<usize>,
     /// Stop with an error when no bootnode has answered within this many seconds of the
     /// start (0 = keep trying forever). Default 60.
     #[arg(long)]

@@ -43,6 +43,7 @@ pub fn node_config(args: RunArgs) -> anyhow::Result<NodeConfig> {
     if args.mdns { c.mdns = true; }
     if let Some(v) = args.prune { c.prune = Some(v); }
     if let Some(v) = args.sync { c.sync = v; }
+    if let Some(v) = args.store_cache_mib { c.store_cache_mib = v; }
     if let Some(v) = args.rpc { c.rpc = v; }
     if let Some(v) = args.data { c.data.source = Some(v); }
     if let Some(v) = args.label_column { c.data.label_column = v; }

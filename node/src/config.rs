@@ -123,6 +123,9 @@ pub struct NodeConfig {
     /// How an empty data dir catches up: `snapshot` (default) from a peer's recent state,
     /// or `full` from genesis.
     pub sync: crate::sync::snapshot::SyncMode,
+    /// The chain store's page cache in MiB (default 16): the largest part of a node's
+    /// memory that grows with use.
+    pub store_cache_mib: usize,
     /// JSON-RPC address; `none` disables it.
     pub rpc: String,
     /// Local data.
@@ -162,6 +165,7 @@ impl Default for NodeConfig {
             enforce_peer_scores: true,
             prune: None,
             sync: crate::sync::snapshot::SyncMode::Snapshot,
+            store_cache_mib: 16,
             rpc: "127.0.0.1:8545".into(),
             data: DataConfig::default(),
             member_key: None,
@@ -223,6 +227,9 @@ impl NodeConfig {
         }
         if self.roles.is_empty() {
             bail!("roles: give at least one of miner, data-source, observer");
+        }
+        if self.store_cache_mib == 0 {
+            bail!("store_cache_mib: give at least 1 (MiB)");
         }
         if let Some(n) = self.prune
             && n < learnchain_chain::chain::MIN_PRUNE_KEEP

@@ -478,6 +478,7 @@ fn node_config(
         enforce_peer_scores: true,
         prune: None,
         sync: crate::sync::snapshot::SyncMode::Snapshot,
+        store_cache_mib: 16,
         adversary: None,
         privacy: PrivacyConfig {
             epsilon_budget: opts.epsilon_budget,

@@ -219,6 +219,7 @@ impl Testnet {
             enforce_peer_scores: self.enforce_peer_scores,
             prune: self.prune,
             sync: learnchain_node::sync::snapshot::SyncMode::Snapshot,
+            store_cache_mib: 16,
             privacy: self.privacy.clone(),
             adversary: match kind {
                 Kind::Adversary(_, a) => Some(a.to_string()),

@@ -148,8 +148,13 @@ impl Chain {
     /// [`Chain::open`] with the given caches, which chains of one process may share (see
     /// [`crate::cache`]).
     pub fn open_with_caches(path: &Path, genesis: Genesis, caches: ChainCaches) -> Result<Self, ChainError> {
+        Chain::open_sized(path, genesis, caches, crate::store::DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Chain::open_with_caches`] with a store page cache of `store_cache_bytes`.
+    pub fn open_sized(path: &Path, genesis: Genesis, caches: ChainCaches, store_cache_bytes: usize) -> Result<Self, ChainError> {
         let chain_id = genesis.chain_id();
-        let store = Store::open(path)?;
+        let store = Store::open_with_cache(path, store_cache_bytes)?;
         match store.chain_id()? {
             Some(found) if found != chain_id => {
                 return Err(ChainError::WrongChain { expected: chain_id, found });

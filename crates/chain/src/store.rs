@@ -39,6 +39,9 @@ use crate::registry::Registry;
 /// refused on open with a message saying so, never read as if it were this one.
 pub const SCHEMA_VERSION: u32 = 4;
 
+/// The store's page cache unless configured (`store_cache_mib`): 16 MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
+
 /// Canonical heights that are multiples of this get a checkpoint of the state after them.
 pub const CHECKPOINT_INTERVAL: u64 = 32;
 /// Checkpoints lower than the newest by more than this are dropped (genesis's is kept):
@@ -164,7 +167,13 @@ pub struct Store {
 impl Store {
     /// Opens or creates the database at `path`.
     pub fn open(path: &Path) -> Result<Self, ChainError> {
-        let db = Database::create(path)?;
+        Store::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with a page cache of `cache_bytes` (redb's own default is 1 GiB,
+    /// which a long chain fills: the node's memory would grow with its chain).
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, ChainError> {
+        let db = redb::Builder::new().set_cache_size(cache_bytes).create(path)?;
         let tx = db.begin_write()?;
         {
             tx.open_table(BLOCKS)?;

@@ -126,7 +126,8 @@ impl Node {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
         let chain_id = genesis.chain_id();
-        let mut chain = Chain::open_with_caches(&config.data_dir.join("chain.redb"), genesis.clone(), caches)
+        let store_cache = config.store_cache_mib.saturating_mul(1 << 20);
+        let mut chain = Chain::open_sized(&config.data_dir.join("chain.redb"), genesis.clone(), caches, store_cache)
             .with_context(|| format!("cannot open the chain in {}", config.data_dir.display()))?;
         chain.set_prune(config.prune)?;
         let svc = ChainService::new(chain);
