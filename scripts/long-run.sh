@@ -64,7 +64,8 @@ rpc() { # rpc ADDR METHOD
 height() { rpc "$1" chain_head 2>/dev/null | jq -r '.height // 0' 2>/dev/null || echo 0; }
 head_hash() { rpc "$1" chain_head 2>/dev/null | jq -r '.hash // ""' 2>/dev/null || echo ""; }
 rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-disk_mb() { du -sb "$1" | awk '{ printf "%.1f", $1 / 1e6 }'; }
+# Disk use: the blocks a directory holds (redb's file is sparse: its apparent size is larger).
+disk_mb() { du -s -B1 "$1" | awk '{ printf "%.1f", $1 / 1e6 }'; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_rpc() { # wait_rpc ADDR PID
   for _ in $(seq 1 300); do
