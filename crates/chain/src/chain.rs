@@ -259,11 +259,6 @@ impl Chain {
         Ok(())
     }
 
-    /// How many heights of bodies this chain keeps (`None`: every body).
-    pub fn prune(&self) -> Option<u64> {
-        self.prune
-    }
-
     /// The lowest height whose block bodies this node stores (0 for an archive node).
     pub fn body_floor(&self) -> u64 {
         self.body_floor
@@ -273,14 +268,6 @@ impl Chain {
     /// [`crate::store`]).
     pub fn checkpoints(&self) -> Result<Vec<(u64, Hash32)>, ChainError> {
         Ok(self.store.checkpoints()?.into_iter().map(|(h, hash, _)| (h, hash)).collect())
-    }
-
-    /// The stored bytes of a block (its canonical encoding), if its body is kept.
-    pub fn block_bytes(&self, hash: &Hash32) -> Result<Option<Vec<u8>>, ChainError> {
-        if !self.metas.contains_key(hash) {
-            return Ok(None);
-        }
-        self.store.block_bytes(hash)
     }
 
     /// The caches this chain uses (shared with other chains of the process, or its own).
@@ -640,17 +627,17 @@ impl Chain {
         self.commit(executed)
     }
 
-    fn check_context(&self, checked: CheckedBlock, now: u64) -> Result<ContextualBlock, BlockError> {
-        let h = &checked.block.header;
-        let parent = self.metas.get(&h.parent).ok_or(BlockError::UnknownParent(h.parent))?.clone();
+    /// The checks of a header against its parent: height, retarget, median time past and
+    /// future drift (for a block's header at import, and for a snapshot's header chain).
+    fn check_header_on(&self, h: &Header, parent: &BlockMeta, now: u64) -> Result<(), BlockError> {
         if h.height != parent.height + 1 {
             return Err(BlockError::Height { expected: parent.height + 1, got: h.height });
         }
-        let expected = self.required_target(&parent);
+        let expected = self.required_target(parent);
         if h.target != expected {
             return Err(BlockError::Target { expected, got: h.target });
         }
-        let median = self.median_time_past(&parent);
+        let median = self.median_time_past(parent);
         if h.timestamp_ms <= median {
             return Err(BlockError::TimestampTooOld { median, got: h.timestamp_ms });
         }
@@ -658,6 +645,13 @@ impl Chain {
         if h.timestamp_ms > now.saturating_add(max_ahead_ms) {
             return Err(BlockError::TimestampInFuture { got: h.timestamp_ms, now, max_ahead_ms });
         }
+        Ok(())
+    }
+
+    fn check_context(&self, checked: CheckedBlock, now: u64) -> Result<ContextualBlock, BlockError> {
+        let h = &checked.block.header;
+        let parent = self.metas.get(&h.parent).ok_or(BlockError::UnknownParent(h.parent))?.clone();
+        self.check_header_on(h, &parent, now)?;
         let c = &self.genesis.consensus;
         let n = checked.block.submissions.len();
         if n < c.quorum as usize && h.timestamp_ms < parent.timestamp_ms.saturating_add(c.round_timeout_ms) {

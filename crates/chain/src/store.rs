@@ -262,15 +262,8 @@ impl Store {
         })
     }
 
-    /// The stored bytes of a block (its canonical encoding), as sent to peers.
-    pub fn block_bytes(&self, hash: &Hash32) -> Result<Option<Vec<u8>>, ChainError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(BLOCKS)?;
-        Ok(t.get(&hash.0)?.map(|v| v.value().to_vec()))
-    }
-
     /// The stored checkpoints: height, block hash and the length of the state bytes
-    /// ([`Store::checkpoint_bytes`]), lowest first.
+    /// ([`Store::checkpoint_slice`]), lowest first.
     pub fn checkpoints(&self) -> Result<Vec<(u64, Hash32, u64)>, ChainError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(CHECKPOINTS)?;
@@ -283,23 +276,25 @@ impl Store {
         Ok(out)
     }
 
-    /// The state bytes of the checkpoint at `height`, with its block hash: the model's hash
-    /// and length, the weights and the registry (see [`parse_state`]); as served in snapshot
-    /// chunks.
-    pub fn checkpoint_bytes(&self, height: u64) -> Result<Option<(Hash32, Vec<u8>)>, ChainError> {
+    /// At most `len` state bytes of the checkpoint at `height` from byte `start` (empty past
+    /// the end), with its block hash: one snapshot chunk, copied alone. The state bytes are
+    /// the model's hash and length, the weights and the registry (see [`parse_state`]).
+    pub fn checkpoint_slice(&self, height: u64, start: usize, len: usize) -> Result<Option<(Hash32, Vec<u8>)>, ChainError> {
         let tx = self.db.begin_read()?;
         let Some(hash) = tx.open_table(CHECKPOINTS)?.get(height)?.map(|v| split_index(v.value()).0) else {
             return Ok(None);
         };
         let t = tx.open_table(CHECKPOINT_STATE)?;
         let blob = t.get(height)?.ok_or_else(|| ChainError::Corrupt(format!("checkpoint {height} has no state")))?;
-        Ok(Some((hash, blob.value().to_vec())))
+        let bytes = blob.value();
+        let from = start.min(bytes.len());
+        Ok(Some((hash, bytes[from..from.saturating_add(len).min(bytes.len())].to_vec())))
     }
 
     /// The checkpoint at `height`: the block hash, the model after it (checked against its
     /// stored hash) and the registry after it.
     pub fn checkpoint(&self, height: u64) -> Result<Option<(Hash32, Vec<i32>, Registry)>, ChainError> {
-        let Some((hash, blob)) = self.checkpoint_bytes(height)? else {
+        let Some((hash, blob)) = self.checkpoint_slice(height, 0, usize::MAX)? else {
             return Ok(None);
         };
         let (model, registry) =

@@ -41,16 +41,11 @@ impl Chain {
     /// Chunk `index` of the snapshot of block `block`, if this node serves it.
     pub fn snapshot_chunk(&self, block: &Hash32, index: u32) -> Result<Option<Vec<u8>>, ChainError> {
         let Some(meta) = self.metas.get(block) else { return Ok(None) };
-        let Some((hash, bytes)) = self.store.checkpoint_bytes(meta.height)? else { return Ok(None) };
-        if hash != *block {
-            return Ok(None);
-        }
         let start = (index as usize).saturating_mul(SNAPSHOT_CHUNK_BYTES);
-        if start >= bytes.len() {
-            return Ok(None);
+        match self.store.checkpoint_slice(meta.height, start, SNAPSHOT_CHUNK_BYTES)? {
+            Some((hash, bytes)) if hash == *block && !bytes.is_empty() => Ok(Some(bytes)),
+            _ => Ok(None),
         }
-        let end = (start + SNAPSHOT_CHUNK_BYTES).min(bytes.len());
-        Ok(Some(bytes[start..end].to_vec()))
     }
 
     /// Canonical headers from `start`, at most `count`.
@@ -144,25 +139,11 @@ impl Chain {
         if h.parent != parent.hash {
             return Err(at(BlockError::UnknownParent(h.parent)));
         }
-        if h.height != parent.height + 1 {
-            return Err(at(BlockError::Height { expected: parent.height + 1, got: h.height }));
-        }
-        let expected = self.required_target(parent);
-        if h.target != expected {
-            return Err(at(BlockError::Target { expected, got: h.target }));
-        }
         let hash = h.hash();
         if !meets_target(&hash, &h.target) {
             return Err(at(BlockError::InsufficientWork));
         }
-        let median = self.median_time_past(parent);
-        if h.timestamp_ms <= median {
-            return Err(at(BlockError::TimestampTooOld { median, got: h.timestamp_ms }));
-        }
-        let max_ahead_ms = self.genesis.pow.max_future_ms;
-        if h.timestamp_ms > now.saturating_add(max_ahead_ms) {
-            return Err(at(BlockError::TimestampInFuture { got: h.timestamp_ms, now, max_ahead_ms }));
-        }
+        self.check_header_on(h, parent, now).map_err(at)?;
         let total = target_to_u256(&parent.total_work).saturating_add(work(&h.target));
         Ok(BlockMeta::of(h, hash, u256_to_hash(total), Hash32::ZERO, 0, 0))
     }
