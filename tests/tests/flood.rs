@@ -122,9 +122,16 @@ impl Outsider {
     /// established and closed again.
     async fn redial(&mut self, addr: Multiaddr, what: &str) -> anyhow::Result<()> {
         let before = *self.connections.borrow_and_update();
-        if let Err(e) = self.net.dial(addr).await {
+        // A dial can fail in the handshake before the node has seen who dials (the node
+        // still closing the last connection): dial again, at most three times, so the node
+        // gets to judge the returning peer.
+        let mut attempt = 0;
+        while let Err(e) = self.net.dial(addr.clone()).await {
             println!("redial of the {what} flooder failed: {e}");
-            return Ok(());
+            attempt += 1;
+            if attempt == 3 {
+                return Ok(());
+            }
         }
         let deadline = tokio::time::Instant::now() + T;
         while *self.connections.borrow_and_update() == before {
