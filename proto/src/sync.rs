@@ -199,6 +199,24 @@ impl SnapshotInfo {
     }
 }
 
+impl SyncResponse {
+    /// The canonical encoding of `SyncResponse::Blocks` of the blocks whose canonical
+    /// encodings are `blocks`, without decoding them: what a node sends when it serves
+    /// blocks from storage as they were received. Equal, byte for byte, to encoding the
+    /// decoded response.
+    pub fn encoded_blocks(blocks: &[Vec<u8>]) -> Vec<u8> {
+        // [version][variant: u32][count: u64], then each block without its version byte.
+        let mut out = crate::encoding::encode(&SyncResponse::Blocks(Vec::new()));
+        let count_at = out.len() - 8;
+        out[count_at..].copy_from_slice(&(blocks.len() as u64).to_le_bytes());
+        out.reserve(blocks.iter().map(Vec::len).sum());
+        for b in blocks {
+            out.extend_from_slice(b.get(1..).unwrap_or_default());
+        }
+        out
+    }
+}
+
 /// Most registration ids a `PoolIds` answer may carry (a block carries at most the genesis
 /// `enrolment.max_per_block`; a pool holds four blocks' worth).
 pub const MAX_POOL_REGISTRATION_IDS: usize = 256;
@@ -222,6 +240,32 @@ mod tests {
         let answer = SyncResponse::BodyItems { registrations: vec![], submissions: vec![] };
         let bytes = encode(&answer);
         assert_eq!(decode::<SyncResponse>(&bytes, 64), Ok(answer));
+    }
+
+    #[test]
+    fn blocks_served_as_stored_encode_as_the_decoded_response() {
+        let header = Header {
+            version: 2,
+            chain_id: Hash32([1; 32]),
+            height: 3,
+            parent: Hash32([2; 32]),
+            timestamp_ms: 1234,
+            target: Hash32([0xff; 32]),
+            miner: Hash32([4; 32]),
+            body_root: Hash32([5; 32]),
+            state_root: Hash32([6; 32]),
+            nonce: 8,
+        };
+        let genesis = Block { header, registrations: vec![], submissions: vec![] };
+        let mut other = genesis.clone();
+        other.header.height = 9;
+        other.header.nonce = 77;
+        let blocks = vec![genesis, other];
+        let stored: Vec<Vec<u8>> = blocks.iter().map(encode).collect();
+        let bytes = SyncResponse::encoded_blocks(&stored);
+        assert_eq!(bytes, encode(&SyncResponse::Blocks(blocks.clone())));
+        assert_eq!(decode::<SyncResponse>(&bytes, 1 << 20), Ok(SyncResponse::Blocks(blocks)));
+        assert_eq!(SyncResponse::encoded_blocks(&[]), encode(&SyncResponse::Blocks(vec![])));
     }
 
     #[test]

@@ -379,7 +379,7 @@ async fn a_miner_that_joins_later_pulls_a_pending_registration() -> anyhow::Resu
     let mut pool = net.node(observer)?.svc.pool_status();
     tokio::time::timeout(T, pool.wait_for(|p| p.registrations >= 1)).await??;
     // What the observer serves to a peer that asks.
-    let served = learnchain_node::sync::serve(&net.node(observer)?.svc, learnchain_proto::SyncRequest::PendingRegistrations);
+    let served = learnchain_node::sync::serve(&net.node(observer)?.svc, learnchain_proto::SyncRequest::PendingRegistrations).into_value();
     match served {
         learnchain_proto::SyncResponse::Registrations(r) => {
             assert_eq!(r.len(), 1);

@@ -256,6 +256,12 @@ impl Chain {
             )));
         }
         self.prune = keep;
+        match keep {
+            // A sixteenth of the kept heights per segment: at most that many bodies are kept
+            // beyond `keep` (a segment goes whole).
+            Some(n) => self.store.set_segment_limits(crate::bodies::ARCHIVE_SEGMENT_BYTES, u32::try_from(n / 16).unwrap_or(u32::MAX)),
+            None => self.store.set_archive_segments(),
+        }
         Ok(())
     }
 
@@ -422,18 +428,35 @@ impl Chain {
     /// Canonical blocks from `start`, at most `count`, stopping before their encoding would
     /// pass `max_bytes` (but always at least one if any exists).
     pub fn blocks_by_range(&self, start: u64, count: u32, max_bytes: usize) -> Result<Vec<Block>, ChainError> {
+        self.encoded_blocks_by_range(start, count, max_bytes)?
+            .iter()
+            .map(|b| {
+                learnchain_proto::encoding::decode(b, learnchain_proto::encoding::MAX_MESSAGE_BYTES)
+                    .map_err(|e| ChainError::Corrupt(format!("stored block: {e}")))
+            })
+            .collect()
+    }
+
+    /// [`Chain::blocks_by_range`] as the blocks' stored bytes (their canonical encodings, as
+    /// received), read without decoding: what a node serves.
+    pub fn encoded_blocks_by_range(&self, start: u64, count: u32, max_bytes: usize) -> Result<Vec<Vec<u8>>, ChainError> {
         let mut out = Vec::new();
         let mut used = 64usize;
         for height in start..start.saturating_add(u64::from(count)) {
-            let Some(block) = self.block_at(height)? else { break };
-            let size = learnchain_proto::encoding::encoded_len(&block);
-            if !out.is_empty() && used + size > max_bytes {
+            let Some(hash) = self.canonical_hash(height)? else { break };
+            let Some(bytes) = self.store.block_bytes(&hash)? else { break };
+            if !out.is_empty() && used + bytes.len() > max_bytes {
                 break;
             }
-            used += size;
-            out.push(block);
+            used += bytes.len();
+            out.push(bytes);
         }
         Ok(out)
+    }
+
+    /// A stored block's bytes as received (its canonical encoding), if its body is kept.
+    pub fn block_bytes(&self, hash: &Hash32) -> Result<Option<Vec<u8>>, ChainError> {
+        self.store.block_bytes(hash)
     }
 
     /// The model after block `hash` (any known block, on any branch).

@@ -7,6 +7,7 @@
 //! does network I/O; disk I/O is confined to [`store`].
 
 pub mod auth;
+pub mod bodies;
 pub mod cache;
 pub mod chain;
 pub mod difficulty;

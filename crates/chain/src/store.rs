@@ -1,6 +1,10 @@
 //! Durable block store on redb.
 //!
-//! Tables: `blocks` (hash → canonical block encoding), `meta` (hash → [`BlockMeta`]) for every
+//! Bodies live outside redb, in append-only segment files (see [`crate::bodies`]) in the
+//! `blocks` directory beside the database file (`chain.redb` → `chain.blocks/`).
+//!
+//! Tables: `bodies` (hash → where its body is), `segments` (segment → its committed length,
+//! highest block and block count), `meta` (hash → [`BlockMeta`]) for every
 //! valid block including side branches, `canonical` (height → hash) for the best chain,
 //! `checkpoints` (height → hash) with `checkpoint_state` (height → model and registry) for
 //! the state after a few canonical blocks, and `state` with the store schema, the chain id
@@ -18,11 +22,13 @@
 //! A pruned node drops the bodies of blocks below the heights it keeps, in the transaction
 //! of the block that moves the head past them, and records the lowest height whose bodies
 //! it still has (`body_floor` in `state`); metas, the canonical index and checkpoints stay.
+//! A segment's file goes once every body in it is dropped.
 //!
-//! Each imported block is one write transaction ([`Store::commit`]): the block, its meta and,
-//! when the head moves, the canonical index, head and any checkpoint all land together or
-//! not at all. redb's copy-on-write commits are crash-safe, so `kill -9` at any point leaves
-//! either the state before or after the block.
+//! Each imported block is one write transaction ([`Store::commit`]): its body's location,
+//! its meta and, when the head moves, the canonical index, head and any checkpoint all land
+//! together or not at all. The body's bytes are on disk before that transaction commits, and
+//! redb's copy-on-write commits are crash-safe, so `kill -9` at any point leaves either the
+//! state before or after the block.
 
 use std::path::Path;
 
@@ -32,12 +38,13 @@ use learnchain_proto::{Block, Hash32, Header};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use crate::bodies::{ARCHIVE_SEGMENT_BLOCKS, ARCHIVE_SEGMENT_BYTES, Loc, SegmentInfo, Segments};
 use crate::error::ChainError;
 use crate::registry::Registry;
 
 /// The layout this code reads and writes. A data directory written by another layout is
 /// refused on open with a message saying so, never read as if it were this one.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The store's page cache unless configured (`store_cache_mib`): 16 MiB.
 pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
@@ -49,7 +56,8 @@ pub const CHECKPOINT_INTERVAL: u64 = 32;
 /// finds one on its best chain within the bodies it keeps.
 pub const CHECKPOINT_SPAN: u64 = 3 * CHECKPOINT_INTERVAL;
 
-const BLOCKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blocks");
+const BODIES: TableDefinition<&[u8; 32], &[u8; 16]> = TableDefinition::new("bodies");
+const SEGMENTS: TableDefinition<u32, &[u8; 20]> = TableDefinition::new("segments");
 const META: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("meta");
 const CANONICAL: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("canonical");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
@@ -159,9 +167,10 @@ pub struct HeadChange<'a> {
     pub prune: Option<(Vec<Hash32>, u64)>,
 }
 
-/// The redb database of one node.
+/// The redb database and block segments of one node.
 pub struct Store {
     db: Database,
+    segments: Segments,
 }
 
 impl Store {
@@ -176,17 +185,17 @@ impl Store {
         let db = redb::Builder::new().set_cache_size(cache_bytes).create(path)?;
         let tx = db.begin_write()?;
         {
-            tx.open_table(BLOCKS)?;
+            tx.open_table(BODIES)?;
+            tx.open_table(SEGMENTS)?;
             tx.open_table(META)?;
             tx.open_table(CANONICAL)?;
             tx.open_table(STATE)?;
         }
         tx.commit()?;
-        let store = Store { db };
-        if store.chain_id()?.is_some() {
-            let tx = store.db.begin_read()?;
-            let t = tx.open_table(STATE)?;
-            let schema = match t.get("schema")? {
+        let rtx = db.begin_read()?;
+        let state = rtx.open_table(STATE)?;
+        if state.get("chain_id")?.is_some() {
+            let schema = match state.get("schema")? {
                 Some(v) => v.value().try_into().map(u32::from_le_bytes).unwrap_or(0),
                 None => 1,
             };
@@ -194,7 +203,25 @@ impl Store {
                 return Err(ChainError::Schema { found: schema, expected: SCHEMA_VERSION });
             }
         }
-        Ok(store)
+        let mut records = std::collections::BTreeMap::new();
+        for row in rtx.open_table(SEGMENTS)?.iter()? {
+            let (k, v) = row?;
+            records.insert(k.value(), SegmentInfo::from_bytes(v.value()));
+        }
+        drop((state, rtx));
+        let segments = Segments::open(&path.with_extension("blocks"), &records)?;
+        Ok(Store { db, segments })
+    }
+
+    /// Block segments close at `max_bytes` or `max_blocks` from the next block on: for a
+    /// pruned node a fraction of the heights it keeps (see [`crate::bodies`]).
+    pub fn set_segment_limits(&self, max_bytes: u64, max_blocks: u32) {
+        self.segments.set_limits(max_bytes, max_blocks);
+    }
+
+    /// [`Store::set_segment_limits`] for an archive node.
+    pub fn set_archive_segments(&self) {
+        self.segments.set_limits(ARCHIVE_SEGMENT_BYTES, ARCHIVE_SEGMENT_BLOCKS);
     }
 
     /// The chain id stored at initialisation, if any.
@@ -214,19 +241,22 @@ impl Store {
 
     /// Writes the genesis block and initial state in one transaction.
     pub fn init(&self, chain_id: &Hash32, genesis: &Block, meta: &BlockMeta, model: &[i32], registry: &Registry) -> Result<(), ChainError> {
+        let body = self.segments.prepare(&encoding::encode(genesis), 0)?;
         let tx = self.db.begin_write()?;
         {
             let mut state = tx.open_table(STATE)?;
             state.insert("schema", SCHEMA_VERSION.to_le_bytes().as_slice())?;
             state.insert("chain_id", chain_id.0.as_slice())?;
             state.insert("head", meta.hash.0.as_slice())?;
-            tx.open_table(BLOCKS)?.insert(&meta.hash.0, encoding::encode(genesis).as_slice())?;
+            tx.open_table(BODIES)?.insert(&meta.hash.0, &body.loc.to_bytes())?;
+            tx.open_table(SEGMENTS)?.insert(body.loc.segment, &body.info.to_bytes())?;
             tx.open_table(META)?.insert(&meta.hash.0, encoding::encode(meta).as_slice())?;
             tx.open_table(CANONICAL)?.insert(0, &meta.hash.0)?;
         }
         let checkpoint = Checkpoint { height: 0, hash: meta.hash, model, model_hash: meta.model_hash, registry };
         write_checkpoint(&tx, &checkpoint)?;
         tx.commit()?;
+        self.segments.committed(&body);
         Ok(())
     }
 
@@ -326,15 +356,28 @@ impl Store {
 
     /// A stored block.
     pub fn block(&self, hash: &Hash32) -> Result<Option<Block>, ChainError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(BLOCKS)?;
-        match t.get(&hash.0)? {
-            Some(v) => Ok(Some(
-                encoding::decode(v.value(), MAX_MESSAGE_BYTES)
-                    .map_err(|e| ChainError::Corrupt(format!("block {hash}: {e}")))?,
+        match self.block_bytes(hash)? {
+            Some(bytes) => Ok(Some(
+                encoding::decode(&bytes, MAX_MESSAGE_BYTES).map_err(|e| ChainError::Corrupt(format!("block {hash}: {e}")))?,
             )),
             None => Ok(None),
         }
+    }
+
+    /// A stored block's bytes, as received (its canonical encoding).
+    pub fn block_bytes(&self, hash: &Hash32) -> Result<Option<Vec<u8>>, ChainError> {
+        let loc = {
+            let tx = self.db.begin_read()?;
+            let t = tx.open_table(BODIES)?;
+            match t.get(&hash.0)? {
+                Some(v) => Loc::from_bytes(v.value()),
+                None => return Ok(None),
+            }
+        };
+        if loc.len as usize > MAX_MESSAGE_BYTES {
+            return Err(ChainError::Corrupt(format!("block {hash} is indexed with {} bytes, over any block's limit", loc.len)));
+        }
+        self.segments.read(loc).map(Some)
     }
 
     /// The canonical hash at `height`.
@@ -346,9 +389,13 @@ impl Store {
 
     /// Stores a validated block, and moves the head if `head` says so, atomically.
     pub fn commit(&self, block: &Block, meta: &BlockMeta, head: Option<HeadChange<'_>>) -> Result<(), ChainError> {
+        let body = self.segments.prepare(&encoding::encode(block), meta.height)?;
+        let mut dropped = Vec::new();
         let tx = self.db.begin_write()?;
         {
-            tx.open_table(BLOCKS)?.insert(&meta.hash.0, encoding::encode(block).as_slice())?;
+            tx.open_table(BODIES)?.insert(&meta.hash.0, &body.loc.to_bytes())?;
+            let mut segments = tx.open_table(SEGMENTS)?;
+            segments.insert(body.loc.segment, &body.info.to_bytes())?;
             tx.open_table(META)?.insert(&meta.hash.0, encoding::encode(meta).as_slice())?;
             if let Some(change) = &head {
                 let mut canonical = tx.open_table(CANONICAL)?;
@@ -365,11 +412,21 @@ impl Store {
                 let mut state = tx.open_table(STATE)?;
                 state.insert("head", change.head.0.as_slice())?;
                 if let Some((bodies, floor)) = &change.prune {
-                    let mut blocks = tx.open_table(BLOCKS)?;
+                    let mut index = tx.open_table(BODIES)?;
                     for hash in bodies {
-                        blocks.remove(&hash.0)?;
+                        index.remove(&hash.0)?;
                     }
                     state.insert("body_floor", floor.to_le_bytes().as_slice())?;
+                    // Whole segments below the floor go; the one being written to stays.
+                    for row in segments.iter()? {
+                        let (k, v) = row?;
+                        if k.value() < body.loc.segment && SegmentInfo::from_bytes(v.value()).max_height < *floor {
+                            dropped.push(k.value());
+                        }
+                    }
+                    for id in &dropped {
+                        segments.remove(*id)?;
+                    }
                 }
             }
         }
@@ -377,6 +434,8 @@ impl Store {
             write_checkpoint(&tx, checkpoint)?;
         }
         tx.commit()?;
+        self.segments.committed(&body);
+        self.segments.remove(&dropped);
         Ok(())
     }
 }

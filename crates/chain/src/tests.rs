@@ -362,6 +362,13 @@ fn a_pruned_chain_keeps_the_last_bodies_and_refuses_a_reorg_it_cannot_rewind() {
     assert!(c.block_at(floor - 1).expect("read").is_none(), "below the floor: pruned");
     assert!(c.block_at(floor).expect("read").is_some(), "the oldest kept body");
     assert!(c.canonical_hash(1).expect("read").is_some(), "the index and metas stay");
+    // Bodies go a whole segment (a sixteenth of the kept heights) at a time: the files hold
+    // the kept bodies and less than one segment of older ones, besides the one being written.
+    let per = MIN_PRUNE_KEEP / 16;
+    let blocks_dir = path.with_extension("blocks");
+    let segments = std::fs::read_dir(&blocks_dir).expect("block dir").count() as u64;
+    assert!(!blocks_dir.join("seg-00000000.blk").exists(), "the oldest segment is gone");
+    assert!(segments * per >= MIN_PRUNE_KEEP && segments * per < MIN_PRUNE_KEEP + 2 * per, "{segments} segments of {per} blocks");
     let err = c.import(sibling, far_future()).expect_err("too deep");
     assert!(matches!(err, BlockError::ReorgTooDeep { fork: 1, floor: f } if f == floor), "{err}");
     assert_eq!(err.verdict(), crate::error::Verdict::Ignore, "not the sender's fault");

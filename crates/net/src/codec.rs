@@ -34,6 +34,35 @@ const INITIAL_READ_CAPACITY: usize = 64 * 1024;
 /// The sync protocol name as a libp2p stream protocol.
 pub(crate) const SYNC_STREAM_PROTOCOL: StreamProtocol = StreamProtocol::new(SYNC_PROTOCOL);
 
+/// A sync response as the codec writes it: a value to encode, or the canonical encoding of
+/// one already made (blocks served from storage as received, see
+/// [`SyncResponse::encoded_blocks`]). What the codec reads is always decoded: a
+/// [`WireResponse::Value`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireResponse {
+    /// A response to encode.
+    Value(SyncResponse),
+    /// A response's canonical encoding, sent as is.
+    Encoded(Vec<u8>),
+}
+
+impl WireResponse {
+    /// The response itself (an encoded one decoded; it was made by this node, so it
+    /// decodes, but a bad one is a `Refused`).
+    pub fn into_value(self) -> SyncResponse {
+        match self {
+            WireResponse::Value(r) => r,
+            WireResponse::Encoded(b) => decode(&b, MAX_MESSAGE_BYTES).unwrap_or_else(|e| SyncResponse::Refused(format!("bad encoded response: {e}"))),
+        }
+    }
+}
+
+impl From<SyncResponse> for WireResponse {
+    fn from(r: SyncResponse) -> Self {
+        WireResponse::Value(r)
+    }
+}
+
 /// Length-prefixed, size-limited codec for [`SyncRequest`] / [`SyncResponse`].
 #[derive(Clone, Debug)]
 pub(crate) struct SyncCodec {
@@ -119,7 +148,7 @@ where
 impl request_response::Codec for SyncCodec {
     type Protocol = StreamProtocol;
     type Request = SyncRequest;
-    type Response = SyncResponse;
+    type Response = WireResponse;
 
     async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SyncRequest>
     where
@@ -128,11 +157,11 @@ impl request_response::Codec for SyncCodec {
         read_decoded(io, self.max_request_bytes, decode::<SyncRequest>).await
     }
 
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SyncResponse>
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<WireResponse>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_decoded(io, self.max_response_bytes, decode::<SyncResponse>).await
+        read_decoded(io, self.max_response_bytes, decode::<SyncResponse>).await.map(WireResponse::Value)
     }
 
     async fn write_request<T>(
@@ -151,12 +180,15 @@ impl request_response::Codec for SyncCodec {
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        response: SyncResponse,
+        response: WireResponse,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &encode(&response), self.max_response_bytes).await
+        match response {
+            WireResponse::Value(r) => write_frame(io, &encode(&r), self.max_response_bytes).await,
+            WireResponse::Encoded(bytes) => write_frame(io, &bytes, self.max_response_bytes).await,
+        }
     }
 }
 
@@ -194,7 +226,7 @@ mod tests {
             total_work: Hash32([3; 32]),
         });
         let mut wire = Cursor::new(Vec::new());
-        block_on(codec.write_response(&p, &mut wire, response.clone())).expect("write");
+        block_on(codec.write_response(&p, &mut wire, response.clone().into())).expect("write");
         let written = wire.get_ref().clone();
         let body_len = u32::from_be_bytes([written[0], written[1], written[2], written[3]]);
         assert_eq!(
@@ -205,8 +237,12 @@ mod tests {
         wire.set_position(0);
         assert_eq!(
             block_on(codec.read_response(&p, &mut wire)).expect("read"),
-            response
+            WireResponse::Value(response.clone())
         );
+        // An already encoded response goes out as the same frame.
+        let mut encoded = Cursor::new(Vec::new());
+        block_on(codec.write_response(&p, &mut encoded, WireResponse::Encoded(encode(&response)))).expect("write");
+        assert_eq!(encoded.get_ref(), &written);
     }
 
     #[test]
@@ -265,7 +301,9 @@ mod tests {
         let p = SYNC_STREAM_PROTOCOL;
         let big = SyncResponse::Refused("x".repeat(64));
         let mut wire = Cursor::new(Vec::new());
-        let err = block_on(codec.write_response(&p, &mut wire, big)).expect_err("too large");
+        let err = block_on(codec.write_response(&p, &mut wire, big.clone().into())).expect_err("too large");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let err = block_on(codec.write_response(&p, &mut wire, WireResponse::Encoded(encode(&big)))).expect_err("too large");
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(wire.get_ref().is_empty(), "nothing was written");
     }

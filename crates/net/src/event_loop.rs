@@ -38,7 +38,7 @@ use tokio::{
 use tracing::{Instrument, debug, info, info_span, trace, warn};
 
 use crate::{
-    Direction, GossipId, NetError, NetEvent, Offence, PeerInfo, SyncResponder, Verdict,
+    Direction, GossipId, NetError, NetEvent, Offence, PeerInfo, SyncResponder, Verdict, WireResponse,
     behaviour::{Behaviour, BehaviourEvent, Topics},
     bootnodes::{Bootnodes, dial_opts},
     config::BOOTNODE_REDIAL_INTERVAL,
@@ -503,7 +503,7 @@ impl EventLoop {
         self.pending_requests.insert(id, reply);
     }
 
-    fn on_respond(&mut self, responder: SyncResponder, response: SyncResponse) {
+    fn on_respond(&mut self, responder: SyncResponder, response: WireResponse) {
         if self
             .swarm
             .behaviour_mut()

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::scoring::{Action, BanInfo, Offence, Scoreboard};
 use crate::traffic::{Traffic, TrafficCounters};
-use crate::{GossipId, NetError, PeerInfo, SyncResponder, Verdict};
+use crate::{GossipId, NetError, PeerInfo, SyncResponder, Verdict, WireResponse};
 
 /// The peer manager's ledger, shared by the handles and the event loop.
 pub(crate) type SharedScores = Arc<Mutex<Scoreboard>>;
@@ -50,7 +50,7 @@ pub(crate) enum Command {
     /// Answer an inbound sync request.
     Respond {
         responder: SyncResponder,
-        response: SyncResponse,
+        response: WireResponse,
     },
     /// List connected peers.
     Peers {
@@ -219,10 +219,10 @@ impl NetworkHandle {
 
     /// Answers an inbound sync request. If the peer is gone or the request timed out, the
     /// response is dropped (and logged).
-    pub async fn respond(&self, responder: SyncResponder, response: SyncResponse) {
+    pub async fn respond(&self, responder: SyncResponder, response: impl Into<WireResponse>) {
         self.send(Command::Respond {
             responder,
-            response,
+            response: response.into(),
         })
         .await;
     }

@@ -38,7 +38,7 @@ mod types;
 
 use tokio::sync::mpsc;
 
-pub use codec::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES_CAP};
+pub use codec::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES_CAP, WireResponse};
 pub use behaviour::MAX_SYNC_STREAMS;
 pub use config::{
     BOOTNODE_REDIAL_INTERVAL, DEFAULT_MAX_PEERS, GOSSIP_CONTROL_BYTES, DEFAULT_TARGET_PEERS, EVENT_CHANNEL_CAPACITY,

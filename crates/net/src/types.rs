@@ -5,7 +5,7 @@
 //! Nothing here knows what a block or a submission is: gossip payloads are opaque bytes and
 //! sync messages are `learnchain-proto` types the chain logic interprets.
 
-use learnchain_proto::{SyncRequest, SyncResponse, topics::TopicKind};
+use learnchain_proto::{SyncRequest, topics::TopicKind};
 use libp2p::{Multiaddr, PeerId, gossipsub, request_response::ResponseChannel};
 
 use crate::scoring::{Offence, Standing};
@@ -131,7 +131,7 @@ impl From<Verdict> for gossipsub::MessageAcceptance {
 /// Where the answer to one inbound sync request goes. Dropping it without responding closes
 /// the peer's stream (it sees an error rather than waiting for its timeout).
 #[derive(Debug)]
-pub struct SyncResponder(pub(crate) ResponseChannel<SyncResponse>);
+pub struct SyncResponder(pub(crate) ResponseChannel<crate::WireResponse>);
 
 impl SyncResponder {
     /// Whether the peer is still waiting (false once the request timed out or the

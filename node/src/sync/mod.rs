@@ -22,7 +22,7 @@ pub mod snapshot;
 pub use pool::{pull_pending, pull_pools};
 
 use learnchain_chain::BlockError;
-use learnchain_net::{NetworkHandle, PeerId};
+use learnchain_net::{NetworkHandle, PeerId, WireResponse};
 use learnchain_proto::sync::MAX_HASHES_PER_REQUEST;
 use learnchain_proto::{Hash32, Registration, StatusMessage, Submission, SyncRequest, SyncResponse};
 use tracing::{debug, info, warn};
@@ -185,27 +185,56 @@ pub(crate) fn kind(r: &SyncResponse) -> &'static str {
 /// `enrolment.max_per_block`; the pool holds four blocks' worth).
 pub const MAX_PULLED_REGISTRATIONS: usize = learnchain_proto::sync::MAX_POOL_REGISTRATION_IDS;
 
-/// The answer to a sync request.
-pub fn serve(svc: &ChainService, request: SyncRequest) -> SyncResponse {
+/// The answer to a sync request. Blocks go out as the bytes they are stored as (received
+/// as), never decoded and encoded again.
+pub fn serve(svc: &ChainService, request: SyncRequest) -> WireResponse {
     let g = svc.genesis();
     let max_bytes = g.limits.max_sync_response_bytes as usize;
-    let st = svc.lock();
     match request {
-        SyncRequest::Status => SyncResponse::Status(st.chain.status()),
         SyncRequest::BlocksByRange { start, count } => {
+            let st = svc.lock();
             let floor = st.chain.body_floor();
             if start < floor {
                 // Not a lie about our chain: the asker goes to another peer.
-                return SyncResponse::Refused(format!("pruned: this node keeps block bodies from height {floor} on"));
+                return SyncResponse::Refused(format!("pruned: this node keeps block bodies from height {floor} on")).into();
             }
             let count = count.min(g.limits.max_blocks_per_request);
-            match st.chain.blocks_by_range(start, count, max_bytes) {
-                Ok(b) => SyncResponse::Blocks(b),
+            match st.chain.encoded_blocks_by_range(start, count, max_bytes) {
+                Ok(b) => WireResponse::Encoded(SyncResponse::encoded_blocks(&b)),
                 Err(e) => {
                     warn!(error = %e, "cannot serve blocks");
-                    SyncResponse::Refused("internal error".into())
+                    SyncResponse::Refused("internal error".into()).into()
                 }
             }
+        }
+        SyncRequest::BlocksByHash { hashes } => {
+            if hashes.len() > MAX_HASHES_PER_REQUEST {
+                return SyncResponse::Refused(format!("at most {MAX_HASHES_PER_REQUEST} hashes per request")).into();
+            }
+            let st = svc.lock();
+            let mut used = 64usize;
+            let mut known = Vec::new();
+            for bytes in hashes.iter().filter_map(|h| st.chain.block_bytes(h).ok().flatten()) {
+                if used + bytes.len() > max_bytes {
+                    break;
+                }
+                used += bytes.len();
+                known.push(bytes);
+            }
+            WireResponse::Encoded(SyncResponse::encoded_blocks(&known))
+        }
+        other => WireResponse::Value(answer(svc, other, max_bytes)),
+    }
+}
+
+/// [`serve`] for everything but blocks.
+fn answer(svc: &ChainService, request: SyncRequest, max_bytes: usize) -> SyncResponse {
+    let g = svc.genesis();
+    let st = svc.lock();
+    match request {
+        SyncRequest::Status => SyncResponse::Status(st.chain.status()),
+        SyncRequest::BlocksByRange { .. } | SyncRequest::BlocksByHash { .. } => {
+            SyncResponse::Refused("internal error: blocks are served by `serve`".into())
         }
         SyncRequest::PendingRegistrations => {
             let pooled = st.registrations.registrations().into_iter().take(MAX_PULLED_REGISTRATIONS);
@@ -214,13 +243,6 @@ pub fn serve(svc: &ChainService, request: SyncRequest) -> SyncResponse {
         SyncRequest::Pool => {
             let pooled = st.pool.submissions().into_iter().take(g.consensus.max_submissions as usize);
             SyncResponse::Submissions(within_budget(pooled, max_bytes))
-        }
-        SyncRequest::BlocksByHash { hashes } => {
-            if hashes.len() > MAX_HASHES_PER_REQUEST {
-                return SyncResponse::Refused(format!("at most {MAX_HASHES_PER_REQUEST} hashes per request"));
-            }
-            let known = hashes.iter().filter_map(|h| st.chain.block(h).ok().flatten());
-            SyncResponse::Blocks(within_budget(known, max_bytes))
         }
         SyncRequest::BodyItems { block, registrations, submissions } => {
             crate::sync::compact::serve_body_items(&st, &block, &registrations, &submissions, max_bytes)
@@ -317,12 +339,21 @@ mod tests {
         }
         let floor = svc.lock().chain.body_floor();
         assert_eq!(floor, 4);
-        match serve(&svc, SyncRequest::BlocksByRange { start: 1, count: 8 }) {
+        match serve(&svc, SyncRequest::BlocksByRange { start: 1, count: 8 }).into_value() {
             SyncResponse::Refused(why) => assert!(why.contains("pruned") && why.contains(&floor.to_string()), "{why}"),
             other => panic!("expected a refusal, got {}", kind(&other)),
         }
-        match serve(&svc, SyncRequest::BlocksByRange { start: floor, count: 8 }) {
-            SyncResponse::Blocks(b) => assert_eq!(b.first().map(|b| b.header.height), Some(floor)),
+        match serve(&svc, SyncRequest::BlocksByRange { start: floor, count: 8 }).into_value() {
+            SyncResponse::Blocks(b) => {
+                assert_eq!(b.first().map(|b| b.header.height), Some(floor));
+                for block in &b {
+                    let stored = svc.lock().chain.block_bytes(&block.hash()).expect("read").expect("kept");
+                    assert_eq!(stored, learnchain_proto::encoding::encode(block), "stored as received");
+                }
+                let hashes = b.iter().map(|b| b.hash()).collect();
+                let by_hash = serve(&svc, SyncRequest::BlocksByHash { hashes });
+                assert_eq!(by_hash.into_value(), SyncResponse::Blocks(b));
+            }
             other => panic!("expected blocks, got {}", kind(&other)),
         }
     }

@@ -21,7 +21,7 @@ use tracing::{debug, info, trace, warn};
 
 use super::{EventLoop, MAX_LISTEN_ADDRS, PeerState};
 use crate::{
-    Direction, GossipId, NetError, NetEvent, Offence, SyncResponder, config::IDENTIFY_PROTOCOL_VERSION,
+    Direction, GossipId, NetError, NetEvent, Offence, SyncResponder, WireResponse, config::IDENTIFY_PROTOCOL_VERSION,
     discovery::dialable, handle::lock, limits::Admission,
 };
 
@@ -101,7 +101,7 @@ impl EventLoop {
 
     pub(super) fn on_sync_event(
         &mut self,
-        event: request_response::Event<SyncRequest, SyncResponse>,
+        event: request_response::Event<SyncRequest, WireResponse>,
     ) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
@@ -111,7 +111,7 @@ impl EventLoop {
                     let admission = self.budget.admit(peer, request_id, Instant::now());
                     if let Some(refusal) = admission.refusal() {
                         debug!(%peer, ?admission, "sync request refused");
-                        let _ = self.swarm.behaviour_mut().sync.send_response(channel, SyncResponse::Refused(refusal));
+                        let _ = self.swarm.behaviour_mut().sync.send_response(channel, SyncResponse::Refused(refusal).into());
                         if admission == Admission::OverRate {
                             self.penalize(peer, Offence::RateLimited);
                         }
@@ -131,7 +131,7 @@ impl EventLoop {
                 } => {
                     trace!(%peer, %request_id, "sync response received");
                     if let Some(reply) = self.pending_requests.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
+                        let _ = reply.send(Ok(response.into_value()));
                     }
                 }
             },
