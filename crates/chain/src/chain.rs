@@ -23,9 +23,12 @@
 //! The chain is synchronous and single-owner: the node keeps it in one task and feeds it
 //! blocks and submissions; it never touches the network.
 
+mod metas;
 mod snapshot;
 
-use std::collections::{BTreeMap, HashMap};
+pub use metas::META_WINDOW;
+use metas::Metas;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -109,13 +112,14 @@ pub struct Chain {
     genesis: Genesis,
     chain_id: Hash32,
     store: Store,
-    metas: HashMap<Hash32, BlockMeta>,
+    /// Recent metas in memory, the rest in the store (see [`metas`]).
+    metas: Metas,
     head: Hash32,
+    /// The head's meta (also in `metas`).
+    head_meta: BlockMeta,
     head_model: Vec<i32>,
     registry: Registry,
     caches: ChainCaches,
-    /// Blocks kept per height (every branch), for pruning.
-    by_height: BTreeMap<u64, Vec<Hash32>>,
     /// `Some(n)`: keep the bodies of the last `n` heights only (see [`Chain::set_prune`]).
     prune: Option<u64>,
     /// The lowest height whose bodies are stored.
@@ -175,16 +179,9 @@ impl Chain {
                 store.init(&chain_id, &block, &meta, &genesis.model.initial_weights(), &registry)?;
             }
         }
-        let metas: HashMap<Hash32, BlockMeta> =
-            store.metas()?.into_iter().map(|m| (m.hash, m)).collect();
         let head = store.head()?;
-        if !metas.contains_key(&head) {
-            return Err(ChainError::Corrupt(format!("head {head} has no meta")));
-        }
-        let mut by_height: BTreeMap<u64, Vec<Hash32>> = BTreeMap::new();
-        for m in metas.values() {
-            by_height.entry(m.height).or_default().push(m.hash);
-        }
+        let head_meta = store.meta(&head)?.ok_or_else(|| ChainError::Corrupt(format!("head {head} has no meta")))?;
+        let metas = Metas::from_metas(store.metas_from(head_meta.height.saturating_sub(META_WINDOW))?);
         let body_floor = store.body_floor()?;
         let mut chain = Chain {
             genesis,
@@ -192,10 +189,10 @@ impl Chain {
             store,
             metas,
             head,
+            head_meta,
             head_model: Vec::new(),
             registry: Registry::default(),
             caches,
-            by_height,
             prune: None,
             body_floor,
         };
@@ -293,8 +290,7 @@ impl Chain {
 
     /// The head's meta.
     pub fn head(&self) -> &BlockMeta {
-        // The head is always in `metas`: set only from metas on open and on commit.
-        &self.metas[&self.head]
+        &self.head_meta
     }
 
     /// The model after the head.
@@ -330,7 +326,7 @@ impl Chain {
     }
 
     fn block_with_registrations(&self, hash: &Hash32) -> Result<Option<Block>, ChainError> {
-        let meta = self.metas.get(hash).ok_or_else(|| ChainError::NotFound(format!("block {hash}")))?;
+        let meta = self.meta_of(hash)?.ok_or_else(|| ChainError::NotFound(format!("block {hash}")))?;
         if meta.registrations == 0 {
             return Ok(None);
         }
@@ -380,14 +376,26 @@ impl Chain {
         Ok(())
     }
 
-    /// Whether a block is known.
+    /// Whether a block is known (a store that cannot be read knows nothing).
     pub fn contains(&self, hash: &Hash32) -> bool {
-        self.metas.contains_key(hash)
+        self.metas.recent(hash).is_some() || matches!(self.store.meta(hash), Ok(Some(_)))
     }
 
-    /// The meta of a known block.
-    pub fn meta(&self, hash: &Hash32) -> Option<&BlockMeta> {
-        self.metas.get(hash)
+    /// The meta of a known block (from memory for recent blocks, else from the store; a
+    /// store that cannot be read finds none).
+    pub fn meta(&self, hash: &Hash32) -> Option<BlockMeta> {
+        self.meta_of(hash).ok().flatten().map(std::borrow::Cow::into_owned)
+    }
+
+    /// How many block metas are held in memory (at most the [`META_WINDOW`] heights below
+    /// the head, on every branch).
+    pub fn metas_in_memory(&self) -> usize {
+        self.metas.len()
+    }
+
+    /// [`Chain::meta`], borrowed when in memory, with the store's error.
+    fn meta_of(&self, hash: &Hash32) -> Result<Option<std::borrow::Cow<'_, BlockMeta>>, ChainError> {
+        self.metas.get(&self.store, hash)
     }
 
     /// Status for the sync protocol.
@@ -403,9 +411,6 @@ impl Chain {
 
     /// A stored block by hash.
     pub fn block(&self, hash: &Hash32) -> Result<Option<Block>, ChainError> {
-        if !self.metas.contains_key(hash) {
-            return Ok(None);
-        }
         self.store.block(hash)
     }
 
@@ -480,9 +485,7 @@ impl Chain {
     /// The path between two known blocks: blocks to unwind from `from` (newest first, down
     /// to but excluding the common ancestor) and blocks to apply up to `to` (oldest first).
     fn path(&self, from: &Hash32, to: &Hash32) -> Result<(Vec<Hash32>, Vec<Hash32>), ChainError> {
-        let get = |h: &Hash32| {
-            self.metas.get(h).ok_or_else(|| ChainError::NotFound(format!("block {h}")))
-        };
+        let get = |h: &Hash32| self.meta_of(h)?.ok_or_else(|| ChainError::NotFound(format!("block {h}")));
         let mut a = get(from)?;
         let mut b = get(to)?;
         let mut unwind = Vec::new();
@@ -562,13 +565,15 @@ impl Chain {
 
     fn ancestors_timestamps(&self, from: &BlockMeta, n: usize) -> Vec<u64> {
         let mut out = Vec::with_capacity(n);
-        let mut cur = Some(from);
+        let mut cur = Some(std::borrow::Cow::Borrowed(from));
         while let Some(m) = cur {
             if out.len() == n {
                 break;
             }
             out.push(m.timestamp_ms);
-            cur = if m.height == 0 { None } else { self.metas.get(&m.parent) };
+            // Ancestors within the window are in memory; older ones (a parent deep on a side
+            // branch) come from the store, and a store that cannot be read ends the walk.
+            cur = if m.height == 0 { None } else { self.meta_of(&m.parent).ok().flatten() };
         }
         out
     }
@@ -578,7 +583,7 @@ impl Chain {
         if parent.height == 0 {
             return self.genesis.pow.initial_target;
         }
-        let grandparent_ts = self.metas.get(&parent.parent).map_or(parent.timestamp_ms, |g| g.timestamp_ms);
+        let grandparent_ts = self.meta_of(&parent.parent).ok().flatten().map_or(parent.timestamp_ms, |g| g.timestamp_ms);
         next_target(&self.genesis.pow, &parent.target, parent.timestamp_ms, grandparent_ts)
     }
 
@@ -606,7 +611,8 @@ impl Chain {
     /// `NotOnHead`, a base that is unknown or lower than the head (stale).
     pub fn check_submission_on_tip(&self, s: &Submission) -> Result<Hash32, SubmissionError> {
         let head = self.head();
-        let base = match self.metas.get(&s.base) {
+        let base = match self.metas.recent(&s.base) {
+            // A base at least as high as the head is in memory if it is known at all.
             Some(m) if m.height >= head.height => m,
             _ => return Err(SubmissionError::NotOnHead(s.base)),
         };
@@ -641,7 +647,7 @@ impl Chain {
     /// local clock in milliseconds.
     pub fn import(&mut self, block: Block, now: u64) -> Result<ImportOutcome, BlockError> {
         let hash = block.header.hash();
-        if self.metas.contains_key(&hash) {
+        if self.contains(&hash) {
             return Err(BlockError::AlreadyKnown);
         }
         let checked = CheckedBlock::check(&self.genesis, &self.chain_id, block)?;
@@ -673,7 +679,7 @@ impl Chain {
 
     fn check_context(&self, checked: CheckedBlock, now: u64) -> Result<ContextualBlock, BlockError> {
         let h = &checked.block.header;
-        let parent = self.metas.get(&h.parent).ok_or(BlockError::UnknownParent(h.parent))?.clone();
+        let parent = self.meta_of(&h.parent)?.ok_or(BlockError::UnknownParent(h.parent))?.into_owned();
         self.check_header_on(h, &parent, now)?;
         let c = &self.genesis.consensus;
         let n = checked.block.submissions.len();
@@ -690,9 +696,9 @@ impl Chain {
         if self.body_floor == 0 {
             return Ok(());
         }
-        let mut fork = parent;
+        let mut fork = std::borrow::Cow::Borrowed(parent);
         while self.store.canonical(fork.height)? != Some(fork.hash) {
-            fork = self.metas.get(&fork.parent).ok_or(BlockError::UnknownParent(fork.parent))?;
+            fork = self.meta_of(&fork.parent)?.ok_or(BlockError::UnknownParent(fork.parent))?;
         }
         if fork.height + 1 < self.body_floor {
             return Err(BlockError::ReorgTooDeep { fork: fork.height, floor: self.body_floor });
@@ -772,11 +778,10 @@ impl Chain {
         // Most cumulative work wins; on a tie the lower block hash wins (see the module docs).
         if (meta.total_work, std::cmp::Reverse(meta.hash)) <= (head.total_work, std::cmp::Reverse(head.hash)) {
             self.store.commit(&block, &meta, None)?;
-            self.metas.insert(meta.hash, meta.clone());
-            self.by_height.entry(meta.height).or_default().push(meta.hash);
+            self.metas.insert(meta.clone());
             return Ok(ImportOutcome::SideChain { meta });
         }
-        self.metas.insert(meta.hash, meta.clone());
+        self.metas.insert(meta.clone());
         let (unwind, apply) = match self.path(&head.hash, &meta.hash) {
             Ok(p) => p,
             Err(e) => {
@@ -784,8 +789,17 @@ impl Chain {
                 return Err(e.into());
             }
         };
-        let canonical: Vec<(u64, Hash32)> =
-            apply.iter().filter_map(|h| self.metas.get(h).map(|m| (m.height, m.hash))).collect();
+        let mut canonical: Vec<(u64, Hash32)> = Vec::with_capacity(apply.len());
+        for h in &apply {
+            match self.meta_of(h) {
+                Ok(Some(m)) => canonical.push((m.height, m.hash)),
+                Ok(None) => {}
+                Err(e) => {
+                    self.metas.remove(&meta.hash);
+                    return Err(e.into());
+                }
+            }
+        }
         // A checkpoint at every multiple of the interval and after every reorg, so the
         // newest one is always on the best chain (see `crate::store`).
         let checkpoint = (meta.height.is_multiple_of(CHECKPOINT_INTERVAL) || !unwind.is_empty()).then(|| Checkpoint {
@@ -796,13 +810,19 @@ impl Chain {
             registry: &registry,
         });
         // A pruned node drops the bodies that fall below the heights it keeps.
-        let prune = self.prune.and_then(|keep| {
+        let mut prune = None;
+        if let Some(keep) = self.prune {
             let floor = (meta.height + 1).saturating_sub(keep);
-            (floor > self.body_floor).then(|| {
-                let bodies: Vec<Hash32> = self.by_height.range(self.body_floor..floor).flat_map(|(_, v)| v.iter().copied()).collect();
-                (bodies, floor)
-            })
-        });
+            if floor > self.body_floor {
+                match self.store.hashes_between(self.body_floor, floor) {
+                    Ok(bodies) => prune = Some((bodies, floor)),
+                    Err(e) => {
+                        self.metas.remove(&meta.hash);
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
         let new_floor = prune.as_ref().map(|p| p.1);
         let change = HeadChange { head: meta.hash, height: meta.height, canonical, checkpoint, prune };
         if let Err(e) = self.store.commit(&block, &meta, Some(change)) {
@@ -810,9 +830,10 @@ impl Chain {
             return Err(e.into());
         }
         self.head = meta.hash;
+        self.head_meta = meta.clone();
         self.head_model = model;
         self.registry = registry;
-        self.by_height.entry(meta.height).or_default().push(meta.hash);
+        self.metas.evict_below(meta.height.saturating_sub(META_WINDOW));
         if let Some(floor) = new_floor {
             self.body_floor = floor;
         }

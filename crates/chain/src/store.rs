@@ -4,7 +4,8 @@
 //! `blocks` directory beside the database file (`chain.redb` → `chain.blocks/`).
 //!
 //! Tables: `bodies` (hash → where its body is), `segments` (segment → its committed length,
-//! highest block and block count), `meta` (hash → [`BlockMeta`]) for every
+//! highest block and block count), `heights` (height ‖ hash, every block in height order),
+//! `meta` (hash → [`BlockMeta`]) for every
 //! valid block including side branches, `canonical` (height → hash) for the best chain,
 //! `checkpoints` (height → hash) with `checkpoint_state` (height → model and registry) for
 //! the state after a few canonical blocks, and `state` with the store schema, the chain id
@@ -59,6 +60,8 @@ pub const CHECKPOINT_SPAN: u64 = 3 * CHECKPOINT_INTERVAL;
 const BODIES: TableDefinition<&[u8; 32], &[u8; 16]> = TableDefinition::new("bodies");
 const SEGMENTS: TableDefinition<u32, &[u8; 20]> = TableDefinition::new("segments");
 const META: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("meta");
+/// Height (big-endian) ‖ hash of every block in `meta`: its blocks in height order.
+const HEIGHTS: TableDefinition<&[u8; 40], u8> = TableDefinition::new("heights");
 const CANONICAL: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("canonical");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 /// Height → the block hash and the length of its state bytes.
@@ -188,6 +191,7 @@ impl Store {
             tx.open_table(BODIES)?;
             tx.open_table(SEGMENTS)?;
             tx.open_table(META)?;
+            tx.open_table(HEIGHTS)?;
             tx.open_table(CANONICAL)?;
             tx.open_table(STATE)?;
         }
@@ -251,6 +255,7 @@ impl Store {
             tx.open_table(BODIES)?.insert(&meta.hash.0, &body.loc.to_bytes())?;
             tx.open_table(SEGMENTS)?.insert(body.loc.segment, &body.info.to_bytes())?;
             tx.open_table(META)?.insert(&meta.hash.0, encoding::encode(meta).as_slice())?;
+            tx.open_table(HEIGHTS)?.insert(&height_key(meta), 0)?;
             tx.open_table(CANONICAL)?.insert(0, &meta.hash.0)?;
         }
         let checkpoint = Checkpoint { height: 0, hash: meta.hash, model, model_hash: meta.model_hash, registry };
@@ -260,16 +265,41 @@ impl Store {
         Ok(())
     }
 
-    /// Every stored block meta.
-    pub fn metas(&self) -> Result<Vec<BlockMeta>, ChainError> {
+    /// The stored meta of `hash`.
+    pub fn meta(&self, hash: &Hash32) -> Result<Option<BlockMeta>, ChainError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(META)?;
+        t.get(&hash.0)?.map(|v| decode_meta(v.value())).transpose()
+    }
+
+    /// The stored metas of every block at `min_height` or above, on every branch, in height
+    /// order.
+    pub fn metas_from(&self, min_height: u64) -> Result<Vec<BlockMeta>, ChainError> {
+        let tx = self.db.begin_read()?;
+        let heights = tx.open_table(HEIGHTS)?;
+        let metas = tx.open_table(META)?;
         let mut out = Vec::new();
-        for row in t.iter()? {
-            let (_, v) = row?;
-            let meta: BlockMeta = encoding::decode(v.value(), 4096)
-                .map_err(|e| ChainError::Corrupt(format!("block meta: {e}")))?;
-            out.push(meta);
+        let from = height_prefix(min_height);
+        for row in heights.range::<&[u8; 40]>(&from..)? {
+            let (k, _) = row?;
+            let hash: &[u8; 32] = k.value()[8..].try_into().map_err(|_| ChainError::Corrupt("height index key".into()))?;
+            let v = metas.get(hash)?.ok_or_else(|| ChainError::Corrupt(format!("block {} is indexed by height but has no meta", Hash32(*hash))))?;
+            out.push(decode_meta(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The hashes of every stored block with a height in `from..to`, on every branch.
+    pub fn hashes_between(&self, from: u64, to: u64) -> Result<Vec<Hash32>, ChainError> {
+        let tx = self.db.begin_read()?;
+        let heights = tx.open_table(HEIGHTS)?;
+        let mut out = Vec::new();
+        let (lo, hi) = (height_prefix(from), height_prefix(to));
+        for row in heights.range::<&[u8; 40]>(&lo..&hi)? {
+            let (k, _) = row?;
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(&k.value()[8..]);
+            out.push(Hash32(hash));
         }
         Ok(out)
     }
@@ -340,9 +370,11 @@ impl Store {
         let tx = self.db.begin_write()?;
         {
             let mut meta_table = tx.open_table(META)?;
+            let mut heights = tx.open_table(HEIGHTS)?;
             let mut canonical = tx.open_table(CANONICAL)?;
             for m in metas {
                 meta_table.insert(&m.hash.0, encoding::encode(m).as_slice())?;
+                heights.insert(&height_key(m), 0)?;
                 canonical.insert(m.height, &m.hash.0)?;
             }
             let mut state = tx.open_table(STATE)?;
@@ -397,6 +429,7 @@ impl Store {
             let mut segments = tx.open_table(SEGMENTS)?;
             segments.insert(body.loc.segment, &body.info.to_bytes())?;
             tx.open_table(META)?.insert(&meta.hash.0, encoding::encode(meta).as_slice())?;
+            tx.open_table(HEIGHTS)?.insert(&height_key(meta), 0)?;
             if let Some(change) = &head {
                 let mut canonical = tx.open_table(CANONICAL)?;
                 let stale: Vec<u64> = canonical
@@ -458,6 +491,24 @@ fn write_checkpoint(tx: &redb::WriteTransaction, c: &Checkpoint<'_>) -> Result<(
         states.remove(h)?;
     }
     Ok(())
+}
+
+fn decode_meta(bytes: &[u8]) -> Result<BlockMeta, ChainError> {
+    encoding::decode(bytes, 4096).map_err(|e| ChainError::Corrupt(format!("block meta: {e}")))
+}
+
+/// The `heights` key of a block: its height, big-endian (so keys sort by height), and hash.
+fn height_key(m: &BlockMeta) -> [u8; 40] {
+    let mut k = height_prefix(m.height);
+    k[8..].copy_from_slice(&m.hash.0);
+    k
+}
+
+/// The lowest `heights` key at `height`.
+fn height_prefix(height: u64) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..8].copy_from_slice(&height.to_be_bytes());
+    k
 }
 
 fn split_index(v: &[u8; 40]) -> (Hash32, u64) {

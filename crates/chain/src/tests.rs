@@ -395,6 +395,38 @@ fn branch(g: &Genesis, k: &[MemberSecret], len: usize, seed: i32) -> (Vec<Block>
     (blocks, n.chain.head_model().to_vec())
 }
 
+#[test]
+fn a_reorg_deeper_than_the_metas_in_memory_reads_the_rest_from_the_store() {
+    use crate::chain::META_WINDOW;
+    let k = keys(3);
+    let g = genesis(&k);
+    let len = META_WINDOW as usize + 4;
+    let (a, _) = branch(&g, &k, len, 1);
+    let (b, model_b) = branch(&g, &k, len + 1, 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("chain.redb");
+    let mut c = Chain::open(&path, g.clone()).expect("open");
+    for block in a.iter().cloned() {
+        c.import(block, far_future()).expect("import a");
+    }
+    assert!(c.metas_in_memory() as u64 <= META_WINDOW + 1, "{} metas in memory", c.metas_in_memory());
+    assert_eq!(c.meta(&a[0].hash()).map(|m| m.height), Some(1), "an old meta comes from the store");
+    // Branch b forks at genesis, deeper than the window: its blocks are side blocks, then
+    // its last one moves the head across the whole fork.
+    for block in b.iter().cloned() {
+        c.import(block, far_future()).expect("import b");
+    }
+    assert_eq!(c.head().hash, b[len].hash());
+    assert_eq!(c.head_model(), model_b.as_slice());
+    assert_eq!(c.canonical_hash(1).expect("read"), Some(b[0].hash()));
+    assert!(c.metas_in_memory() as u64 <= 2 * (META_WINDOW + 1), "{} metas in memory", c.metas_in_memory());
+    drop(c);
+    let c = Chain::open(&path, g).expect("reopen");
+    assert_eq!(c.head().hash, b[len].hash());
+    assert!(c.metas_in_memory() as u64 <= 2 * (META_WINDOW + 1), "{} metas in memory after a restart", c.metas_in_memory());
+    assert!(c.contains(&a[0].hash()) && c.contains(&b[0].hash()), "every block is still known");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(8))]
     /// After any interleaving of two competing branches, the head is the heavier branch and

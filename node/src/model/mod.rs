@@ -44,7 +44,7 @@ pub fn meta_at(chain: &Chain, height: Option<u64>) -> Result<BlockMeta, ApiError
         .canonical_hash(h)
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .ok_or_else(|| ApiError::NotFound(format!("no block at height {h} (head is {})", chain.head().height)))?;
-    chain.meta(&hash).cloned().ok_or_else(|| ApiError::Internal(format!("no meta for {hash}")))
+    chain.meta(&hash).ok_or_else(|| ApiError::Internal(format!("no meta for {hash}")))
 }
 
 /// The model file of `weights` (of the model `spec`) from the block `provenance` names.

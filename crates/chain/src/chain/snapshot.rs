@@ -40,7 +40,7 @@ impl Chain {
 
     /// Chunk `index` of the snapshot of block `block`, if this node serves it.
     pub fn snapshot_chunk(&self, block: &Hash32, index: u32) -> Result<Option<Vec<u8>>, ChainError> {
-        let Some(meta) = self.metas.get(block) else { return Ok(None) };
+        let Some(meta) = self.meta_of(block)? else { return Ok(None) };
         let start = (index as usize).saturating_mul(SNAPSHOT_CHUNK_BYTES);
         match self.store.checkpoint_slice(meta.height, start, SNAPSHOT_CHUNK_BYTES)? {
             Some((hash, bytes)) if hash == *block && !bytes.is_empty() => Ok(Some(bytes)),
@@ -54,7 +54,7 @@ impl Chain {
         let mut out = Vec::new();
         for height in start..start.saturating_add(u64::from(count)).min(top + 1) {
             let Some(hash) = self.store.canonical(height)? else { break };
-            let meta = self.metas.get(&hash).ok_or_else(|| ChainError::Corrupt(format!("canonical block {hash} has no meta")))?;
+            let meta = self.meta_of(&hash)?.ok_or_else(|| ChainError::Corrupt(format!("canonical block {hash} has no meta")))?;
             out.push(meta.header(&self.chain_id));
         }
         Ok(out)
@@ -93,7 +93,7 @@ impl Chain {
         let mut parent = self.head().clone();
         let checked = headers.iter().try_for_each(|h| {
             let meta = self.check_header(h, &parent, now)?;
-            self.metas.insert(meta.hash, meta.clone());
+            self.metas.insert(meta.clone());
             added.push(meta.clone());
             parent = meta;
             Ok::<_, SnapshotError>(())
@@ -107,7 +107,7 @@ impl Chain {
         let top = added.last_mut().ok_or(SnapshotError::NoHeaders)?;
         top.model_hash = computed_model;
         let top = top.clone();
-        self.metas.insert(top.hash, top.clone());
+        self.metas.insert(top.clone());
         let checkpoint =
             Checkpoint { height: top.height, hash: top.hash, model: &model, model_hash: computed_model, registry: &registry };
         if let Err(e) = self.store.install_snapshot(&added, &checkpoint) {
@@ -116,10 +116,9 @@ impl Chain {
             }
             return Err(SnapshotError::Storage(e.to_string()));
         }
-        for m in &added {
-            self.by_height.entry(m.height).or_default().push(m.hash);
-        }
         self.head = top.hash;
+        self.head_meta = top.clone();
+        self.metas.evict_below(top.height.saturating_sub(super::META_WINDOW));
         self.head_model = model;
         self.registry = registry;
         self.body_floor = top.height + 1;
