@@ -13,11 +13,14 @@
 # 2. When the devnet stops, the observer (an archive node) serves three newcomers, one
 #    after the other, each with an empty data dir: `--sync snapshot`, `--sync full`, and
 #    `--sync full --prune K` (default 256). Each is timed until its head is the observer's.
-# 3. Printed: the observer's peak resident memory, the disk use of the archive and of the
-#    pruned node (and the pruned target: 1.2 × the bodies it keeps plus one model), the two
-#    sync times and the full sync's import rate. With --json the last line is one object
-#    with observer_rss_max_mib, archive_disk_mb, pruned_disk_mb, pruned_budget_mb,
-#    snapshot_sync_s, full_sync_s, full_sync_blocks_per_s, blocks, model, update_encoding.
+# 3. Printed: the observer's peak resident memory, the disk use of the archives (the
+#    observer, with the side blocks it saw, split into bodies and index; the full-sync
+#    newcomer, best chain only) and of the pruned node (and the pruned target: 1.2 × the
+#    bodies it keeps plus one model), the two sync times and the full sync's import rate.
+#    With --json the last line is one object with observer_rss_max_mib, archive_disk_mb,
+#    archive_bodies_mb, archive_index_mb, full_sync_disk_mb, pruned_disk_mb,
+#    pruned_budget_mb, snapshot_sync_s, full_sync_s, full_sync_blocks_per_s, blocks, model,
+#    update_encoding.
 #
 # Uses the release binary of cargo's target dir if present (or LEARNCHAIN_BIN), else
 # builds it. KEEP=1 keeps the work directory.
@@ -133,6 +136,8 @@ TOP_HASH=$(head_hash "$OBS_RPC")
 RSS_MAX=$(awk -v a="$RSS_MAX" -v b="$(rss_mib "$OBS_PID")" 'BEGIN { print (b > a) ? b : a }')
 say "  the observer is at height $TOP; peak resident memory $RSS_MAX MiB"
 ARCHIVE_MB=$(disk_mb "$WORK/observer")
+ARCHIVE_BODIES_MB=$(disk_mb "$WORK/observer/chain.blocks")
+ARCHIVE_INDEX_MB=$(disk_mb "$WORK/observer/chain.redb")
 
 # 2. Newcomers, synced from the observer.
 join() { # join NAME ARGS... ; sets JOIN_S, the seconds until its head is the observer's
@@ -156,18 +161,24 @@ join full --sync full
 FULL_S=$JOIN_S
 FULL_RATE=$(awk -v n="$TOP" -v s="$FULL_S" 'BEGIN { printf "%.1f", n / s }')
 say "  newcomer by full sync: in sync after $FULL_S s ($FULL_RATE blocks/s)"
+# The full-sync newcomer is an archive of the best chain alone (the observer also keeps the
+# side blocks it saw while the miners raced).
+FULL_MB=$(disk_mb "$WORK/full")
 join pruned --sync full --prune "$PRUNE"
 PRUNED_S=$JOIN_S
 PRUNED_MB=$(disk_mb "$WORK/pruned")
 PARAMS=$(rpc "$OBS_RPC" model_get | jq -r '.weights | length')
 KEPT=$(( TOP < PRUNE ? TOP : PRUNE ))
 BUDGET_MB=$(awk -v k="$KEPT" -v b="$BYTES_PER_BLOCK" -v p="$PARAMS" 'BEGIN { printf "%.1f", 1.2 * (k * b + 4 * p) / 1e6 }')
-say "  disk: archive $ARCHIVE_MB MB; --prune $PRUNE $PRUNED_MB MB (target ≤ $BUDGET_MB MB: 1.2 × $KEPT bodies of $BYTES_PER_BLOCK bytes + a model of $PARAMS parameters); its sync took $PRUNED_S s"
+say "  disk: the observer (an archive that followed live, side blocks included) $ARCHIVE_MB MB: bodies $ARCHIVE_BODIES_MB MB, index $ARCHIVE_INDEX_MB MB; an archive by full sync (best chain only, $TOP bodies of $BYTES_PER_BLOCK bytes) $FULL_MB MB"
+say "  disk: --prune $PRUNE $PRUNED_MB MB (target ≤ $BUDGET_MB MB: 1.2 × $KEPT bodies of $BYTES_PER_BLOCK bytes + a model of $PARAMS parameters); its sync took $PRUNED_S s"
 if [ "$JSON" = 1 ]; then
   jq -cn --argjson rss "$RSS_MAX" --argjson archive "$ARCHIVE_MB" --argjson pruned "$PRUNED_MB" \
+    --argjson archive_bodies "$ARCHIVE_BODIES_MB" --argjson archive_index "$ARCHIVE_INDEX_MB" --argjson full_disk "$FULL_MB" \
     --argjson budget "$BUDGET_MB" --argjson snap "$SNAPSHOT_S" --argjson full "$FULL_S" \
     --argjson rate "$FULL_RATE" --argjson blocks "$TOP" --arg model "$MODEL" --arg enc "$ENCODING" \
-    '{observer_rss_max_mib: $rss, archive_disk_mb: $archive, pruned_disk_mb: $pruned, pruned_budget_mb: $budget,
+    '{observer_rss_max_mib: $rss, archive_disk_mb: $archive, archive_bodies_mb: $archive_bodies, archive_index_mb: $archive_index,
+      full_sync_disk_mb: $full_disk, pruned_disk_mb: $pruned, pruned_budget_mb: $budget,
       snapshot_sync_s: $snap, full_sync_s: $full, full_sync_blocks_per_s: $rate, blocks: $blocks,
       model: $model, update_encoding: $enc}'
 fi

@@ -97,13 +97,26 @@ impl NodeLoop {
     pub(super) fn on_sync_request(&mut self, peer: PeerId, request: SyncRequest, responder: SyncResponder) {
         let svc = self.svc.clone();
         let net = self.net.clone();
+        let serving = self.serving.clone();
         self.tasks.spawn(
             async move {
+                // A bounded number of answers (each up to the genesis response limit) is
+                // read and held at once, whatever the number of peers asking; the others
+                // wait their turn, and past the wait are told the node is busy.
+                let permit = match tokio::time::timeout(sync::SERVE_WAIT, serving.acquire_owned()).await {
+                    Ok(Ok(p)) => p,
+                    _ => {
+                        let busy = format!("busy: this node answers {} sync requests at once", sync::SERVED_AT_ONCE);
+                        net.respond(responder, learnchain_proto::SyncResponse::Refused(busy)).await;
+                        return;
+                    }
+                };
                 let response = tokio::task::spawn_blocking(move || sync::serve(&svc, request)).await;
                 match response {
                     Ok(r) => net.respond(responder, r).await,
                     Err(e) => warn!(%peer, error = %e, "serving a sync request failed"),
                 }
+                drop(permit);
             }
             .in_current_span(),
         );

@@ -400,6 +400,7 @@ impl Node {
             syncing_with: Arc::new(Mutex::new(HashSet::new())),
             syncing,
             snapshot_gate: (config.sync == sync::snapshot::SyncMode::Snapshot).then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            serving: Arc::new(tokio::sync::Semaphore::new(sync::SERVED_AT_ONCE)),
             resync_cursor: 0,
         };
         let stop = shutdown.subscribe();
@@ -522,6 +523,8 @@ struct NodeLoop {
     syncing: Arc<AtomicBool>,
     /// With snapshot sync on, one snapshot sync at a time (see `sync::snapshot`).
     snapshot_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Sync requests being answered, across all peers (see [`sync::SERVED_AT_ONCE`]).
+    serving: Arc<tokio::sync::Semaphore>,
     /// Where the next resync starts in the sorted peer list.
     resync_cursor: usize,
 }

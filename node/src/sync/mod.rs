@@ -185,6 +185,16 @@ pub(crate) fn kind(r: &SyncResponse) -> &'static str {
 /// `enrolment.max_per_block`; the pool holds four blocks' worth).
 pub const MAX_PULLED_REGISTRATIONS: usize = learnchain_proto::sync::MAX_POOL_REGISTRATION_IDS;
 
+/// Sync requests a node answers at once, across all its peers. Each answer is read from the
+/// store and built in memory (up to the genesis response limit; a snapshot chunk is 1 MiB)
+/// before it is handed to the network, so this bounds what serving reads and builds at once,
+/// however many peers ask; answers handed over wait in the network's per-peer streams (at
+/// most 8 per peer).
+pub const SERVED_AT_ONCE: usize = 4;
+
+/// How long a request waits for its turn before it is refused as `busy`.
+pub const SERVE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The answer to a sync request. Blocks go out as the bytes they are stored as (received
 /// as), never decoded and encoded again.
 pub fn serve(svc: &ChainService, request: SyncRequest) -> WireResponse {
