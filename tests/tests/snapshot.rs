@@ -168,13 +168,27 @@ async fn ends_on_the_honest_snapshot(net: &Testnet, newcomer: usize) -> anyhow::
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lying_snapshot_peer_is_charged_and_the_node_starts_from_an_honest_one() -> anyhow::Result<()> {
-    let mut net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1)]).await?;
+/// The honest network, stopped a few blocks past its first snapshot height.
+async fn past_the_first_snapshot() -> anyhow::Result<Testnet> {
+    let net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1)]).await?;
     net.wait_height(0, CHECKPOINT_INTERVAL + 3, T * 3).await?;
     net.set_mining(false);
     net.wait_agree(&net.running(), T).await?;
-    let chain_id = net.genesis.chain_id();
+    Ok(net)
+}
+
+/// A newcomer with an empty data dir whose first peer is a liar telling `lie`.
+async fn newcomer_meeting(net: &mut Testnet, lie: Lie) -> anyhow::Result<(usize, Liar)> {
+    let liar = Liar::start(net.genesis.chain_id(), net.node(0)?.svc.clone(), lie).await?;
+    let newcomer = net.add(Kind::Observer, vec![]).await?;
+    let addr = net.node(newcomer)?.listen_addrs.first().cloned().context("newcomer address")?;
+    liar.net.dial(addr).await?;
+    Ok((newcomer, liar))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_snapshot_peer_is_charged_and_the_node_starts_from_an_honest_one() -> anyhow::Result<()> {
+    let mut net = past_the_first_snapshot().await?;
     let cases = [
         (Lie::FlippedBit, Offence::BadSyncResponse),
         (Lie::TruncatedChunk, Offence::BadSyncResponse),
@@ -183,10 +197,7 @@ async fn a_lying_snapshot_peer_is_charged_and_the_node_starts_from_an_honest_one
         (Lie::HeaderWithoutWork, Offence::InvalidBlock),
     ];
     for (lie, offence) in cases {
-        let liar = Liar::start(chain_id, net.node(0)?.svc.clone(), lie).await?;
-        let newcomer = net.add(Kind::Observer, vec![]).await?;
-        let addr = net.node(newcomer)?.listen_addrs.first().cloned().context("newcomer address")?;
-        liar.net.dial(addr).await?;
+        let (newcomer, liar) = newcomer_meeting(&mut net, lie).await?;
         let charged = wait_charged(net.node(newcomer)?, &liar.id).await.with_context(|| format!("{lie:?}"))?;
         ensure!(charged == offence, "{lie:?}: charged with {charged:?}, {offence:?} expected");
         ensure!(net.node(newcomer)?.svc.lock().chain.is_fresh(), "{lie:?}: something was installed");
@@ -200,14 +211,8 @@ async fn a_lying_snapshot_peer_is_charged_and_the_node_starts_from_an_honest_one
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_stopped_in_the_middle_of_a_snapshot_sync_starts_it_again_cleanly() -> anyhow::Result<()> {
-    let mut net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1)]).await?;
-    net.wait_height(0, CHECKPOINT_INTERVAL + 3, T * 3).await?;
-    net.set_mining(false);
-    net.wait_agree(&net.running(), T).await?;
-    let mut liar = Liar::start(net.genesis.chain_id(), net.node(0)?.svc.clone(), Lie::StallChunks).await?;
-    let newcomer = net.add(Kind::Observer, vec![]).await?;
-    let addr = net.node(newcomer)?.listen_addrs.first().cloned().context("newcomer address")?;
-    liar.net.dial(addr).await?;
+    let mut net = past_the_first_snapshot().await?;
+    let (newcomer, mut liar) = newcomer_meeting(&mut net, Lie::StallChunks).await?;
     // Headers downloaded, the state half way: stopped while the chunk request is out.
     liar.wait_request("a chunk request", |r| matches!(r, SyncRequest::SnapshotChunk { .. })).await?;
     net.stop(newcomer).await?;

@@ -253,12 +253,9 @@ impl Chain {
             )));
         }
         self.prune = keep;
-        match keep {
-            // A sixteenth of the kept heights per segment: at most that many bodies are kept
-            // beyond `keep` (a segment goes whole).
-            Some(n) => self.store.set_segment_limits(crate::bodies::ARCHIVE_SEGMENT_BYTES, u32::try_from(n / 16).unwrap_or(u32::MAX)),
-            None => self.store.set_archive_segments(),
-        }
+        // A pruned node's segments hold a sixteenth of the kept heights: at most that many
+        // bodies are kept beyond `keep` (a segment goes whole).
+        self.store.set_segment_blocks(keep.map_or(crate::bodies::ARCHIVE_SEGMENT_BLOCKS, |n| u32::try_from(n / 16).unwrap_or(u32::MAX)));
         Ok(())
     }
 
@@ -378,7 +375,7 @@ impl Chain {
 
     /// Whether a block is known (a store that cannot be read knows nothing).
     pub fn contains(&self, hash: &Hash32) -> bool {
-        self.metas.recent(hash).is_some() || matches!(self.store.meta(hash), Ok(Some(_)))
+        matches!(self.meta_of(hash), Ok(Some(_)))
     }
 
     /// The meta of a known block (from memory for recent blocks, else from the store; a

@@ -39,7 +39,7 @@ use learnchain_proto::{Block, Hash32, Header};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use crate::bodies::{ARCHIVE_SEGMENT_BLOCKS, ARCHIVE_SEGMENT_BYTES, Loc, SegmentInfo, Segments};
+use crate::bodies::{ARCHIVE_SEGMENT_BYTES, Loc, SegmentInfo, Segments};
 use crate::error::ChainError;
 use crate::registry::Registry;
 
@@ -217,15 +217,10 @@ impl Store {
         Ok(Store { db, segments })
     }
 
-    /// Block segments close at `max_bytes` or `max_blocks` from the next block on: for a
-    /// pruned node a fraction of the heights it keeps (see [`crate::bodies`]).
-    pub fn set_segment_limits(&self, max_bytes: u64, max_blocks: u32) {
-        self.segments.set_limits(max_bytes, max_blocks);
-    }
-
-    /// [`Store::set_segment_limits`] for an archive node.
-    pub fn set_archive_segments(&self) {
-        self.segments.set_limits(ARCHIVE_SEGMENT_BYTES, ARCHIVE_SEGMENT_BLOCKS);
+    /// Block segments close at [`ARCHIVE_SEGMENT_BYTES`] or `max_blocks` from the next block
+    /// on: for a pruned node a fraction of the heights it keeps (see [`crate::bodies`]).
+    pub fn set_segment_blocks(&self, max_blocks: u32) {
+        self.segments.set_limits(ARCHIVE_SEGMENT_BYTES, max_blocks);
     }
 
     /// The chain id stored at initialisation, if any.

@@ -200,9 +200,10 @@ pub const SERVE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 pub fn serve(svc: &ChainService, request: SyncRequest) -> WireResponse {
     let g = svc.genesis();
     let max_bytes = g.limits.max_sync_response_bytes as usize;
-    match request {
+    let st = svc.lock();
+    let answer = match request {
+        SyncRequest::Status => SyncResponse::Status(st.chain.status()),
         SyncRequest::BlocksByRange { start, count } => {
-            let st = svc.lock();
             let floor = st.chain.body_floor();
             if start < floor {
                 // Not a lie about our chain: the asker goes to another peer.
@@ -210,10 +211,10 @@ pub fn serve(svc: &ChainService, request: SyncRequest) -> WireResponse {
             }
             let count = count.min(g.limits.max_blocks_per_request);
             match st.chain.encoded_blocks_by_range(start, count, max_bytes) {
-                Ok(b) => WireResponse::Encoded(SyncResponse::encoded_blocks(&b)),
+                Ok(b) => return WireResponse::Encoded(SyncResponse::encoded_blocks(&b)),
                 Err(e) => {
                     warn!(error = %e, "cannot serve blocks");
-                    SyncResponse::Refused("internal error".into()).into()
+                    SyncResponse::Refused("internal error".into())
                 }
             }
         }
@@ -221,7 +222,6 @@ pub fn serve(svc: &ChainService, request: SyncRequest) -> WireResponse {
             if hashes.len() > MAX_HASHES_PER_REQUEST {
                 return SyncResponse::Refused(format!("at most {MAX_HASHES_PER_REQUEST} hashes per request")).into();
             }
-            let st = svc.lock();
             let mut used = 64usize;
             let mut known = Vec::new();
             for bytes in hashes.iter().filter_map(|h| st.chain.block_bytes(h).ok().flatten()) {
@@ -231,20 +231,7 @@ pub fn serve(svc: &ChainService, request: SyncRequest) -> WireResponse {
                 used += bytes.len();
                 known.push(bytes);
             }
-            WireResponse::Encoded(SyncResponse::encoded_blocks(&known))
-        }
-        other => WireResponse::Value(answer(svc, other, max_bytes)),
-    }
-}
-
-/// [`serve`] for everything but blocks.
-fn answer(svc: &ChainService, request: SyncRequest, max_bytes: usize) -> SyncResponse {
-    let g = svc.genesis();
-    let st = svc.lock();
-    match request {
-        SyncRequest::Status => SyncResponse::Status(st.chain.status()),
-        SyncRequest::BlocksByRange { .. } | SyncRequest::BlocksByHash { .. } => {
-            SyncResponse::Refused("internal error: blocks are served by `serve`".into())
+            return WireResponse::Encoded(SyncResponse::encoded_blocks(&known));
         }
         SyncRequest::PendingRegistrations => {
             let pooled = st.registrations.registrations().into_iter().take(MAX_PULLED_REGISTRATIONS);
@@ -287,7 +274,8 @@ fn answer(svc: &ChainService, request: SyncRequest, max_bytes: usize) -> SyncRes
                 SyncResponse::Refused("internal error".into())
             }
         },
-    }
+    };
+    answer.into()
 }
 
 /// The answer carrying `registrations` and then `submissions`, as many of each, in order,
