@@ -256,6 +256,10 @@ pub struct RunArgs {
     /// JSON-RPC address, or `none`.
     #[arg(long)]
     pub rpc: Option<String>,
+    /// Serve Prometheus metrics (OpenMetrics text) at http://ADDR/metrics: `IP:PORT`, or a
+    /// bare `PORT` for 127.0.0.1 (default: off).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
     /// Local data: `builtin:NAME` or `csv:PATH`.
     #[arg(long, visible_alias = "dataset")]
     pub data: Option<String>,

@@ -45,6 +45,7 @@ pub fn node_config(args: RunArgs) -> anyhow::Result<NodeConfig> {
     if let Some(v) = args.sync { c.sync = v; }
     if let Some(v) = args.store_cache_mib { c.store_cache_mib = v; }
     if let Some(v) = args.rpc { c.rpc = v; }
+    if let Some(v) = args.metrics { c.metrics = Some(v); }
     if let Some(v) = args.data { c.data.source = Some(v); }
     if let Some(v) = args.label_column { c.data.label_column = v; }
     if let Some(v) = args.split { c.data.split = v; }

@@ -128,6 +128,9 @@ pub struct NodeConfig {
     pub store_cache_mib: usize,
     /// JSON-RPC address; `none` disables it.
     pub rpc: String,
+    /// Prometheus metrics endpoint (`GET /metrics`): `IP:PORT`, or a bare `PORT` for
+    /// `127.0.0.1:PORT`; absent or `none` (the default) serves none.
+    pub metrics: Option<String>,
     /// Local data.
     pub data: DataConfig,
     /// Member key file of a data source (default: `DATA_DIR/member.key`).
@@ -167,6 +170,7 @@ impl Default for NodeConfig {
             sync: crate::sync::snapshot::SyncMode::Snapshot,
             store_cache_mib: 16,
             rpc: "127.0.0.1:8545".into(),
+            metrics: None,
             data: DataConfig::default(),
             member_key: None,
             member_key_passphrase_file: None,
@@ -207,6 +211,21 @@ impl NodeConfig {
             .with_context(|| format!("rpc = {:?} is not an IP:port address (or \"none\")", self.rpc))
     }
 
+    /// The metrics address, or `None` when off. A bare port binds 127.0.0.1.
+    pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        match self.metrics.as_deref().map(str::trim) {
+            None | Some("" | "none") => Ok(None),
+            Some(text) => {
+                if let Ok(port) = text.parse::<u16>() {
+                    return Ok(Some(SocketAddr::from(([127, 0, 0, 1], port))));
+                }
+                text.parse().map(Some).with_context(|| {
+                    format!("metrics = {text:?} is not an IP:port address, a port (for 127.0.0.1), or \"none\"")
+                })
+            }
+        }
+    }
+
     /// The member key path.
     pub fn member_key_path(&self) -> PathBuf {
         self.member_key.clone().unwrap_or_else(|| self.data_dir.join("member.key"))
@@ -240,6 +259,7 @@ impl NodeConfig {
             );
         }
         self.rpc_addr()?;
+        self.metrics_addr()?;
         if self.has(Role::DataSource) && self.data.source.is_none() {
             bail!("data.source: a data-source needs local data (builtin:NAME or csv:PATH)");
         }
@@ -280,6 +300,21 @@ mod tests {
         assert!(c.validate().is_err());
         let c: NodeConfig = toml::from_str("rpc = \"nope\"").expect("parses");
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn metrics_address_defaults_to_off_and_loopback() {
+        let c = NodeConfig::default();
+        assert_eq!(c.metrics_addr().expect("ok"), None);
+        let c: NodeConfig = toml::from_str("metrics = \"9100\"").expect("parses");
+        assert_eq!(c.metrics_addr().expect("ok"), Some("127.0.0.1:9100".parse().expect("addr")));
+        let c: NodeConfig = toml::from_str("metrics = \"0.0.0.0:9100\"").expect("parses");
+        assert_eq!(c.metrics_addr().expect("ok"), Some("0.0.0.0:9100".parse().expect("addr")));
+        let c: NodeConfig = toml::from_str("metrics = \"none\"").expect("parses");
+        assert_eq!(c.metrics_addr().expect("ok"), None);
+        let c: NodeConfig = toml::from_str("metrics = \"localhost:x\"").expect("parses");
+        let err = c.validate().expect_err("refused");
+        assert!(format!("{err:#}").contains("metrics = \"localhost:x\""), "{err:#}");
     }
 
     #[test]

@@ -461,6 +461,7 @@ fn node_config(
         listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
         bootnodes,
         rpc: "127.0.0.1:0".into(),
+        metrics: None,
         data,
         member_key: None,
         member_key_passphrase_file: None,

@@ -10,6 +10,7 @@ pub mod config;
 pub mod data;
 pub mod devnet;
 pub mod keys;
+pub mod metrics;
 pub mod model;
 pub mod node;
 pub mod peers;

@@ -15,6 +15,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use learnchain_chain::{
     BlockError, BlockMeta, BlockTemplate, Chain, ImportOutcome, RegistrationError, RegistrationPool, SubmissionError,
@@ -24,6 +25,8 @@ use learnchain_proto::{Block, Genesis, Hash32, Registration, Submission};
 use tokio::sync::{broadcast, watch};
 use libp2p::PeerId;
 use tracing::{debug, info};
+
+use crate::metrics::NodeMetrics;
 
 /// The head and the model after it.
 #[derive(Clone, Debug)]
@@ -53,6 +56,9 @@ pub struct ChainState {
     pub pool: SubmissionPool,
     /// Registrations waiting for a block.
     pub registrations: RegistrationPool,
+    /// The base of the round being collected and when its first submission was pooled
+    /// (for the round latency metric).
+    round_start: Option<(Hash32, Instant)>,
 }
 
 /// Where an object came from, for logs.
@@ -81,6 +87,8 @@ pub struct ChainService {
     validation: Arc<AtomicU64>,
     /// Rejected messages per peer, logged a line per interval.
     rejections: Arc<crate::peers::RejectionLog>,
+    /// The node's metrics (see [`crate::metrics`]).
+    metrics: Arc<NodeMetrics>,
 }
 
 /// Marks a download from a peer that is ahead of us; the count drops when it is dropped.
@@ -110,6 +118,7 @@ impl ChainService {
                 chain,
                 pool,
                 registrations: RegistrationPool::new(genesis.enrolment.max_per_block as usize * 4),
+                round_start: None,
             })),
             genesis,
             heads,
@@ -118,7 +127,17 @@ impl ChainService {
             catching_up: Arc::new(catching_up),
             validation: Arc::new(AtomicU64::new(0)),
             rejections: Arc::new(crate::peers::RejectionLog::new()),
+            metrics: {
+                let metrics = NodeMetrics::new();
+                metrics.on_head(head.height, &head.total_work.0);
+                Arc::new(metrics)
+            },
         }
+    }
+
+    /// The node's metrics, which this service keeps current for the chain and the pools.
+    pub fn metrics(&self) -> &NodeMetrics {
+        &self.metrics
     }
 
     /// Starts a catch-up download; it ends when the returned guard is dropped.
@@ -137,13 +156,13 @@ impl ChainService {
     /// the handle back. The database is fully closed when this returns `Ok`: dropping the
     /// last `Arc` elsewhere would release the lock only once redb's destructor finishes.
     pub fn try_close(self) -> Result<(), ChainService> {
-        let ChainService { state, genesis, heads, pool_status, head_events, catching_up, validation, rejections } = self;
+        let ChainService { state, genesis, heads, pool_status, head_events, catching_up, validation, rejections, metrics } = self;
         match Arc::try_unwrap(state) {
             Ok(state) => {
                 drop(state);
                 Ok(())
             }
-            Err(state) => Err(ChainService { state, genesis, heads, pool_status, head_events, catching_up, validation, rejections }),
+            Err(state) => Err(ChainService { state, genesis, heads, pool_status, head_events, catching_up, validation, rejections, metrics }),
         }
     }
 
@@ -197,6 +216,7 @@ impl ChainService {
         let started = std::time::Instant::now();
         let outcome = st.chain.import(block, now_ms());
         self.count_validation(started);
+        self.metrics.on_import(&outcome, started.elapsed());
         let outcome = outcome?;
         match &outcome {
             ImportOutcome::Extended { head } => {
@@ -247,8 +267,20 @@ impl ChainService {
                 }
             }
         }
+        // The round collected on `base` ends when a block on it becomes the head; any other
+        // head move starts the timing again with the pool the new head has.
+        if let Some((base, since)) = st.round_start.take()
+            && head.parent == base
+        {
+            self.metrics.on_round(since.elapsed());
+        }
+        if !st.pool.is_empty() {
+            st.round_start = Some((head.hash, Instant::now()));
+        }
         let snapshot = HeadSnapshot { meta: head.clone(), model: Arc::new(st.chain.head_model().to_vec()) };
         let status = PoolStatus { base: head.hash, count: st.pool.len(), registrations: st.registrations.len() };
+        self.metrics.on_head(head.height, &head.total_work.0);
+        self.metrics.on_pools(status.count, status.registrations);
         drop(st);
         self.heads.send_replace(snapshot);
         self.pool_status.send_replace(status);
@@ -282,6 +314,12 @@ impl ChainService {
     /// [`ChainService::add_submission`], recording whether it came by gossip (a miner
     /// prefills the others in its compact blocks; see `sync::compact`).
     pub fn add_submission_via(&self, s: Submission, origin: Origin) -> Result<Hash32, SubmissionError> {
+        let added = self.admit_submission(s, origin);
+        self.metrics.on_submission(&added);
+        added
+    }
+
+    fn admit_submission(&self, s: Submission, origin: Origin) -> Result<Hash32, SubmissionError> {
         let mut st = self.lock();
         let started = std::time::Instant::now();
         let checked = st.chain.check_submission(&s);
@@ -308,7 +346,11 @@ impl ChainService {
         if origin == Origin::Gossip {
             st.pool.mark_gossiped(&id);
         }
+        if st.round_start.is_none() {
+            st.round_start = Some((st.pool.base(), Instant::now()));
+        }
         let status = PoolStatus { base: st.pool.base(), count: st.pool.len(), registrations: st.registrations.len() };
+        self.metrics.on_pools(status.count, status.registrations);
         drop(st);
         self.pool_status.send_replace(status);
         Ok(id)
@@ -321,6 +363,12 @@ impl ChainService {
 
     /// [`ChainService::add_registration`], recording whether it came by gossip.
     pub fn add_registration_via(&self, r: Registration, origin: Origin) -> Result<Hash32, RegistrationError> {
+        let added = self.admit_registration(r, origin);
+        self.metrics.on_registration(&added);
+        added
+    }
+
+    fn admit_registration(&self, r: Registration, origin: Origin) -> Result<Hash32, RegistrationError> {
         let mut st = self.lock();
         let started = std::time::Instant::now();
         let checked = st.chain.check_registration(&r);
@@ -331,6 +379,7 @@ impl ChainService {
             st.registrations.mark_gossiped(&id);
         }
         let pending = st.registrations.len();
+        self.metrics.on_pools(st.pool.len(), pending);
         drop(st);
         // A pending registration is reason enough for a block (after the round timeout).
         self.pool_status.send_modify(|p| p.registrations = pending);

@@ -206,6 +206,8 @@ impl Testnet {
             listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
             bootnodes,
             rpc: "127.0.0.1:0".into(),
+            // Every test node serves its metrics, so any test can scrape them.
+            metrics: Some("127.0.0.1:0".into()),
             data,
             member_key,
             member_key_passphrase_file: None,

@@ -166,6 +166,33 @@ impl From<UpdateError> for SubmissionError {
 }
 
 impl SubmissionError {
+    /// A short name of the error's kind, `snake_case` (the `reason` label of the node's
+    /// rejection metrics; a bounded set).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SubmissionError::Decode(..) => "decode",
+            SubmissionError::WrongChain { .. } => "wrong_chain",
+            SubmissionError::WrongLength { .. } => "wrong_length",
+            SubmissionError::UpdateTooLarge { .. } => "update_too_large",
+            SubmissionError::WrongEncoding { .. } => "wrong_encoding",
+            SubmissionError::ScaleCount { .. } => "scale_count",
+            SubmissionError::ZeroScale { .. } => "zero_scale",
+            SubmissionError::ScaleTooLarge { .. } => "scale_too_large",
+            SubmissionError::LevelOutOfRange { .. } => "level_out_of_range",
+            SubmissionError::WeakPrivacy(..) => "weak_privacy",
+            SubmissionError::UpdateNormTooLarge { .. } => "update_norm_too_large",
+            SubmissionError::WrongRound { .. } => "wrong_round",
+            SubmissionError::NoMembers => "no_members",
+            SubmissionError::UnknownGroup { .. } => "unknown_group",
+            SubmissionError::RingMismatch { .. } => "ring_mismatch",
+            SubmissionError::BadRingSignature(..) => "bad_ring_signature",
+            SubmissionError::NotOnHead(..) => "not_on_head",
+            SubmissionError::Duplicate => "duplicate",
+            SubmissionError::Equivocation(..) => "equivocation",
+            SubmissionError::PoolFull => "pool_full",
+        }
+    }
+
     /// The gossip verdict for this error.
     pub fn verdict(&self) -> Verdict {
         match self {
@@ -245,6 +272,27 @@ pub enum RegistrationError {
 }
 
 impl RegistrationError {
+    /// A short name of the error's kind, `snake_case` (the `reason` label of the node's
+    /// rejection metrics; a bounded set).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RegistrationError::Decode(..) => "decode",
+            RegistrationError::WrongChain { .. } => "wrong_chain",
+            RegistrationError::NotAKey(..) => "not_a_key",
+            RegistrationError::NoAuthority => "no_authority",
+            RegistrationError::BadAuthoritySignature => "bad_authority_signature",
+            RegistrationError::BadPossession => "bad_possession",
+            RegistrationError::ClosedEnrolment => "closed_enrolment",
+            RegistrationError::WeakStamp { .. } => "weak_stamp",
+            RegistrationError::AlreadyRegistered { .. } => "already_registered",
+            RegistrationError::WasRevoked { .. } => "was_revoked",
+            RegistrationError::NotAMember(..) => "not_a_member",
+            RegistrationError::Duplicate => "duplicate",
+            RegistrationError::Conflict(..) => "conflict",
+            RegistrationError::PoolFull => "pool_full",
+        }
+    }
+
     /// The gossip verdict for this error: a registration that raced another into a block
     /// (already registered, already revoked, pending) is ignored, a forged or malformed one
     /// rejected.
@@ -420,6 +468,39 @@ pub enum BlockError {
 }
 
 impl BlockError {
+    /// A short name of the error's kind, `snake_case` (the `reason` label of the node's
+    /// rejection metrics; a bounded set).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            BlockError::Decode(..) => "decode",
+            BlockError::WrongChain { .. } => "wrong_chain",
+            BlockError::Version(..) => "version",
+            BlockError::AlreadyKnown => "already_known",
+            BlockError::InsufficientWork => "insufficient_work",
+            BlockError::BadBodyRoot => "bad_body_root",
+            BlockError::EmptyBody => "empty_body",
+            BlockError::RegistrationCount { .. } => "registration_count",
+            BlockError::RegistrationsUnsorted => "registrations_unsorted",
+            BlockError::Registration { .. } => "registration",
+            BlockError::TooFewForRule { .. } => "too_few_for_rule",
+            BlockError::SubmissionCount { .. } => "submission_count",
+            BlockError::Unsorted => "unsorted",
+            BlockError::DuplicateRoundTag(..) => "duplicate_round_tag",
+            BlockError::Submission { .. } => "submission",
+            BlockError::ForeignSubmission { .. } => "foreign_submission",
+            BlockError::UnknownParent(..) => "unknown_parent",
+            BlockError::Height { .. } => "height",
+            BlockError::Target { .. } => "target",
+            BlockError::TimestampTooOld { .. } => "timestamp_too_old",
+            BlockError::TimestampInFuture { .. } => "timestamp_in_future",
+            BlockError::QuorumNotMet { .. } => "quorum_not_met",
+            BlockError::ModelOverflow(..) => "model_overflow",
+            BlockError::StateRoot { .. } => "state_root",
+            BlockError::ReorgTooDeep { .. } => "reorg_too_deep",
+            BlockError::Storage(..) => "storage",
+        }
+    }
+
     /// The gossip verdict for this error.
     pub fn verdict(&self) -> Verdict {
         match self {

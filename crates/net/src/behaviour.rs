@@ -26,6 +26,7 @@ use std::time::Duration;
 use learnchain_proto::announce::MAX_ANNOUNCEMENT_BYTES;
 use learnchain_proto::registration::MAX_REGISTRATION_BYTES;
 use learnchain_proto::{hash::sha256, topics::TopicKind};
+use prometheus_client::registry::Registry;
 use libp2p::{
     Swarm, SwarmBuilder, Transport, allow_block_list, connection_limits, core::upgrade, gossipsub,
     identify, kad, mdns, noise, ping, request_response, request_response::ProtocolSupport,
@@ -169,6 +170,7 @@ fn check_config(config: &NetConfig) -> Result<(), NetError> {
 fn gossipsub_behaviour(
     config: &NetConfig,
     topics: &Topics,
+    registry: &mut Registry,
 ) -> Result<gossipsub::Behaviour, NetError> {
     let largest = config.max_block_bytes.max(MAX_REGISTRATION_BYTES);
     let mut builder = gossipsub::ConfigBuilder::default();
@@ -202,7 +204,9 @@ fn gossipsub_behaviour(
         gossipsub::MessageAuthenticity::Anonymous,
         gossip_config,
     )
-    .map_err(|e| NetError::Config(format!("gossipsub: {e}")))?;
+    .map_err(|e| NetError::Config(format!("gossipsub: {e}")))?
+    // Mesh sizes, per-topic messages and bytes (forwards included), scores: `gossipsub_*`.
+    .with_metrics(registry.sub_registry_with_prefix("gossipsub"), gossipsub::MetricsConfig::default());
     // Off with the peer manager's enforcement: gossipsub's graylist would otherwise silence a
     // peer that a test means to keep hearing.
     if config.enforce_peer_scores && config.gossip_scoring {
@@ -295,7 +299,7 @@ fn gossip_score_thresholds() -> gossipsub::PeerScoreThresholds {
 pub const MAX_SYNC_STREAMS: usize = 32;
 
 /// Builds the behaviour for `config`.
-fn behaviour(config: &NetConfig, topics: &Topics) -> Result<Behaviour, NetError> {
+fn behaviour(config: &NetConfig, topics: &Topics, registry: &mut Registry) -> Result<Behaviour, NetError> {
     let identify = identify::Behaviour::new(
         identify::Config::new(
             IDENTIFY_PROTOCOL_VERSION.to_string(),
@@ -321,7 +325,7 @@ fn behaviour(config: &NetConfig, topics: &Topics) -> Result<Behaviour, NetError>
     Ok(Behaviour {
         bans: allow_block_list::Behaviour::default(),
         limits: connection_limits::Behaviour::new(crate::limits::connection_limits(config.max_peers as u32)),
-        gossipsub: gossipsub_behaviour(config, topics)?,
+        gossipsub: gossipsub_behaviour(config, topics, registry)?,
         identify,
         sync,
         ping: ping::Behaviour::default(),
@@ -346,14 +350,15 @@ fn dns_config() -> Result<(libp2p::dns::ResolverConfig, libp2p::dns::ResolverOpt
 }
 
 /// Builds the swarm for `config` (not yet listening or dialling), counting its TCP traffic
-/// into `traffic`.
+/// into `traffic` and registering gossipsub's metrics in `registry`.
 pub(crate) fn build_swarm(
     config: &NetConfig,
     topics: &Topics,
     traffic: TrafficCounters,
+    registry: &mut Registry,
 ) -> Result<Swarm<Behaviour>, NetError> {
     check_config(config)?;
-    let behaviour = behaviour(config, topics)?;
+    let behaviour = behaviour(config, topics, registry)?;
     let (dns_cfg, dns_opts) = dns_config()?;
     let noise = noise::Config::new(&config.keypair)
         .map_err(|e| NetError::Transport(format!("noise: {e}")))?;

@@ -24,6 +24,7 @@
 use std::{collections::HashMap, ops::ControlFlow, time::Instant};
 
 use futures::StreamExt;
+use libp2p::metrics::Recorder;
 use learnchain_proto::{SyncRequest, SyncResponse, topics::TopicKind};
 use libp2p::{
     Multiaddr, PeerId, Swarm,
@@ -45,6 +46,7 @@ use crate::{
     discovery::{DISCOVERY_INTERVAL, Discovery, PruneCandidate, prune_order},
     handle::{Command, SharedScores, lock},
     limits::SyncBudget,
+    metrics::NetMetrics,
     scoring::Action,
 };
 
@@ -74,6 +76,15 @@ struct TopicWaiter {
     reply: oneshot::Sender<Vec<PeerId>>,
 }
 
+/// What the event loop is built with besides the swarm and its channels.
+pub(crate) struct LoopParts {
+    pub(crate) topics: Topics,
+    pub(crate) bootnodes: Bootnodes,
+    pub(crate) discovery: Discovery,
+    pub(crate) scores: SharedScores,
+    pub(crate) metrics: NetMetrics,
+}
+
 /// The swarm task. Create it with [`crate::new`] and spawn [`EventLoop::run`].
 pub struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -88,6 +99,7 @@ pub struct EventLoop {
     discovery: Discovery,
     scores: SharedScores,
     budget: SyncBudget,
+    metrics: NetMetrics,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -105,11 +117,9 @@ impl EventLoop {
         swarm: Swarm<Behaviour>,
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<NetEvent>,
-        topics: Topics,
-        bootnodes: Bootnodes,
-        discovery: Discovery,
-        scores: SharedScores,
+        parts: LoopParts,
     ) -> Self {
+        let LoopParts { topics, bootnodes, discovery, scores, metrics } = parts;
         EventLoop {
             swarm,
             commands,
@@ -123,6 +133,7 @@ impl EventLoop {
             discovery,
             scores,
             budget: SyncBudget::default(),
+            metrics,
         }
     }
 
@@ -227,16 +238,25 @@ impl EventLoop {
     // ---- select! arms ---------------------------------------------------------------------
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.metrics.libp2p.record(&event);
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => {
+                self.metrics.libp2p.record(&event);
                 self.on_gossipsub_event(event)
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => {
+                self.metrics.libp2p.record(&event);
+                self.on_identify_event(event)
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => {
+                self.metrics.libp2p.record(&event);
                 swarm_events::on_ping_event(event)
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => {
+                self.metrics.libp2p.record(&event);
+                self.on_kad_event(event)
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.on_mdns_event(event),
             // Both only deny connections; there is nothing to handle.
             SwarmEvent::Behaviour(BehaviourEvent::Bans(never) | BehaviourEvent::Limits(never)) => match never {},
@@ -369,6 +389,17 @@ impl EventLoop {
         }
         self.prune_excess();
         self.dial_more();
+        self.count_peers();
+    }
+
+    /// Sets the peer gauges from the peer table and the current scores.
+    fn count_peers(&mut self) {
+        let now = Instant::now();
+        let scores = lock(&self.scores);
+        let peers: Vec<(Direction, f64)> =
+            self.peers.iter().map(|(peer, state)| (state.direction, scores.standing(peer, now).score)).collect();
+        drop(scores);
+        self.metrics.set_peers(peers);
     }
 
     /// Closes connections beyond `max_peers − PRUNE_HEADROOM` (see the `discovery` module).
@@ -466,6 +497,7 @@ impl EventLoop {
         match self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
             Ok(id) => {
                 debug!(topic = ?kind, %id, len, "published");
+                self.metrics.gossip_out(kind, len);
                 Ok(())
             }
             Err(PublishError::NoPeersSubscribedToTopic) => {

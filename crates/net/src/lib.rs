@@ -18,7 +18,8 @@
 //! `NetworkBehaviour` and the transport), `codec` (length-prefixed sync frames with limits),
 //! `event_loop` (the swarm task), `bootnodes` (redial policy), `discovery` (Kademlia, mDNS
 //! and the policy that keeps the node between its target and maximum peer counts),
-//! `scoring` (the peer manager: scores, offences and bans), `limits` (connection limits and
+//! `scoring` (the peer manager: scores, offences and bans), `metrics` (what the network
+//! exports to Prometheus, registered by [`new_with_metrics`]), `limits` (connection limits and
 //! the per-peer sync request budget), `handle` (the client side), `traffic` (transport-level
 //! byte counters, read with [`NetworkHandle::traffic`]), `types` (events and tokens),
 //! `error`.
@@ -32,10 +33,12 @@ mod error;
 mod event_loop;
 mod handle;
 mod limits;
+mod metrics;
 mod scoring;
 mod traffic;
 mod types;
 
+use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 
 pub use codec::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES_CAP, WireResponse};
@@ -73,9 +76,19 @@ pub use types::{Direction, GossipId, NetEvent, PeerInfo, SyncResponder, Verdict}
 pub fn new(
     config: NetConfig,
 ) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>, EventLoop), NetError> {
+    new_with_metrics(config, &mut Registry::default())
+}
+
+/// [`new`], registering the network's metrics (libp2p's, gossipsub's and ours, see the
+/// `metrics` module) in `registry`; the caller encodes it to serve them.
+pub fn new_with_metrics(
+    config: NetConfig,
+    registry: &mut Registry,
+) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>, EventLoop), NetError> {
     let topics = behaviour::Topics::new(&config);
     let traffic = traffic::TrafficCounters::default();
-    let mut swarm = behaviour::build_swarm(&config, &topics, traffic.clone())?;
+    let mut swarm = behaviour::build_swarm(&config, &topics, traffic.clone(), registry)?;
+    let metrics = metrics::NetMetrics::register(registry, traffic.clone());
     for addr in &config.listen {
         check_port_free(addr)?;
         swarm
@@ -89,7 +102,8 @@ pub fn new(
     let scores: handle::SharedScores =
         std::sync::Arc::new(std::sync::Mutex::new(scoring::Scoreboard::new(config.enforce_peer_scores)));
     let discovery = discovery::Discovery::new(config.target_peers, config.max_peers);
-    let event_loop = EventLoop::new(swarm, command_rx, event_tx, topics, bootnodes, discovery, scores.clone());
+    let parts = event_loop::LoopParts { topics, bootnodes, discovery, scores: scores.clone(), metrics };
+    let event_loop = EventLoop::new(swarm, command_rx, event_tx, parts);
     Ok((
         NetworkHandle::new(command_tx, local_peer_id, config.request_timeout, traffic, scores),
         event_rx,

@@ -31,6 +31,9 @@
 //! -32602 invalid params, -32603 internal, -32001 not found, -32002 unavailable on this
 //! node, -32007/-32008 request/response too large.
 //!
+//! [`metrics`] serves the node's Prometheus registry at `GET /metrics` on an address of its
+//! own (`--metrics`).
+//!
 //! [`client`] is a dependency-free async HTTP/1.1 JSON-RPC client used by the devnet
 //! driver and end-to-end tests.
 
@@ -38,6 +41,7 @@ pub mod api;
 pub mod client;
 pub mod http;
 pub mod methods;
+pub mod metrics;
 mod params;
 pub mod server;
 pub mod types;

@@ -85,6 +85,9 @@ pub struct Node {
     fatal: watch::Receiver<Option<String>>,
     tasks: Vec<(String, JoinHandle<()>)>,
     rpc: Option<learnchain_rpc::RpcHandle>,
+    /// The node's metrics and the network's (see [`crate::metrics`]).
+    registry: Arc<prometheus_client::registry::Registry>,
+    metrics_server: Option<learnchain_rpc::metrics::MetricsHandle>,
 }
 
 pub(crate) fn to_verdict(v: ChainVerdict) -> Verdict {
@@ -234,7 +237,11 @@ impl Node {
             discovery: config.discovery,
             gossip_scoring: config.gossip_scoring,
         };
-        let (net, mut events, event_loop) = learnchain_net::new(net_config).context("cannot start networking")?;
+        let mut registry = prometheus_client::registry::Registry::with_prefix("learnchain");
+        svc.metrics().register(&mut registry);
+        let (net, mut events, event_loop) =
+            learnchain_net::new_with_metrics(net_config, &mut registry).context("cannot start networking")?;
+        let registry = Arc::new(registry);
         let peer_id = net.local_peer_id();
         let (shutdown, _) = watch::channel(false);
         let (mining, _) = watch::channel(true);
@@ -303,6 +310,7 @@ impl Node {
             }
             None => (None, None),
         };
+        let metrics_server = crate::metrics::serve(config.metrics_addr()?, registry.clone()).await?;
 
         // Head forwarder: chain heads → RPC subscriptions; evaluation on observers.
         {
@@ -321,7 +329,10 @@ impl Node {
                                         let _ = tx.send(head_view(&chain_id, &meta));
                                         if api2.eval.is_some() {
                                             let api3 = api2.clone();
-                                            let _ = tokio::task::spawn_blocking(move || api3.metrics_for(&meta)).await;
+                                            let (height, m) = (meta.height, api3.svc.metrics().clone());
+                                            if let Ok(Ok(e)) = tokio::task::spawn_blocking(move || api3.metrics_for(&meta)).await {
+                                                m.on_evaluation(height, e.accuracy, e.loss);
+                                            }
                                         }
                                     }
                                     Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -425,7 +436,19 @@ impl Node {
             fatal,
             tasks,
             rpc,
+            registry,
+            metrics_server,
         })
+    }
+
+    /// The node's metrics and the network's, as `GET /metrics` serves them (OpenMetrics text).
+    pub fn metrics_text(&self) -> String {
+        crate::metrics::encode(&self.registry)
+    }
+
+    /// The address of the metrics endpoint, if `--metrics` asked for one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(|m| m.local_addr())
     }
 
     /// Follows the head.
@@ -465,9 +488,12 @@ impl Node {
 
     /// Signals every task, waits for each, and stops RPC.
     pub async fn shutdown(self) {
-        let Node { net, tasks, rpc, name, svc, api, shutdown, .. } = self;
+        let Node { net, tasks, rpc, name, svc, api, shutdown, metrics_server, .. } = self;
         if let Some(rpc) = rpc {
             rpc.stop().await;
+        }
+        if let Some(metrics) = metrics_server {
+            metrics.stop().await;
         }
         shutdown.send_replace(true);
         // The network event loop ends when every handle is gone.

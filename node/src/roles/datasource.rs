@@ -62,6 +62,7 @@ pub async fn run(
     let mut catch_up_logged = false;
     // The last update this node released, and the bases it was signed for.
     let mut released: Option<Released> = None;
+    report_privacy(&svc, &gate);
     loop {
         // Checked by value: `submit` may already have consumed the change notification.
         if *shutdown.borrow() {
@@ -161,6 +162,7 @@ pub async fn run(
                     match recorded {
                         Ok(spent) => {
                             info!(round, epsilon_spent = spent, "privacy ledger updated");
+                            report_privacy(&svc, &gate);
                             released = Some(Released { parent: head.meta.parent, round, signed: vec![s.clone()] });
                             submit(&svc, &net, s, &mut heads, &mut shutdown).await;
                         }
@@ -177,6 +179,13 @@ pub async fn run(
             _ = crate::service::stopped(&mut shutdown) => return,
         }
     }
+}
+
+/// Puts the ledger's spend in the node's metrics.
+fn report_privacy(svc: &ChainService, gate: &SharedGate) {
+    let gate = lock(gate);
+    let ledger = gate.ledger();
+    svc.metrics().on_privacy(ledger.spent().epsilon, ledger.budget(), ledger.rounds().len() as u64);
 }
 
 /// The DP-SGD settings of a round under `declaration`, for a shard of `examples`.
@@ -229,6 +238,7 @@ async fn train(
     let dp = dp_params(&g, &declaration, examples);
     let limits = UpdateLimits::new(&g, &declaration, examples, &head.model);
     let previous = previous.map(<[i32]>::to_vec);
+    let started = std::time::Instant::now();
     let (encoded, honest, g) = tokio::task::spawn_blocking(move || {
         let mut training = g.training.clone();
         training.local_steps = declaration.steps;
@@ -252,6 +262,7 @@ async fn train(
         out.map(|(e, h)| (e, h, g))
     })
     .await??;
+    svc.metrics().on_training(started.elapsed());
     let s = Submission {
         chain_id: g.chain_id(),
         base: head.meta.hash,

@@ -237,6 +237,7 @@ pub async fn run(
         let compact = crate::sync::compact::compact_of(&svc, &block);
         match svc.import(block, Origin::Local).await {
             Ok(_) => {
+                svc.metrics().on_mined();
                 info!(height, block = %hash.short(), submissions = n, registrations = r, pow_ms = started.elapsed().as_millis() as u64, "mined block");
                 crate::sync::compact::announce(&net, &compact).await;
             }

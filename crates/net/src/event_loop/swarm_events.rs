@@ -72,6 +72,7 @@ impl EventLoop {
             self.report(&message_id, &source, MessageAcceptance::Ignore);
             return;
         }
+        self.metrics.gossip_in(kind, message.data.len());
         let id = GossipId { message_id, source, kind };
         trace!(peer = %id.source, topic = ?kind, id = %id.message_id, len = message.data.len(), "gossip received");
         let source = id.source;
@@ -260,6 +261,7 @@ impl EventLoop {
         }
         if num_established == 1 {
             info!(%peer, address = %remote, "peer connected");
+            self.count_peers();
             self.emit(NetEvent::PeerConnected(peer));
         }
     }
@@ -281,6 +283,7 @@ impl EventLoop {
                 Some(cause) => info!(%peer, %cause, "peer disconnected"),
                 None => info!(%peer, "peer disconnected"),
             }
+            self.count_peers();
             self.emit(NetEvent::PeerDisconnected(peer));
         }
     }

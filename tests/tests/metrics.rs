@@ -1,0 +1,102 @@
+//! The Prometheus endpoint of running nodes: every node's `/metrics` reports its own head,
+//! what it imported and refused, its peers and gossip traffic; a data source its ε and
+//! training time; the observer its model's accuracy and loss.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use learnchain_rpc::client;
+use learnchain_tests::{Kind, Testnet};
+
+const T: Duration = Duration::from_secs(60);
+
+/// Samples of an OpenMetrics text: `name{labels}` → value.
+fn samples(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            Some((key.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+async fn scrape(net: &Testnet, i: usize) -> anyhow::Result<(String, HashMap<String, f64>)> {
+    let addr = net.node(i)?.metrics_addr().expect("every test node serves metrics");
+    let body = client::get(addr, "/metrics", Duration::from_secs(5)).await?;
+    let text = String::from_utf8(body)?;
+    anyhow::ensure!(text.ends_with("# EOF\n"), "not OpenMetrics text: {text}");
+    let parsed = samples(&text);
+    Ok((text, parsed))
+}
+
+fn value(s: &HashMap<String, f64>, key: &str) -> f64 {
+    *s.get(key).unwrap_or_else(|| panic!("no sample {key}"))
+}
+
+fn sum_prefix(s: &HashMap<String, f64>, prefix: &str) -> f64 {
+    s.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_reports_its_chain_peers_and_role_over_metrics() -> anyhow::Result<()> {
+    let net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1), Kind::Observer]).await?;
+    net.wait_height(3, 3, T).await?;
+    net.set_mining(false);
+    let head = net.wait_agree(&net.running(), T).await?;
+    let height = head.meta.height as f64;
+
+    for i in net.running() {
+        let (text, s) = scrape(&net, i).await?;
+        assert_eq!(value(&s, "learnchain_chain_head_height"), height, "node {i}");
+        assert!(value(&s, "learnchain_chain_total_work") > 0.0, "node {i}");
+        let imported = sum_prefix(&s, "learnchain_chain_blocks_imported_total");
+        assert!(imported >= height, "node {i} imported {imported} blocks for a chain of {height}");
+        assert!(value(&s, "learnchain_chain_block_import_seconds_count") >= height, "node {i}");
+        let peers = sum_prefix(&s, "learnchain_net_peers{");
+        assert_eq!(peers as usize, net.node(i)?.peer_count().borrow().to_owned(), "node {i}: peer gauges");
+        assert!(value(&s, "learnchain_net_transport_bytes_total{direction=\"in\"}") > 0.0, "node {i}");
+        assert!(text.contains("learnchain_libp2p_"), "node {i}: libp2p's swarm metrics");
+        assert!(text.contains("learnchain_gossipsub_"), "node {i}: gossipsub's metrics");
+        assert!(text.contains("learnchain_build_info{version=\""), "node {i}");
+    }
+
+    // The miner's blocks left as compact blocks; the others received them.
+    let (_, miner) = scrape(&net, 0).await?;
+    assert_eq!(value(&miner, "learnchain_miner_blocks_mined_total"), height);
+    assert!(value(&miner, "learnchain_net_gossip_bytes_total{topic=\"compact_blocks\",direction=\"out\"}") > 0.0);
+    assert!(value(&miner, "learnchain_submissions_accepted_total") >= height, "a quorum per block entered the pool");
+    assert!(value(&miner, "learnchain_round_latency_seconds_count") >= 1.0);
+
+    // A data source reports its privacy spend and training.
+    let (_, source) = scrape(&net, 1).await?;
+    let spent = value(&source, "learnchain_privacy_epsilon_spent");
+    let budget = value(&source, "learnchain_privacy_epsilon_budget");
+    assert!(spent > 0.0 && spent <= budget, "ε spent {spent} of {budget}");
+    assert!(value(&source, "learnchain_privacy_rounds_contributed") >= 1.0);
+    assert!(value(&source, "learnchain_training_seconds_count") >= 1.0);
+    assert!(value(&source, "learnchain_net_gossip_bytes_total{topic=\"compact_blocks\",direction=\"in\"}") > 0.0);
+
+    // The observer evaluates each head (in a task of its own); wait until it has done the
+    // last one, checking at each scrape.
+    let deadline = tokio::time::Instant::now() + T;
+    let observer = loop {
+        let (_, s) = scrape(&net, 3).await?;
+        if s.get("learnchain_model_evaluated_height") == Some(&height) {
+            break s;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the observer never evaluated height {height}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let accuracy = value(&observer, "learnchain_model_test_accuracy");
+    let loss = value(&observer, "learnchain_model_test_loss");
+    let rpc = client::call(net.node(3)?.rpc_addr.expect("rpc"), "model_metrics", serde_json::Value::Null).await?;
+    // The text format prints floats to about 16 digits: equal up to the last one.
+    let close = |a: f64, b: Option<f64>| b.is_some_and(|b| (a - b).abs() < 1e-12);
+    assert!(close(accuracy, rpc["accuracy"].as_f64()), "the gauge {accuracy} is the RPC's accuracy of the head: {rpc}");
+    assert!(close(loss, rpc["loss"].as_f64()), "the gauge {loss} is the RPC's loss of the head: {rpc}");
+    // The observer holds no ledger: no ε is reported as spent.
+    assert_eq!(value(&observer, "learnchain_privacy_epsilon_spent"), 0.0);
+    net.shutdown().await;
+    Ok(())
+}
