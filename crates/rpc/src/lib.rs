@@ -22,6 +22,7 @@
 //! | `aggregate_report` | height, or hash (64 hex, optional `0x`) | [`AggregateReportView`] |
 //! | `members_register` | registration: hex (optional `0x`) of its canonical bytes, at most 512 bytes | registration id, hex |
 //! | `rpc_methods` | — | `[string]`, sorted |
+//! | `rpc.discover` | — | the OpenRPC 1.x document of every method, with params and result schemas ([`openrpc`]) |
 //! | `chain_subscribeHeads` / `chain_unsubscribeHeads` | — / subscription id | WebSocket notifications `chain_head` carrying [`HeadView`] |
 //!
 //! Beside JSON-RPC, the port answers `GET /model.safetensors?height=H` with the model file
@@ -42,6 +43,7 @@ pub mod client;
 pub mod http;
 pub mod methods;
 pub mod metrics;
+pub mod openrpc;
 mod params;
 pub mod server;
 pub mod types;

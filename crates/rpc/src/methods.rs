@@ -57,6 +57,8 @@ pub const MEMBERS_REGISTER: &str = "members_register";
 pub const MAX_REGISTRATION_BYTES: usize = 512;
 /// `rpc_methods()` → sorted array of every method name this server answers.
 pub const RPC_METHODS: &str = "rpc_methods";
+/// `rpc.discover()` → the OpenRPC document of this server ([`crate::openrpc`]).
+pub const RPC_DISCOVER: &str = "rpc.discover";
 /// `chain_subscribeHeads()` (WebSocket only) → subscription id; then one
 /// [`CHAIN_HEAD_NOTIFICATION`] per new head.
 pub const CHAIN_SUBSCRIBE_HEADS: &str = "chain_subscribeHeads";
@@ -130,6 +132,10 @@ pub(crate) fn module(api: Arc<dyn NodeApi>) -> Result<RpcModule<Ctx>, RegisterMe
         api.submit_registration(bytes)
     })?;
     register_head_subscription(&mut module)?;
+    let discovered = crate::openrpc::document(env!("CARGO_PKG_VERSION"));
+    module.register_method(RPC_DISCOVER, move |params, _, _| {
+        params::none(RPC_DISCOVER, &params).map(|()| discovered.clone())
+    })?;
 
     // Last, so the list is complete; it names itself too.
     let mut names: Vec<&'static str> = module.method_names().chain([RPC_METHODS]).collect();
@@ -214,3 +220,4 @@ fn register_head_subscription(module: &mut RpcModule<Ctx>) -> Result<(), Registe
     )?;
     Ok(())
 }
+

@@ -12,10 +12,11 @@
 //! - floats must be finite: serde_json writes NaN and infinities as `null`, which these
 //!   types then refuse to read back.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The head of the best chain; also the payload of every `chain_head` notification.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct HeadView {
     /// Chain id (hash of the genesis), hex.
     pub chain_id: String,
@@ -41,7 +42,7 @@ pub struct HeadView {
 
 /// One model-update submission, as carried by a block or waiting in the mempool.
 /// The update vector itself is not included, only its size.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SubmissionView {
     /// Submission id (hash of its canonical encoding), hex.
     pub id: String,
@@ -69,7 +70,7 @@ pub struct SubmissionView {
 ///
 /// A node that is not a data source answers with `data_source: false` and `null` for
 /// every other field except `stopped` (false).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PrivacyStatusView {
     /// Whether this node trains and submits (has a privacy ledger).
     pub data_source: bool,
@@ -105,7 +106,7 @@ pub struct PrivacyStatusView {
 }
 
 /// A block: its header fields and the submissions in its body.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BlockView {
     /// Block hash, hex.
     pub hash: String,
@@ -135,7 +136,7 @@ pub struct BlockView {
 }
 
 /// The global model after one block.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ModelView {
     /// Height of the block after which this is the model.
     pub height: u64,
@@ -162,7 +163,7 @@ pub struct ModelView {
 }
 
 /// The evaluation of the global model after one block on this node's evaluation data.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MetricsView {
     /// Height of the block after which the model was evaluated.
     pub height: u64,
@@ -177,7 +178,7 @@ pub struct MetricsView {
 }
 
 /// One connected peer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PeerView {
     /// libp2p peer id (base58).
     pub peer_id: String,
@@ -208,7 +209,7 @@ pub struct PeerView {
 }
 
 /// A peer the node has banned: its connections are refused until the ban ends.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BanView {
     /// libp2p peer id (base58).
     pub peer_id: String,
@@ -223,7 +224,7 @@ pub struct BanView {
 }
 
 /// Facts about this node.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct NodeInfoView {
     /// The node's name from its configuration (`--name`).
     #[serde(default)]
@@ -260,7 +261,7 @@ pub struct NodeInfoView {
 
 /// The pool for the next block: submissions for the next round and pending registry
 /// changes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MempoolView {
     /// The round being collected (head height + 1).
     pub round: u64,
@@ -273,7 +274,7 @@ pub struct MempoolView {
 }
 
 /// One registry entry (`members_list`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MemberView {
     /// The member's public key, hex (64 digits).
     pub key: String,
@@ -287,7 +288,7 @@ pub struct MemberView {
 }
 
 /// The member registry after the head (`members_list`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MembersView {
     /// Height of the head the registry is read at.
     pub height: u64,
@@ -307,7 +308,7 @@ pub struct MembersView {
 
 /// A registry change (registration or revocation), as carried by a block or waiting in
 /// the pool.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RegistrationView {
     /// Registration id, hex (the id `members_register` returned for it).
     pub id: String,
@@ -326,7 +327,7 @@ pub struct RegistrationView {
 /// (median, trimmed mean, Bulyan's second stage) set `kept_coordinates` and
 /// `coordinates`; the geometric median sets `weight_ppm`; distance-based rules (Krum,
 /// multi-Krum, Bulyan's selection, l-nearest) set `score`. The others are `null`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SubmissionAggregationView {
     /// Submission id, hex.
     pub id: String,
@@ -350,7 +351,7 @@ pub struct SubmissionAggregationView {
 
 /// The aggregation of one block (`aggregate_report`): the block's rule recomputed over
 /// the submissions it carries.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AggregateReportView {
     /// Height of the block.
     pub height: u64,

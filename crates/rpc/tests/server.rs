@@ -459,12 +459,67 @@ async fn every_method_answers() {
         methods::MEMBERS_LIST,
         methods::MEMBERS_REGISTER,
         methods::RPC_METHODS,
+        methods::RPC_DISCOVER,
         methods::CHAIN_SUBSCRIBE_HEADS,
         methods::CHAIN_UNSUBSCRIBE_HEADS,
     ];
     expected.sort_unstable();
     assert_eq!(names, expected);
 
+    server.stop().await;
+}
+
+/// The properties a schema (or the component it refers to) declares.
+fn properties<'a>(doc: &'a Value, schema: &'a Value) -> Option<std::collections::BTreeSet<&'a str>> {
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => &doc["components"]["schemas"][r.strip_prefix("#/components/schemas/")?],
+        None => schema,
+    };
+    Some(schema.get("properties")?.as_object()?.keys().map(String::as_str).collect())
+}
+
+#[tokio::test]
+async fn rpc_discover_documents_exactly_the_methods_answered_and_their_results() {
+    let (_node, server) = start_fake().await;
+    let addr = server.local_addr();
+    let doc: Value = call_ok(addr, "rpc.discover", Value::Null).await;
+    assert!(doc["openrpc"].as_str().is_some_and(|v| v.starts_with("1.")), "{}", doc["openrpc"]);
+    let answered: std::collections::BTreeSet<String> =
+        call_ok::<Vec<String>>(addr, "rpc_methods", Value::Null).await.into_iter().collect();
+    let methods = doc["methods"].as_array().expect("methods");
+    let documented: std::collections::BTreeSet<String> =
+        methods.iter().map(|m| m["name"].as_str().expect("name").to_owned()).collect();
+    let missing: Vec<&String> = answered.difference(&documented).collect();
+    let extra: Vec<&String> = documented.difference(&answered).collect();
+    assert!(missing.is_empty(), "answered but not in rpc.discover: {missing:?}");
+    assert!(extra.is_empty(), "in rpc.discover but not answered: {extra:?}");
+    let mut checked = 0;
+    // Each method's result schema names exactly the fields its answer carries (the fake
+    // node answers every read; an array result is checked on its first item).
+    for m in methods {
+        let name = m["name"].as_str().expect("name");
+        assert!(m["params"].is_array() && m["result"]["schema"].is_object(), "{name}: params and result");
+        let params = match name {
+            "chain_getBlock" | "aggregate_report" => json!([1]),
+            "members_register" | "chain_subscribeHeads" | "chain_unsubscribeHeads" | "rpc.discover" => continue,
+            _ => Value::Null,
+        };
+        // An error answer (the fake has no evaluation data) has no result to check.
+        let Ok(answer) = client::call(addr, name, params).await else { continue };
+        let (value, schema) = match (&answer, m["result"]["schema"].get("items")) {
+            (Value::Array(items), Some(item)) => match items.first() {
+                Some(first) => (first.clone(), item.clone()),
+                None => continue,
+            },
+            _ => (answer.clone(), m["result"]["schema"].clone()),
+        };
+        let Value::Object(fields) = &value else { continue };
+        let sent: std::collections::BTreeSet<&str> = fields.keys().map(String::as_str).collect();
+        let declared = properties(&doc, &schema).unwrap_or_else(|| panic!("{name}: no properties in {schema}"));
+        assert_eq!(sent, declared, "{name}: the fields sent and the fields its schema declares");
+        checked += 1;
+    }
+    assert!(checked >= 9, "only {checked} results were checked against their schemas");
     server.stop().await;
 }
 
