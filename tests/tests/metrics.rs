@@ -2,7 +2,7 @@
 //! what it imported and refused, its peers and gossip traffic; a data source its ε and
 //! training time; the observer its model's accuracy and loss.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use learnchain_rpc::client;
@@ -38,6 +38,40 @@ fn sum_prefix(s: &HashMap<String, f64>, prefix: &str) -> f64 {
     s.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).sum()
 }
 
+/// The metric families of `text` that are ours (not libp2p's or gossipsub's), by the name
+/// their samples carry without the `_total` / `_info` suffix.
+fn our_families(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| !name.starts_with("learnchain_libp2p_") && !name.starts_with("learnchain_gossipsub_"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The README's Metrics table names every family a node exports, and no other: the
+/// `*_rejected` families, which appear once something was refused, are the only ones a
+/// clean run does not show.
+fn readme_lists_exactly(text: &str) -> anyhow::Result<()> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))?;
+    let section = readme.split("\n## Metrics\n").nth(1).and_then(|s| s.split("\n## ").next()).unwrap_or("");
+    let listed: BTreeSet<String> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `learnchain_"))
+        .filter_map(|l| l.split('`').next())
+        .map(|n| {
+            let n = format!("learnchain_{n}");
+            n.strip_suffix("_total").or_else(|| n.strip_suffix("_info")).map(str::to_owned).unwrap_or(n)
+        })
+        .collect();
+    let exported = our_families(text);
+    let unlisted: Vec<&String> = exported.difference(&listed).collect();
+    anyhow::ensure!(unlisted.is_empty(), "exported but not in the README's Metrics table: {unlisted:?}");
+    let absent: Vec<&String> = listed.difference(&exported).filter(|n| !n.ends_with("_rejected")).collect();
+    anyhow::ensure!(absent.is_empty(), "in the README's Metrics table but not exported: {absent:?}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_node_reports_its_chain_peers_and_role_over_metrics() -> anyhow::Result<()> {
     let net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1), Kind::Observer]).await?;
@@ -62,7 +96,8 @@ async fn every_node_reports_its_chain_peers_and_role_over_metrics() -> anyhow::R
     }
 
     // The miner's blocks left as compact blocks; the others received them.
-    let (_, miner) = scrape(&net, 0).await?;
+    let (miner_text, miner) = scrape(&net, 0).await?;
+    readme_lists_exactly(&miner_text)?;
     assert_eq!(value(&miner, "learnchain_miner_blocks_mined_total"), height);
     assert!(value(&miner, "learnchain_net_gossip_bytes_total{topic=\"compact_blocks\",direction=\"out\"}") > 0.0);
     assert!(value(&miner, "learnchain_submissions_accepted_total") >= height, "a quorum per block entered the pool");
