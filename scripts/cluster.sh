@@ -51,6 +51,17 @@ declare -A PORT=(
   [datasource-4]="${LEARNCHAIN_RPC_DATASOURCE_4:-8551}"
   [datasource-5]="${LEARNCHAIN_RPC_DATASOURCE_5:-8552}"
 )
+# Their published metrics ports (GET /metrics), as in the compose files and prometheus.yml.
+declare -A METRICS_PORT=(
+  [bootnode]="${LEARNCHAIN_METRICS_BOOTNODE:-9100}"
+  [miner-1]="${LEARNCHAIN_METRICS_MINER_1:-9101}"
+  [miner-2]="${LEARNCHAIN_METRICS_MINER_2:-9102}"
+  [datasource-1]="${LEARNCHAIN_METRICS_DATASOURCE_1:-9103}"
+  [datasource-2]="${LEARNCHAIN_METRICS_DATASOURCE_2:-9104}"
+  [datasource-3]="${LEARNCHAIN_METRICS_DATASOURCE_3:-9105}"
+  [datasource-4]="${LEARNCHAIN_METRICS_DATASOURCE_4:-9106}"
+  [datasource-5]="${LEARNCHAIN_METRICS_DATASOURCE_5:-9107}"
+)
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 log() { echo "cluster.sh: $*" >&2; }

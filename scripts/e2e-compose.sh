@@ -5,7 +5,8 @@
 #   1. a fresh cluster (`scripts/cluster.sh up`, after removing any old `learnchain` project
 #      and its volumes); the bootnode reaches height 10; all 7 nodes agree on the head and
 #      model hash; every node has at least 3 peers though each was told only of the bootnode
-#      (Kademlia); every data source registered itself (open enrolment);
+#      (Kademlia); every data source registered itself (open enrolment); every node's
+#      /metrics answers on its published port with the height its RPC reports;
 #   2. miner-2 and datasource-4 stopped: the chain still grows by 3 blocks; started again:
 #      both catch up with the bootnode's head (timed);
 #   3. datasource-3 cut off the network (`docker network disconnect`) while the others mine 4
@@ -196,6 +197,26 @@ model_acc="$("$LC" predict --model "$MODEL_DIR/bootnode.safetensors" --data buil
 [ -n "$model_acc" ] || fail "predict could not read the exported model"
 rm -rf "$MODEL_DIR"
 pass "model of height $phase1_h: the bootnode's export and miner-1's GET /model.safetensors are the same bytes; predict gives test accuracy $model_acc"
+
+# Every node's metrics answer on its published port with the height its RPC reports, and
+# prometheus.yml scrapes exactly those ports.
+metrics_height() {
+  curl -sf -m 5 "http://127.0.0.1:${METRICS_PORT[$1]}/metrics" | awk '$1 == "learnchain_chain_head_height" { print $2 }'
+}
+metrics_match_rpc() {
+  local s m r
+  for s in "${BASE_NODES[@]}"; do
+    m="$(metrics_height "$s")"; r="$(height_of "$s")"
+    [ -n "$m" ] && [ "$m" = "$r" ] || return 1
+  done
+}
+for s in "${BASE_NODES[@]}"; do
+  grep -q "127.0.0.1:${METRICS_PORT[$s]}\"\]" "$ROOT/prometheus.yml" || fail "prometheus.yml does not scrape $s at 127.0.0.1:${METRICS_PORT[$s]}"
+done
+# A block may land between the two reads: retried until both agree.
+wait_until 30 metrics_match_rpc \
+  || fail "metrics and RPC heights differ: $(for s in "${BASE_NODES[@]}"; do printf '%s=%s/%s ' "$s" "$(metrics_height "$s")" "$(height_of "$s")"; done)"
+pass "every node's /metrics answers on 127.0.0.1 with its height ($(for s in "${BASE_NODES[@]}"; do printf '%s=%s ' "$s" "$(metrics_height "$s")"; done)); prometheus.yml scrapes each"
 
 members_active 4 || fail "fewer than 4 members registered: $(rpc members_list)"
 pass "4 data sources registered themselves (open enrolment)"
