@@ -9,7 +9,8 @@
 //!
 //! [`NodeMetrics::register`] puts them in the node's registry (prefix `learnchain_`, beside
 //! the network's from `learnchain_net`), which `--metrics ADDR` serves
-//! ([`learnchain_rpc::metrics`]). Every name, with its labels, is listed in the README's
+//! ([`learnchain_rpc::metrics`]); a node without `--metrics` builds no registry (and keeps
+//! no libp2p or gossipsub metrics), and its own counters count into nothing read. Every name, with its labels, is listed in the README's
 //! "Metrics" section; a test there keeps the list and this module in step.
 
 use std::time::Duration;
@@ -277,14 +278,13 @@ impl NodeMetrics {
     }
 }
 
-/// Starts the `--metrics` endpoint on `addr` (none when `None`), serving `registry`.
+/// Starts the `--metrics` endpoint on `addr`, serving `registry`.
 pub(crate) async fn serve(
-    addr: Option<std::net::SocketAddr>,
+    addr: std::net::SocketAddr,
     registry: std::sync::Arc<Registry>,
-) -> anyhow::Result<Option<learnchain_rpc::metrics::MetricsHandle>> {
-    let Some(addr) = addr else { return Ok(None) };
+) -> anyhow::Result<learnchain_rpc::metrics::MetricsHandle> {
     match learnchain_rpc::metrics::MetricsServer::default().start(addr, registry).await {
-        Ok(handle) => Ok(Some(handle)),
+        Ok(handle) => Ok(handle),
         Err(learnchain_rpc::RpcError::Bind { source, .. }) if source.kind() == std::io::ErrorKind::AddrInUse => {
             anyhow::bail!(
                 "cannot serve metrics on {addr}: the port is already in use (another node, or another program, holds \

@@ -170,7 +170,7 @@ fn check_config(config: &NetConfig) -> Result<(), NetError> {
 fn gossipsub_behaviour(
     config: &NetConfig,
     topics: &Topics,
-    registry: &mut Registry,
+    registry: Option<&mut Registry>,
 ) -> Result<gossipsub::Behaviour, NetError> {
     let largest = config.max_block_bytes.max(MAX_REGISTRATION_BYTES);
     let mut builder = gossipsub::ConfigBuilder::default();
@@ -204,9 +204,11 @@ fn gossipsub_behaviour(
         gossipsub::MessageAuthenticity::Anonymous,
         gossip_config,
     )
-    .map_err(|e| NetError::Config(format!("gossipsub: {e}")))?
+    .map_err(|e| NetError::Config(format!("gossipsub: {e}")))?;
     // Mesh sizes, per-topic messages and bytes (forwards included), scores: `gossipsub_*`.
-    .with_metrics(registry.sub_registry_with_prefix("gossipsub"), gossipsub::MetricsConfig::default());
+    if let Some(registry) = registry {
+        gossipsub = gossipsub.with_metrics(registry.sub_registry_with_prefix("gossipsub"), gossipsub::MetricsConfig::default());
+    }
     // Off with the peer manager's enforcement: gossipsub's graylist would otherwise silence a
     // peer that a test means to keep hearing.
     if config.enforce_peer_scores && config.gossip_scoring {
@@ -299,7 +301,7 @@ fn gossip_score_thresholds() -> gossipsub::PeerScoreThresholds {
 pub const MAX_SYNC_STREAMS: usize = 32;
 
 /// Builds the behaviour for `config`.
-fn behaviour(config: &NetConfig, topics: &Topics, registry: &mut Registry) -> Result<Behaviour, NetError> {
+fn behaviour(config: &NetConfig, topics: &Topics, registry: Option<&mut Registry>) -> Result<Behaviour, NetError> {
     let identify = identify::Behaviour::new(
         identify::Config::new(
             IDENTIFY_PROTOCOL_VERSION.to_string(),
@@ -350,12 +352,12 @@ fn dns_config() -> Result<(libp2p::dns::ResolverConfig, libp2p::dns::ResolverOpt
 }
 
 /// Builds the swarm for `config` (not yet listening or dialling), counting its TCP traffic
-/// into `traffic` and registering gossipsub's metrics in `registry`.
+/// into `traffic` and registering gossipsub's metrics in `registry` (if any).
 pub(crate) fn build_swarm(
     config: &NetConfig,
     topics: &Topics,
     traffic: TrafficCounters,
-    registry: &mut Registry,
+    registry: Option<&mut Registry>,
 ) -> Result<Swarm<Behaviour>, NetError> {
     check_config(config)?;
     let behaviour = behaviour(config, topics, registry)?;

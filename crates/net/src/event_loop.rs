@@ -24,7 +24,6 @@
 use std::{collections::HashMap, ops::ControlFlow, time::Instant};
 
 use futures::StreamExt;
-use libp2p::metrics::Recorder;
 use learnchain_proto::{SyncRequest, SyncResponse, topics::TopicKind};
 use libp2p::{
     Multiaddr, PeerId, Swarm,
@@ -238,23 +237,23 @@ impl EventLoop {
     // ---- select! arms ---------------------------------------------------------------------
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
-        self.metrics.libp2p.record(&event);
+        self.metrics.record(&event);
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => {
-                self.metrics.libp2p.record(&event);
+                self.metrics.record(&event);
                 self.on_gossipsub_event(event)
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => {
-                self.metrics.libp2p.record(&event);
+                self.metrics.record(&event);
                 self.on_identify_event(event)
             }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => {
-                self.metrics.libp2p.record(&event);
+                self.metrics.record(&event);
                 swarm_events::on_ping_event(event)
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => {
-                self.metrics.libp2p.record(&event);
+                self.metrics.record(&event);
                 self.on_kad_event(event)
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.on_mdns_event(event),

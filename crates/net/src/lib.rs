@@ -76,7 +76,7 @@ pub use types::{Direction, GossipId, NetEvent, PeerInfo, SyncResponder, Verdict}
 pub fn new(
     config: NetConfig,
 ) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>, EventLoop), NetError> {
-    new_with_metrics(config, &mut Registry::default())
+    build(config, None)
 }
 
 /// [`new`], registering the network's metrics (libp2p's, gossipsub's and ours, see the
@@ -85,10 +85,23 @@ pub fn new_with_metrics(
     config: NetConfig,
     registry: &mut Registry,
 ) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>, EventLoop), NetError> {
+    build(config, Some(registry))
+}
+
+/// [`new`] or [`new_with_metrics`]: without a registry, libp2p's and gossipsub's metrics
+/// are not kept at all (they cost work per message and per heartbeat), and ours count into
+/// nothing anyone reads.
+fn build(
+    config: NetConfig,
+    mut registry: Option<&mut Registry>,
+) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>, EventLoop), NetError> {
     let topics = behaviour::Topics::new(&config);
     let traffic = traffic::TrafficCounters::default();
-    let mut swarm = behaviour::build_swarm(&config, &topics, traffic.clone(), registry)?;
-    let metrics = metrics::NetMetrics::register(registry, traffic.clone());
+    let mut swarm = behaviour::build_swarm(&config, &topics, traffic.clone(), registry.as_deref_mut())?;
+    let metrics = match registry {
+        Some(registry) => metrics::NetMetrics::register(registry, traffic.clone()),
+        None => metrics::NetMetrics::unregistered(),
+    };
     for addr in &config.listen {
         check_port_free(addr)?;
         swarm

@@ -29,6 +29,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
+use libp2p::metrics::Recorder;
+
 use crate::Direction;
 use crate::scoring::READMIT_SCORE;
 use crate::traffic::TrafficCounters;
@@ -132,8 +134,8 @@ struct PeerLabels {
 
 /// The network's metrics (see the module docs).
 pub(crate) struct NetMetrics {
-    /// libp2p's swarm and protocol metrics.
-    pub(crate) libp2p: libp2p::metrics::Metrics,
+    /// libp2p's swarm and protocol metrics (none when nothing is registered).
+    libp2p: Option<libp2p::metrics::Metrics>,
     gossip_bytes: Family<TopicLabels, Counter>,
     gossip_messages: Family<TopicLabels, Counter>,
     peers: Family<PeerLabels, Gauge>,
@@ -178,7 +180,27 @@ impl NetMetrics {
             }
         }
         net.register_collector(Box::new(TransportBytes(traffic)));
-        NetMetrics { libp2p, gossip_bytes, gossip_messages, peers }
+        NetMetrics { libp2p: Some(libp2p), gossip_bytes, gossip_messages, peers }
+    }
+
+    /// Metrics in no registry: ours count (cheaply) into nothing read, libp2p's are not kept.
+    pub(crate) fn unregistered() -> NetMetrics {
+        NetMetrics {
+            libp2p: None,
+            gossip_bytes: Family::default(),
+            gossip_messages: Family::default(),
+            peers: Family::default(),
+        }
+    }
+
+    /// Hands a swarm or protocol event to libp2p's metrics, if they are kept.
+    pub(crate) fn record<E>(&self, event: &E)
+    where
+        libp2p::metrics::Metrics: Recorder<E>,
+    {
+        if let Some(m) = &self.libp2p {
+            m.record(event);
+        }
     }
 
     /// A gossip message of `len` payload bytes on `kind` was delivered to this node.

@@ -85,8 +85,8 @@ pub struct Node {
     fatal: watch::Receiver<Option<String>>,
     tasks: Vec<(String, JoinHandle<()>)>,
     rpc: Option<learnchain_rpc::RpcHandle>,
-    /// The node's metrics and the network's (see [`crate::metrics`]).
-    registry: Arc<prometheus_client::registry::Registry>,
+    /// The node's metrics and the network's (see [`crate::metrics`]), when served.
+    registry: Option<Arc<prometheus_client::registry::Registry>>,
     metrics_server: Option<learnchain_rpc::metrics::MetricsHandle>,
 }
 
@@ -237,11 +237,18 @@ impl Node {
             discovery: config.discovery,
             gossip_scoring: config.gossip_scoring,
         };
-        let mut registry = prometheus_client::registry::Registry::with_prefix("learnchain");
-        svc.metrics().register(&mut registry);
-        let (net, mut events, event_loop) =
-            learnchain_net::new_with_metrics(net_config, &mut registry).context("cannot start networking")?;
-        let registry = Arc::new(registry);
+        // Metrics are kept (libp2p's and gossipsub's cost work per message) only when served.
+        let metrics_addr = config.metrics_addr()?;
+        let (net, mut events, event_loop, registry) = if metrics_addr.is_some() {
+            let mut registry = prometheus_client::registry::Registry::with_prefix("learnchain");
+            svc.metrics().register(&mut registry);
+            let (net, events, event_loop) =
+                learnchain_net::new_with_metrics(net_config, &mut registry).context("cannot start networking")?;
+            (net, events, event_loop, Some(Arc::new(registry)))
+        } else {
+            let (net, events, event_loop) = learnchain_net::new(net_config).context("cannot start networking")?;
+            (net, events, event_loop, None)
+        };
         let peer_id = net.local_peer_id();
         let (shutdown, _) = watch::channel(false);
         let (mining, _) = watch::channel(true);
@@ -310,7 +317,10 @@ impl Node {
             }
             None => (None, None),
         };
-        let metrics_server = crate::metrics::serve(config.metrics_addr()?, registry.clone()).await?;
+        let metrics_server = match (metrics_addr, &registry) {
+            (Some(addr), Some(registry)) => Some(crate::metrics::serve(addr, registry.clone()).await?),
+            _ => None,
+        };
 
         // Head forwarder: chain heads → RPC subscriptions; evaluation on observers.
         {
@@ -441,9 +451,10 @@ impl Node {
         })
     }
 
-    /// The node's metrics and the network's, as `GET /metrics` serves them (OpenMetrics text).
-    pub fn metrics_text(&self) -> String {
-        crate::metrics::encode(&self.registry)
+    /// The node's metrics and the network's, as `GET /metrics` serves them (OpenMetrics
+    /// text); `None` when the node does not serve metrics.
+    pub fn metrics_text(&self) -> Option<String> {
+        self.registry.as_deref().map(crate::metrics::encode)
     }
 
     /// The address of the metrics endpoint, if `--metrics` asked for one.
