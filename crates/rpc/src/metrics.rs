@@ -13,11 +13,16 @@
 //! [`REQUEST_TIMEOUT`] (408 after; a client that stalls holds one slot for that long at
 //! most), one request per connection (`Connection: close`). `GET` or `HEAD` of `/metrics`
 //! is answered (a query string is ignored); other paths get 404, other methods 405.
+//!
+//! Encoding is paid at most once per [`MIN_ENCODE_INTERVAL`]: a scrape within that time of
+//! the last encoding gets the same text. A client that scrapes in a loop therefore costs the
+//! node one encoding a second and the copying of bytes, not a core (measured: 5,000 scrapes
+//! a second of a 63 kB text slowed a 2-core machine's chain to a crawl without it).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,6 +40,8 @@ pub const MAX_CONNECTIONS: usize = 16;
 pub const MAX_REQUEST_HEAD_BYTES: usize = 8 * 1024;
 /// Longest a client may take to send its request head.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Shortest time between two encodings of the registry (see the module docs).
+pub const MIN_ENCODE_INTERVAL: Duration = Duration::from_secs(1);
 /// The content type of OpenMetrics text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -42,19 +49,25 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 #[derive(Clone, Copy, Debug)]
 pub struct MetricsServer {
     request_timeout: Duration,
+    encode_interval: Duration,
 }
 
 impl Default for MetricsServer {
     fn default() -> Self {
-        MetricsServer { request_timeout: REQUEST_TIMEOUT }
+        MetricsServer { request_timeout: REQUEST_TIMEOUT, encode_interval: MIN_ENCODE_INTERVAL }
     }
 }
 
 impl MetricsServer {
-    /// A server that gives clients `timeout` to send their request head (default
-    /// [`REQUEST_TIMEOUT`]).
-    pub fn with_request_timeout(timeout: Duration) -> Self {
-        MetricsServer { request_timeout: timeout }
+    /// Gives clients `timeout` to send their request head (default [`REQUEST_TIMEOUT`]).
+    pub fn with_request_timeout(self, timeout: Duration) -> Self {
+        MetricsServer { request_timeout: timeout, ..self }
+    }
+
+    /// Encodes the registry at most once per `interval` (default [`MIN_ENCODE_INTERVAL`];
+    /// zero encodes at every scrape).
+    pub fn with_encode_interval(self, interval: Duration) -> Self {
+        MetricsServer { encode_interval: interval, ..self }
     }
 
     /// Binds `addr` and serves `registry` at [`METRICS_PATH`] on the current tokio runtime.
@@ -62,7 +75,8 @@ impl MetricsServer {
         let listener = TcpListener::bind(addr).await.map_err(|source| RpcError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| RpcError::Bind { addr, source })?;
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, registry, stopped, self.request_timeout));
+        let scrapes = Arc::new(Scrapes { registry, interval: self.encode_interval, last: Mutex::new(None) });
+        let task = tokio::spawn(accept_loop(listener, scrapes, stopped, self.request_timeout));
         tracing::info!(addr = %local_addr, "Prometheus metrics at http://{local_addr}{METRICS_PATH}");
         Ok(MetricsHandle { local_addr, stop, task })
     }
@@ -91,7 +105,32 @@ impl MetricsHandle {
     }
 }
 
-async fn accept_loop(listener: TcpListener, registry: Arc<Registry>, mut stop: oneshot::Receiver<()>, timeout: Duration) {
+/// The registry and its last encoding.
+struct Scrapes {
+    registry: Arc<Registry>,
+    interval: Duration,
+    last: Mutex<Option<(Instant, Arc<str>)>>,
+}
+
+impl Scrapes {
+    /// The registry as OpenMetrics text, encoded now or at most `interval` ago. Concurrent
+    /// scrapes wait for one encoding (about a millisecond) instead of each doing their own.
+    fn text(&self) -> Result<Arc<str>, std::fmt::Error> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, text)) = last.as_ref()
+            && at.elapsed() < self.interval
+        {
+            return Ok(text.clone());
+        }
+        let mut body = String::new();
+        prometheus_client::encoding::text::encode(&mut body, &self.registry)?;
+        let text: Arc<str> = body.into();
+        *last = Some((Instant::now(), text.clone()));
+        Ok(text)
+    }
+}
+
+async fn accept_loop(listener: TcpListener, scrapes: Arc<Scrapes>, mut stop: oneshot::Receiver<()>, timeout: Duration) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
@@ -102,9 +141,9 @@ async fn accept_loop(listener: TcpListener, registry: Arc<Registry>, mut stop: o
                         tracing::debug!(%peer, "metrics: too many connections; closing one");
                         continue;
                     };
-                    let registry = registry.clone();
+                    let scrapes = scrapes.clone();
                     tokio::spawn(async move {
-                        serve(stream, &registry, timeout).await;
+                        serve(stream, &scrapes, timeout).await;
                         drop(permit);
                     });
                 }
@@ -120,7 +159,7 @@ async fn accept_loop(listener: TcpListener, registry: Arc<Registry>, mut stop: o
 }
 
 /// Reads one request head and answers it.
-async fn serve(mut stream: TcpStream, registry: &Registry, timeout: Duration) {
+async fn serve(mut stream: TcpStream, scrapes: &Scrapes, timeout: Duration) {
     let response = match tokio::time::timeout(timeout, read_head(&mut stream)).await {
         Err(_) => plain(408, "Request Timeout", "the request head did not arrive in time"),
         Ok(Err(HeadError::TooLarge)) => plain(
@@ -129,7 +168,7 @@ async fn serve(mut stream: TcpStream, registry: &Registry, timeout: Duration) {
             &format!("the request head is larger than {MAX_REQUEST_HEAD_BYTES} bytes"),
         ),
         Ok(Err(HeadError::Closed)) => return,
-        Ok(Ok(head)) => answer(&head, registry),
+        Ok(Ok(head)) => answer(&head, scrapes),
     };
     let _ = stream.write_all(&response).await;
     let _ = stream.shutdown().await;
@@ -165,7 +204,7 @@ fn find_blank_line(buf: &[u8]) -> Option<usize> {
 }
 
 /// The response to a request head.
-fn answer(head: &[u8], registry: &Registry) -> Vec<u8> {
+fn answer(head: &[u8], scrapes: &Scrapes) -> Vec<u8> {
     let text = String::from_utf8_lossy(head);
     let line = text.lines().next().unwrap_or("");
     let mut parts = line.split_whitespace();
@@ -184,10 +223,10 @@ fn answer(head: &[u8], registry: &Registry) -> Vec<u8> {
         "HEAD" => true,
         _ => return plain(405, "Method Not Allowed", &format!("{METRICS_PATH} answers GET and HEAD only")),
     };
-    let mut body = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut body, registry) {
-        return plain(500, "Internal Server Error", &format!("cannot encode the metrics: {e}"));
-    }
+    let body = match scrapes.text() {
+        Ok(body) => body,
+        Err(e) => return plain(500, "Internal Server Error", &format!("cannot encode the metrics: {e}")),
+    };
     let mut response = response_head(200, "OK", CONTENT_TYPE, body.len());
     if !head_only {
         response.extend_from_slice(body.as_bytes());
@@ -217,7 +256,7 @@ mod tests {
     use prometheus_client::metrics::gauge::Gauge;
 
     async fn started() -> (MetricsHandle, Gauge) {
-        started_with(MetricsServer::default()).await
+        started_with(MetricsServer::default().with_encode_interval(Duration::ZERO)).await
     }
 
     async fn started_with(server: MetricsServer) -> (MetricsHandle, Gauge) {
@@ -279,8 +318,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn scrapes_in_a_loop_reuse_one_encoding() {
+        let (handle, gauge) = started_with(MetricsServer::default().with_encode_interval(Duration::from_secs(3600))).await;
+        let addr = handle.local_addr();
+        let first = request(addr, b"GET /metrics HTTP/1.1\r\n\r\n").await;
+        gauge.set(7);
+        let second = request(addr, b"GET /metrics HTTP/1.1\r\n\r\n").await;
+        assert_eq!(first, second, "a scrape within the interval gets the last encoding");
+        assert!(second.contains("learnchain_chain_head_height 42\n"), "{second}");
+        handle.stop().await;
+    }
+
+    #[tokio::test]
     async fn a_stalled_client_is_timed_out() {
-        let (handle, _) = started_with(MetricsServer::with_request_timeout(Duration::from_millis(200))).await;
+        let (handle, _) = started_with(MetricsServer::default().with_request_timeout(Duration::from_millis(200))).await;
         let mut s = TcpStream::connect(handle.local_addr()).await.expect("connect");
         s.write_all(b"GET /met").await.expect("write");
         let mut out = Vec::new();
