@@ -114,7 +114,8 @@
     if (s < 0) return "in the future";
     if (s < 120) return `${s} s ago`;
     if (s < 7200) return `${Math.round(s / 60)} min ago`;
-    return `${Math.round(s / 3600)} h ago`;
+    if (s < 172800) return `${Math.round(s / 3600)} h ago`;
+    return `${Math.round(s / 86400)} days ago`;
   }
   function work(hex) {
     const s = String(hex);
@@ -391,12 +392,20 @@
     const hs = points.map(([h]) => h);
     const x0 = hs[0];
     const x1 = Math.max(hs[hs.length - 1], x0 + 1);
+    // Accuracy in percent, between whole tenths, in steps of 5, 10 or 20; loss from 0 in
+    // steps of 1, 2 or 5 × 10^k.
     const accs = points.map(([, m]) => m.accuracy);
     const losses = points.map(([, m]) => m.loss);
-    let a0 = Math.max(0, Math.floor(Math.min(...accs) * 10) / 10);
-    let a1 = Math.min(1, Math.ceil(Math.max(...accs) * 10) / 10);
-    if (a1 <= a0) { a0 = Math.max(0, a0 - 0.1); a1 = Math.min(1, a0 + 0.2); }
-    const l1 = Math.max(...losses) * 1.05 || 1;
+    let top = Math.min(100, Math.max(10, 10 * Math.ceil(Math.max(...accs) * 10 - 1e-9)));
+    const low = Math.max(0, Math.min(top - 10, 10 * Math.floor(Math.min(...accs) * 10 + 1e-9)));
+    const aStep = top - low > 50 ? 20 : top - low > 20 ? 10 : 5;
+    const aTicks = Math.ceil((top - low) / aStep);
+    let bottom = top - aTicks * aStep;
+    if (bottom < 0) { bottom = 0; top = aTicks * aStep; }
+    const a0 = bottom / 100, a1 = top / 100;
+    const lStep = niceStep(Math.max(...losses) / 4);
+    const lTicks = Math.max(1, Math.ceil(Math.max(...losses) / lStep - 1e-9));
+    const l1 = lTicks * lStep;
     const x = (h) => L + ((h - x0) / (x1 - x0)) * (W - L - R);
     const ya = (a) => T + (1 - (a - a0) / (a1 - a0)) * (H - T - B);
     const yl = (l) => T + (1 - l / l1) * (H - T - B);
@@ -405,12 +414,14 @@
     const chart = svg("svg", { id: "chart-svg", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "test accuracy and loss against height", "data-points": points.length });
     const grid = svg("g", { class: "grid" });
     const axis = svg("g", { class: "axis" });
-    for (let i = 0; i <= 4; i++) {
-      const a = a0 + ((a1 - a0) * i) / 4;
+    for (let i = 0; i <= aTicks; i++) {
+      const a = (bottom + aStep * i) / 100;
       const y = ya(a);
       grid.append(svg("line", { x1: L, x2: W - R, y1: f(y), y2: f(y) }));
-      axis.append(svg("text", { x: L - 6, y: f(y + 4), "text-anchor": "end" }, (a * 100).toFixed(0) + "%"));
-      axis.append(svg("text", { x: W - R + 6, y: f(yl((l1 * i) / 4) + 4) }, num((l1 * i) / 4, 3)));
+      axis.append(svg("text", { x: L - 6, y: f(y + 4), "text-anchor": "end" }, Math.round(a * 100) + "%"));
+    }
+    for (let i = 0; i <= lTicks; i++) {
+      axis.append(svg("text", { x: W - R + 6, y: f(yl(lStep * i) + 4) }, num(lStep * i, 3)));
     }
     const ticks = Math.min(6, x1 - x0);
     for (let i = 0; i <= ticks; i++) {
@@ -448,6 +459,14 @@
       svg("rect", { class: "swatch-loss", x: L + 160, y: 6, width: 12, height: 4 }),
       svg("text", { x: L + 176, y: 12 }, "loss (right)")));
     box.append(chart);
+  }
+
+  /// The round step (1, 2 or 5 × 10^k) at or above `x`.
+  function niceStep(x) {
+    if (!(x > 0) || !Number.isFinite(x)) return 1;
+    const p = Math.pow(10, Math.floor(Math.log10(x)));
+    const m = x / p;
+    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
   }
 
   // ---- the panels: node, members, privacy, peers
