@@ -23,10 +23,12 @@
 //! its answer, must complete within the request deadline ([`DEFAULT_REQUEST_DEADLINE`]),
 //! or it is answered 408 and its connection slot is freed, so clients that send a body
 //! slowly cannot hold the server's connection limit. Headers are hyper's to bound: at most
-//! ~400 KiB buffered, and the first request of a connection must arrive within
-//! jsonrpsee's 30 s; later requests on a kept-alive connection have no header deadline
-//! (jsonrpsee gives hyper no timer), but such a connection holds no connection slot.
-//! Every plain answer carries `X-Content-Type-Options: nosniff`.
+//! ~400 KiB buffered, and the first request of a connection must be complete within
+//! jsonrpsee's 30 s. A later request on a kept-alive connection would have no deadline at
+//! all (jsonrpsee gives hyper no timer, so hyper's header timeout is off), so every answer
+//! but a WebSocket handshake says `Connection: close`: one request per connection, and no
+//! connection stalls for more than 30 s. Every plain answer carries
+//! `X-Content-Type-Options: nosniff`.
 
 mod explorer;
 mod sha256;
@@ -40,7 +42,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::header::{
-    ALLOW, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG,
+    ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG,
     HeaderName, HeaderValue, IF_NONE_MATCH, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
@@ -143,6 +145,24 @@ where
     }
 
     fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
+        let answer = self.answer(request);
+        Box::pin(async move {
+            let mut response = answer.await?;
+            if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok(response)
+        })
+    }
+}
+
+impl<S> HttpRoutesService<S> {
+    fn answer<B>(&mut self, request: HttpRequest<B>) -> BoxFuture<HttpResponse>
+    where
+        S: Service<HttpRequest<B>, Response = HttpResponse>,
+        S::Error: Into<BoxError> + 'static,
+        S::Future: Send + 'static,
+    {
         match route(request.method(), request.uri().path(), is_upgrade_request(&request)) {
             Route::JsonRpc => {
                 let deadline = self.routes.request_deadline;
@@ -176,9 +196,7 @@ where
             )),
         }
     }
-}
 
-impl<S> HttpRoutesService<S> {
     fn model_file(&self, query: Option<&str>) -> BoxFuture<HttpResponse> {
         let height = match parse_height(query) {
             Ok(h) => h,

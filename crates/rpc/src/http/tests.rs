@@ -372,6 +372,32 @@ async fn a_stalled_request_line_does_not_stop_other_clients() {
     server.stop().await;
 }
 
+/// A second request on a kept-alive connection would have no header deadline (jsonrpsee
+/// runs hyper without a timer), so the server answers one request per connection and
+/// closes it, for every route but the WebSocket handshake.
+#[tokio::test]
+async fn every_connection_carries_one_request() {
+    let (_fake, _, server) = start().await;
+    let addr = server.local_addr();
+    let keep_alive = |method: &str, path: &str| format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").into_bytes();
+    let json_rpc = format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{CHAIN_HEAD}",
+        CHAIN_HEAD.len()
+    );
+    for request in [
+        keep_alive("GET", "/"),
+        keep_alive("GET", "/nope"),
+        keep_alive("PUT", "/"),
+        keep_alive("GET", "/model.safetensors?height=2"),
+        json_rpc.into_bytes(),
+    ] {
+        // read_answer reads until the server closes the connection.
+        let a = exchange(addr, &request).await;
+        assert_eq!(a.header("connection"), Some("close"), "{}", String::from_utf8_lossy(&request));
+    }
+    server.stop().await;
+}
+
 /// A client that sends its headers and then its body too slowly holds one of jsonrpsee's
 /// connection slots; the request deadline answers it 408 and frees the slot.
 #[tokio::test]
