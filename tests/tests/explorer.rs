@@ -29,7 +29,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use learnchain_rpc::{
@@ -453,7 +453,6 @@ async fn the_explorer_shows_a_training_run_and_follows_it_live() -> anyhow::Resu
     let Some(browser) = browser_or_skip("the_explorer_shows_a_training_run_and_follows_it_live")? else {
         return Ok(());
     };
-    let started = Instant::now();
     let net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1), Kind::Observer]).await?;
     net.wait_height(OBSERVER, 3, T).await?;
     net.set_mining(false);
@@ -540,7 +539,6 @@ async fn the_explorer_shows_a_training_run_and_follows_it_live() -> anyhow::Resu
     }
     assert_eq!((state["errors"].as_u64(), state["rpcErrors"].as_u64()), (Some(0), Some(0)));
     assert_clean(&browser, &page);
-    let _ = writeln!(std::io::stderr(), "explorer on a testnet: {h2} heights, {:.1} s", started.elapsed().as_secs_f64());
     drop(page);
     drop(browser);
     net.shutdown().await;
