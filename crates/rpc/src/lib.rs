@@ -25,8 +25,9 @@
 //! | `rpc.discover` | — | the OpenRPC 1.x document of every method, with params and result schemas ([`openrpc`]) |
 //! | `chain_subscribeHeads` / `chain_unsubscribeHeads` | — / subscription id | WebSocket notifications `chain_head` carrying [`HeadView`] |
 //!
-//! Beside JSON-RPC, the port answers `GET /model.safetensors?height=H` with the model file
-//! of that block (absent height: the head), see [`http`].
+//! Beside JSON-RPC, the port answers plain HTTP routes ([`http`]): `GET /` the web explorer
+//! (one embedded page over this same JSON-RPC), `GET /model.safetensors?height=H` the model
+//! file of that block (absent height: the head); any other path is 404.
 //!
 //! Error codes: -32700 malformed JSON, -32600 invalid request, -32601 unknown method,
 //! -32602 invalid params, -32603 internal, -32001 not found, -32002 unavailable on this

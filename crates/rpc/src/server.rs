@@ -113,7 +113,7 @@ impl RpcServer {
             .max_subscriptions_per_connection(c.max_subscriptions_per_connection)
             .set_batch_request_config(batches)
             .build();
-        let http_routes = tower::ServiceBuilder::new().layer(crate::http::ModelFileLayer::new(api));
+        let http_routes = tower::ServiceBuilder::new().layer(crate::http::HttpRoutes::new(api));
         let server = Server::builder()
             .set_config(server_config)
             .set_http_middleware(http_routes)
