@@ -85,6 +85,15 @@ pub struct NodeRpc {
     pub syncing: Arc<std::sync::atomic::AtomicBool>,
     /// The privacy gate of a data source.
     pub privacy: Option<crate::privacy::SharedGate>,
+    /// Where the last walk down the chain for evaluations stopped (see
+    /// [`NodeRpc::metrics_for`]).
+    pub walk: Mutex<Option<Walked>>,
+}
+
+/// A block and the model after it, where an evaluation walk stopped.
+pub struct Walked {
+    meta: BlockMeta,
+    model: Vec<i32>,
 }
 
 /// The RPC view of a block meta.
@@ -181,18 +190,55 @@ impl NodeRpc {
     }
 
     /// Evaluates the model after `meta` on this node's evaluation data (cached).
+    ///
+    /// A height not evaluated yet is reached by walking down the chain one block at a time
+    /// (each step takes the chain lock for one block's aggregate only), from the head or
+    /// from where the last walk stopped if that is above it on the same branch, and every
+    /// height passed on the way is evaluated too. So a client asking for the last N heights
+    /// (the explorer's chart) costs N steps in all, in whichever order it asks, and never
+    /// holds the chain for long.
     pub fn metrics_for(&self, meta: &BlockMeta) -> Result<Metrics, ApiError> {
         let eval = self
             .eval
             .as_ref()
             .ok_or_else(|| ApiError::Unavailable("this node holds no evaluation data".into()))?;
-        if let Some(m) = self.metrics.lock().unwrap_or_else(|p| p.into_inner()).get(&meta.hash) {
+        if let Some(m) = self.cached(&meta.hash) {
             return Ok(m);
         }
-        let model = self.model_of(meta)?;
-        let m = evaluate(&self.svc.genesis().model, &model, eval).map_err(internal)?;
+        let model_spec = &self.svc.genesis().model;
+        let mut walk = self.walk.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut at, mut model) = match walk.take() {
+            Some(w) if w.meta.height >= meta.height => (w.meta, w.model),
+            _ => {
+                let head = self.svc.head();
+                (head.meta.clone(), head.model.to_vec())
+            }
+        };
+        while at.height > meta.height {
+            let parent = {
+                let st = self.svc.lock();
+                st.chain.unwind_block(&at.hash, &mut model).map_err(internal)?;
+                st.chain.meta(&at.parent)
+            };
+            at = parent.ok_or_else(|| ApiError::Internal(format!("the parent of block {} is unknown", at.hash)))?;
+            if at.height > meta.height && self.cached(&at.hash).is_none() {
+                let m = evaluate(model_spec, &model, eval).map_err(internal)?;
+                self.metrics.lock().unwrap_or_else(|p| p.into_inner()).put(at.hash, m);
+            }
+        }
+        if at.hash != meta.hash {
+            // `meta` is on another branch than where the walk started: unwind to it at once.
+            model = self.model_of(meta)?;
+            at = meta.clone();
+        }
+        let m = evaluate(model_spec, &model, eval).map_err(internal)?;
         self.metrics.lock().unwrap_or_else(|p| p.into_inner()).put(meta.hash, m);
+        *walk = Some(Walked { meta: at, model });
         Ok(m)
+    }
+
+    fn cached(&self, hash: &Hash32) -> Option<Metrics> {
+        self.metrics.lock().unwrap_or_else(|p| p.into_inner()).get(hash)
     }
 }
 

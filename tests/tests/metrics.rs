@@ -135,3 +135,40 @@ async fn every_node_reports_its_chain_peers_and_role_over_metrics() -> anyhow::R
     net.shutdown().await;
     Ok(())
 }
+
+/// The model's metrics at every height, read back from a restarted observer (an empty cache,
+/// so each is reached by walking down the chain), are what it reported before, in either
+/// order of asking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_heights_are_evaluated_again_after_a_restart() -> anyhow::Result<()> {
+    let mut net = Testnet::new(&[Kind::Miner, Kind::Source(0), Kind::Source(1), Kind::Observer]).await?;
+    net.wait_height(3, 6, T).await?;
+    net.set_mining(false);
+    let head = net.wait_agree(&net.running(), T).await?;
+    let h = head.meta.height;
+    let all = |net: &Testnet, order: Vec<u64>| {
+        let addr = net.node(3).map(|n| n.rpc_addr.expect("rpc"));
+        async move {
+            let addr = addr?;
+            let mut out = std::collections::BTreeMap::new();
+            for height in order {
+                let m = client::call(addr, "model_metrics", serde_json::json!([height])).await?;
+                out.insert(height, (m["accuracy"].as_f64(), m["loss"].as_f64()));
+            }
+            anyhow::Ok(out)
+        }
+    };
+    let before = all(&net, (0..=h).collect()).await?;
+    net.stop(3).await?;
+    net.restart(3, net.all_addrs()).await?;
+    net.wait_height(3, h, T).await?;
+    let descending = all(&net, (0..=h).rev().collect()).await?;
+    assert_eq!(before, descending, "heights asked from the head down");
+    net.stop(3).await?;
+    net.restart(3, net.all_addrs()).await?;
+    net.wait_height(3, h, T).await?;
+    let ascending = all(&net, (0..=h).collect()).await?;
+    assert_eq!(before, ascending, "heights asked from genesis up");
+    net.shutdown().await;
+    Ok(())
+}

@@ -479,6 +479,15 @@ impl Chain {
         Ok(model)
     }
 
+    /// Turns `model`, the model after the block `hash`, into the model after its parent:
+    /// undoes that block's aggregate (read from its stored body, or the aggregate cache).
+    /// One step of a walk down the chain whose steps each take the chain briefly, where
+    /// [`Chain::model_at`] would unwind the whole way at once.
+    pub fn unwind_block(&self, hash: &Hash32, model: &mut [i32]) -> Result<(), ChainError> {
+        let delta = self.stored_aggregate(hash)?;
+        agg::unapply(model, &delta).map_err(|e| ChainError::Corrupt(e.to_string()))
+    }
+
     /// The path between two known blocks: blocks to unwind from `from` (newest first, down
     /// to but excluding the common ancestor) and blocks to apply up to `to` (oldest first).
     fn path(&self, from: &Hash32, to: &Hash32) -> Result<(Vec<Hash32>, Vec<Hash32>), ChainError> {

@@ -5,7 +5,7 @@
 //!
 //! | path | method | answer |
 //! |---|---|---|
-//! | `/` | POST, or a WebSocket upgrade | JSON-RPC: passed on to jsonrpsee untouched |
+//! | `/` | POST, or a WebSocket upgrade | JSON-RPC: passed on to jsonrpsee untouched; 403 if it carries an `Origin` other than this server's own (another site's page) |
 //! | `/`, [`INDEX_PATH`] | GET, HEAD | the web explorer page (module `explorer`), from memory |
 //! | [`MODEL_FILE_PATH`]`?height=H` | GET | the bytes of [`NodeApi::model_file`] |
 //! | one of these | another method | 405, with `Allow` |
@@ -31,7 +31,6 @@
 //! `X-Content-Type-Options: nosniff`.
 
 mod explorer;
-mod sha256;
 #[cfg(test)]
 mod tests;
 
@@ -117,6 +116,19 @@ enum Route {
     NotFound,
 }
 
+/// Whether a request may reach JSON-RPC: it carries no `Origin` (not a browser, or a
+/// same-origin GET), or its origin is this server as the request's `Host` names it. A web
+/// page of another site can open a WebSocket to any port (WebSockets skip CORS) and read
+/// what the node answers; this refuses it.
+fn same_origin(headers: &http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(http::header::ORIGIN) else { return true };
+    let (Ok(origin), Some(Ok(host))) = (origin.to_str(), headers.get(http::header::HOST).map(|h| h.to_str())) else {
+        return false;
+    };
+    let authority = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+    authority.is_some_and(|a| a.eq_ignore_ascii_case(host))
+}
+
 fn route(method: &Method, path: &str, websocket_upgrade: bool) -> Route {
     let read = method == Method::GET || method == Method::HEAD;
     match path {
@@ -164,6 +176,12 @@ impl<S> HttpRoutesService<S> {
         S::Future: Send + 'static,
     {
         match route(request.method(), request.uri().path(), is_upgrade_request(&request)) {
+            Route::JsonRpc if !same_origin(request.headers()) => ready(text(
+                StatusCode::FORBIDDEN,
+                "cross-origin JSON-RPC is refused: a page may call this node only from the node's own \
+                 origin (clients that send no Origin header, like curl, are not affected)"
+                    .to_owned(),
+            )),
             Route::JsonRpc => {
                 let deadline = self.routes.request_deadline;
                 let call = tokio::time::timeout(deadline, self.inner.call(request));

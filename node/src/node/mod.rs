@@ -296,6 +296,7 @@ impl Node {
             net: net.clone(),
             syncing: syncing.clone(),
             privacy: data_source.as_ref().map(|d| d.gate.clone()),
+            walk: Mutex::new(None),
         });
         let (rpc, rpc_addr) = match rpc_addr_cfg {
             Some(addr) => {

@@ -13,7 +13,7 @@
 
 use std::sync::LazyLock;
 
-use super::sha256;
+use sha2::{Digest, Sha256};
 
 const TEMPLATE: &str = include_str!("../explorer/index.html");
 const STYLE: &str = include_str!("../explorer/explorer.css");
@@ -41,7 +41,7 @@ fn build() -> Page {
         .replacen(STYLE_SLOT, &format!("<style>{STYLE}</style>"), 1)
         .replacen(SCRIPT_SLOT, &format!("<script>{SCRIPT}</script>"), 1);
     let csp = csp(STYLE, SCRIPT);
-    let digest = sha256::digest(html.as_bytes());
+    let digest = Sha256::digest(html.as_bytes());
     let etag = format!("\"{}\"", digest[..12].iter().map(|b| format!("{b:02x}")).collect::<String>());
     Page { html, csp, etag }
 }
@@ -50,13 +50,31 @@ fn build() -> Page {
 /// the WebSocket to the page's own origin (CSP level 3 `'self'` covers `ws:`/`wss:` of the
 /// same host and port); the empty `data:` favicon; no `<base>`, no forms, no framing.
 fn csp(style: &str, script: &str) -> String {
-    let hash = |text: &str| format!("'sha256-{}'", sha256::base64(&sha256::digest(text.as_bytes())));
+    let hash = |text: &str| format!("'sha256-{}'", base64(&Sha256::digest(text.as_bytes())));
     format!(
         "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src data:; \
          base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
         hash(script),
         hash(style)
     )
+}
+
+/// Standard base64 (RFC 4648 §4) with padding, as CSP hash sources are written.
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -98,12 +116,28 @@ mod tests {
     #[test]
     fn the_policy_names_the_inline_script_and_style_by_their_hash() {
         let csp = &PAGE.csp;
-        let script_hash = sha256::base64(&sha256::digest(SCRIPT.as_bytes()));
-        let style_hash = sha256::base64(&sha256::digest(STYLE.as_bytes()));
+        let script_hash = base64(&Sha256::digest(SCRIPT.as_bytes()));
+        let style_hash = base64(&Sha256::digest(STYLE.as_bytes()));
         assert!(csp.contains(&format!("script-src 'sha256-{script_hash}';")), "{csp}");
         assert!(csp.contains(&format!("style-src 'sha256-{style_hash}';")), "{csp}");
         assert!(csp.starts_with("default-src 'none';"), "{csp}");
         assert!(!csp.contains("unsafe"), "{csp}");
         assert!(PAGE.etag.starts_with('"') && PAGE.etag.ends_with('"') && PAGE.etag.len() == 26);
+    }
+
+    #[test]
+    fn base64_of_rfc_4648_examples() {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), want);
+        }
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
     }
 }

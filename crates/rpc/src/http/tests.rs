@@ -321,6 +321,35 @@ async fn json_rpc_and_websocket_still_answer_on_the_root() {
 }
 
 #[tokio::test]
+async fn another_sites_page_cannot_call_the_node() {
+    let (_fake, _, server) = start().await;
+    let addr = server.local_addr();
+    // The explorer's own origin (the Host it was served from) is let through.
+    let same = format!("GET / HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost\r\n{UPGRADE}\r\n");
+    let mut ws = TcpStream::connect(addr).await.expect("connect");
+    ws.write_all(same.as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(tokio::time::timeout(T, ws.read_u8()).await.expect("in time").expect("handshake answer"));
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    drop(ws);
+    // A WebSocket or a POST from another origin is refused before jsonrpsee sees it.
+    let foreign = format!("GET / HTTP/1.1\r\nHost: localhost\r\nOrigin: http://evil.example\r\n{UPGRADE}\r\n");
+    let a = exchange(addr, foreign.as_bytes()).await;
+    assert_eq!(a.status, 403, "{}", a.text());
+    assert!(a.text().contains("cross-origin"), "{}", a.text());
+    let body = CHAIN_HEAD;
+    let foreign_post = format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nOrigin: null\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(exchange(addr, foreign_post.as_bytes()).await.status, 403);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn the_model_file_route_serves_at_most_a_few_at_once() {
     let (fake, mut entered, server) = start().await;
     let addr = server.local_addr();
