@@ -1,8 +1,9 @@
 //! Starting and stopping the JSON-RPC server: [`RpcConfig`], [`RpcServer`], [`start`],
 //! [`RpcHandle`].
 //!
-//! One jsonrpsee server answers HTTP POST and WebSocket on the same port, and the plain
-//! HTTP route `GET /model.safetensors` ([`crate::http`]) beside them. The node
+//! One jsonrpsee server answers HTTP POST and WebSocket on the same port, with the plain
+//! HTTP routes of [`crate::http`] beside them (the web explorer at `GET /`, `GET
+//! /model.safetensors`; 404 for any other path). The node
 //! passes the address (its default is `127.0.0.1`; port 0 picks a free port, which
 //! [`RpcHandle::local_addr`] reports). Every byte from a client is bounded before it is
 //! buffered: the request body size, the number of connections, subscriptions per
