@@ -13,6 +13,7 @@ pub mod keys;
 pub mod model;
 pub mod node;
 pub mod peers;
+pub mod plot;
 pub mod privacy;
 pub mod roles;
 pub mod rpc_api;
