@@ -143,7 +143,8 @@ pub fn devnet_chart(run: &RunHistory) -> Chart {
         series.push(Series::new("ε budget", span).on_right().dashed());
     }
     let eps_top = run.epsilon_max.iter().map(|(_, e)| *e).fold(run.epsilon_budget, f64::max);
-    let eps_top = if eps_top.is_finite() && eps_top > 0.0 { eps_top } else { 1.0 };
+    // A little headroom, so the budget line is not drawn on the frame.
+    let eps_top = if eps_top.is_finite() && eps_top > 0.0 { eps_top * 1.05 } else { 1.0 };
     Chart {
         title: run.title.clone(),
         x: XAxis::Numeric(Axis::linear("height")),

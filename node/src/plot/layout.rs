@@ -297,7 +297,11 @@ pub fn layout(chart: &Chart) -> Scene {
     // Width: fixed for lines; for bars, room for every group.
     let group = (chart.series.len().max(1) as f64) * BAR + BAR_GAP;
     let width = if bars { (categories.len() as f64 * group + 2.0 * 160.0).clamp(WIDTH, MAX_SIDE) } else { WIDTH };
-    let title = shorten(&chart.title, ((width - 2.0 * PAD) / f64::from(6 * TITLE)) as usize);
+    // A title too long for its size is drawn smaller, and cut only if that is still too
+    // long.
+    let title_room = |scale: u32| ((width - 2.0 * PAD) / f64::from(font::ADVANCE * scale)) as usize;
+    let title_scale = if chart.title.chars().count() <= title_room(TITLE) { TITLE } else { TEXT };
+    let title = shorten(&chart.title, title_room(title_scale));
 
     // Top: title and legend.
     let rows = legend_rows(&names, width - 2.0 * PAD);
@@ -307,7 +311,8 @@ pub fn layout(chart: &Chart) -> Scene {
 
     // Bottom: tick labels (category labels turn vertical when they do not fit) and the
     // axis label.
-    let slot_guess = (width - 2.0 * 160.0) / categories.len().max(1) as f64;
+    // The plot's width is known only after the y axis labels; guess their room.
+    let slot_guess = (width - 2.0 * PAD - 160.0) / categories.len().max(1) as f64;
     let vertical_categories = bars && categories.iter().any(|c| width_of(c, TEXT) > slot_guess - 4.0);
     let tick_labels_h = if vertical_categories {
         categories.iter().map(|c| width_of(c, TEXT)).fold(0.0, f64::max)
@@ -320,7 +325,7 @@ pub fn layout(chart: &Chart) -> Scene {
     let plot_h = (plot_bottom - plot_top).max(1.0);
 
     // The y axes, then the side margins their labels need.
-    let target_y = ((plot_h / 60.0) as usize).max(2);
+    let target_y = ((plot_h / 45.0) as usize).max(2);
     let left = y_ticks(chart.y.range, chart.y.scale, y_extent(chart.series.iter(), Side::Left), bars, target_y);
     let right = match (&chart.y2, has_right) {
         (Some(a), true) => Some((a, y_ticks(a.range, a.scale, y_extent(chart.series.iter(), Side::Right), false, target_y))),
@@ -458,7 +463,7 @@ pub fn layout(chart: &Chart) -> Scene {
     }
 
     // Title and legend.
-    push(None, text(width / 2.0, PAD + cap(TITLE), &title, TITLE, Anchor::Middle, false));
+    push(None, text(width / 2.0, PAD + cap(TITLE), &title, title_scale, Anchor::Middle, false));
     for (r, row) in rows.iter().enumerate() {
         let row_w = row.last().map_or(0.0, |(i, x)| x + SWATCH + GAP + width_of(&names[*i], TEXT));
         let start = (width - row_w) / 2.0;
@@ -579,6 +584,30 @@ mod tests {
         assert_eq!(bars.len(), 61);
         // Long labels turn vertical.
         assert!(scene.items.iter().any(|it| matches!(&it.shape, Shape::Text { vertical: true, text, .. } if text.starts_with("rule-"))));
+    }
+
+    #[test]
+    fn a_long_title_is_drawn_smaller_before_it_is_cut() {
+        let title_of = |t: &str| {
+            let mut c = two_axes();
+            c.title = t.into();
+            layout(&c)
+                .items
+                .into_iter()
+                .find_map(|it| match it.shape {
+                    // The title's baseline is the first below the top margin.
+                    Shape::Text { text, scale, y, .. } if y == PAD + cap(TITLE) => Some((text, scale)),
+                    _ => None,
+                })
+                .expect("a title")
+        };
+        assert_eq!(title_of("short title"), ("short title".to_owned(), TITLE));
+        let sixty = "x".repeat(60);
+        assert_eq!(title_of(&sixty), (sixty.clone(), TEXT));
+        let long = "y".repeat(200);
+        let (cut, scale) = title_of(&long);
+        assert_eq!(scale, TEXT);
+        assert!(cut.ends_with('…') && cut.chars().count() < 200);
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub enum PlotError {
         dir: PathBuf,
     },
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{source}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -48,7 +48,7 @@ pub enum PlotError {
         source: std::io::Error,
     },
     /// An input file is larger than its limit.
-    #[error("{} is larger than {limit} bytes", path.display())]
+    #[error("the file is larger than {limit} bytes")]
     TooLarge {
         /// The file.
         path: PathBuf,
