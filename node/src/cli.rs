@@ -81,6 +81,10 @@ pub struct PlotArgs {
     /// Left y axis label (default: the series' header when there is one series).
     #[arg(long)]
     pub y_label: Option<String>,
+    /// The series columns to draw, in this order (comma-separated headers; default: every
+    /// column after the first).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
     /// Columns to draw against a second y axis on the right (comma-separated headers).
     #[arg(long, value_delimiter = ',')]
     pub right: Vec<String>,

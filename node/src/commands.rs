@@ -155,6 +155,7 @@ pub fn plot(a: PlotArgs) -> anyhow::Result<()> {
         x_label: a.x_label,
         y_label: a.y_label,
         y2_label: a.y2_label,
+        columns: a.columns,
         right: a.right,
         bars: a.bars,
         log_x: a.log_x,

@@ -46,6 +46,8 @@ pub struct TableOptions {
     pub y_label: Option<String>,
     /// The right y axis label (default: the names of the series on it).
     pub y2_label: Option<String>,
+    /// The series columns to draw, in this order (empty: all, in the table's order).
+    pub columns: Vec<String>,
     /// Columns drawn against the right axis.
     pub right: Vec<String>,
     /// Grouped bars even when the first column is numeric.
@@ -172,13 +174,25 @@ pub fn parse_table(bytes: &[u8]) -> Result<Table, PlotError> {
 
 /// The chart of `table`.
 pub fn table_chart(table: &Table, opts: &TableOptions, default_title: &str) -> Result<Chart, PlotError> {
-    for name in &opts.right {
-        if !table.header[1..].contains(name) {
-            return Err(PlotError::Shape(format!(
-                "--right {name:?} is not a series column; the columns are {}",
+    let known = |flag: &str, names: &[String]| -> Result<(), PlotError> {
+        match names.iter().find(|n| !table.header[1..].contains(n)) {
+            Some(name) => Err(PlotError::Shape(format!(
+                "{flag} {name:?} is not a series column; the columns are {}",
                 table.header[1..].iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ")
-            )));
+            ))),
+            None => Ok(()),
         }
+    };
+    known("--columns", &opts.columns)?;
+    known("--right", &opts.right)?;
+    // The columns to draw, by index into `table.columns`.
+    let chosen: Vec<usize> = if opts.columns.is_empty() {
+        (0..table.columns.len()).collect()
+    } else {
+        opts.columns.iter().filter_map(|c| table.header[1..].iter().position(|h| h == c)).collect()
+    };
+    if let Some(r) = opts.right.iter().find(|r| !chosen.iter().any(|&j| table.header[j + 1] == **r)) {
+        return Err(PlotError::Shape(format!("--right {r:?} is not among the --columns drawn")));
     }
     let numeric_x: Option<Vec<f64>> =
         table.x.iter().map(|x| x.parse::<f64>().ok().filter(|v| v.is_finite())).collect();
@@ -190,13 +204,14 @@ pub fn table_chart(table: &Table, opts: &TableOptions, default_title: &str) -> R
         (Some(xs), false) => xs.clone(),
         _ => (0..table.x.len()).map(|i| i as f64).collect(),
     };
-    for (j, column) in table.columns.iter().enumerate() {
+    for &j in &chosen {
+        let column = &table.columns[j];
         let name = &table.header[j + 1];
         let points = xs.iter().zip(column).map(|(x, y)| (*x, y.unwrap_or(f64::NAN))).collect();
         let s = Series::new(name.clone(), points);
         series.push(if is_right(name) { s.on_right() } else { s });
     }
-    let left_names: Vec<&str> = table.header[1..].iter().map(String::as_str).filter(|n| !is_right(n)).collect();
+    let left_names: Vec<&str> = chosen.iter().map(|&j| table.header[j + 1].as_str()).filter(|n| !is_right(n)).collect();
     let y_label = opts.y_label.clone().unwrap_or_else(|| if left_names.len() == 1 { left_names[0].to_owned() } else { String::new() });
     let y2 = (!opts.right.is_empty()).then(|| Axis::linear(opts.y2_label.clone().unwrap_or_else(|| opts.right.join(", "))));
     let title = opts.title.clone().unwrap_or_else(|| default_title.to_owned());
@@ -303,6 +318,12 @@ mod tests {
         assert_eq!(c.y.label, "accuracy");
         let unknown = chart(text, &TableOptions { right: vec!["nope".into()], ..TableOptions::default() }).expect_err("unknown");
         assert!(unknown.to_string().contains("\"accuracy\", \"spent\""), "{unknown}");
+        let only = TableOptions { columns: vec!["spent".into(), "accuracy".into()], ..TableOptions::default() };
+        let picked = chart(text, &only).expect("chart");
+        let names: Vec<&str> = picked.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["spent", "accuracy"]);
+        let hidden_right = TableOptions { columns: vec!["accuracy".into()], right: vec!["spent".into()], ..TableOptions::default() };
+        assert!(chart(text, &hidden_right).is_err());
         let zero = chart("b,a\n0,1\n", &TableOptions { log_x: true, ..TableOptions::default() }).expect_err("log of 0");
         assert!(zero.to_string().starts_with("line 2, column 1 (\"b\")"), "{zero}");
     }
