@@ -633,8 +633,12 @@ pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
     let summary = match result {
         Ok(s) => s,
         Err(e) => {
-            if let Some(Err(p)) = plotted {
-                tracing::warn!("{p:#}");
+            match (plotted, &opts.plot) {
+                (Some(Err(p)), _) => tracing::warn!("{p:#}"),
+                (Some(Ok(())), Some(path)) if opts.verbose => {
+                    println!("plot: test accuracy and ε spent by height, up to the height reached, in {}", path.display());
+                }
+                _ => {}
             }
             return Err(e);
         }

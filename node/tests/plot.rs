@@ -43,7 +43,7 @@ fn stderr(o: &Output) -> String {
 }
 
 /// The shapes of series `name` in an SVG from the plot writer.
-fn series<'a>(svg: &'a str, name: &str) -> String {
+fn series(svg: &str, name: &str) -> String {
     let open = format!(r#"<g class="series" data-series="{name}">"#);
     let mut out = String::new();
     let mut rest = svg;

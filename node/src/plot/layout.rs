@@ -275,7 +275,7 @@ fn legend_rows(names: &[String], room: f64) -> Vec<Vec<(usize, f64)>> {
         if let Some(row) = rows.last_mut() {
             row.push((i, x));
         }
-        x += w + 3.0 * GAP;
+        x += w + 5.0 * GAP;
     }
     rows
 }

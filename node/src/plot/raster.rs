@@ -177,7 +177,7 @@ impl Canvas {
 
     /// Draws `text` with its baseline through `(x, y)`, each font pixel a `scale`-pixel
     /// square; `vertical` turns it a quarter anticlockwise about the anchor.
-    pub fn text(&mut self, x: f64, y: f64, text: &str, scale: u32, anchor: Anchor, vertical: bool, color: Rgb) {
+    pub fn text(&mut self, (x, y): (f64, f64), text: &str, scale: u32, anchor: Anchor, vertical: bool, color: Rgb) {
         let s = f64::from(scale.max(1));
         let w = f64::from(font::text_width(text)) * s;
         let start = match anchor {
@@ -212,7 +212,7 @@ impl Canvas {
                 Shape::Line { points, color, width, dash } => self.polyline(points, *color, *width, *dash),
                 Shape::Circle { cx, cy, r, fill } => self.circle(*cx, *cy, *r, *fill),
                 Shape::Text { x, y, text, scale, anchor, vertical, color } => {
-                    self.text(*x, *y, text, *scale, *anchor, *vertical, *color);
+                    self.text((*x, *y), text, *scale, *anchor, *vertical, *color);
                 }
             }
         }
@@ -300,13 +300,13 @@ mod tests {
     fn text_draws_ink_in_its_box_both_ways() {
         let mut c = Canvas::new(100, 100);
         let ink = Rgb(0, 0, 0);
-        c.text(10.0, 30.0, "H", 2, Anchor::Start, false, ink);
+        c.text((10.0, 30.0), "H", 2, Anchor::Start, false, ink);
         // H's left stem: font column 0, rows 0..7 → x 10..12, y 16..30.
         assert_eq!(c.pixel(10, 17), Some(ink));
         assert_eq!(c.pixel(10, 29), Some(ink));
         assert_eq!(c.pixel(10, 31), Some(BACKGROUND));
         let mut v = Canvas::new(100, 100);
-        v.text(50.0, 80.0, "H", 2, Anchor::Start, true, ink);
+        v.text((50.0, 80.0), "H", 2, Anchor::Start, true, ink);
         // Turned: the stem runs left of the baseline x, the text runs up from y.
         assert!((36..50).any(|x| v.pixel(x, 79) == Some(ink)));
         assert!((0..100).all(|x| v.pixel(x, 81) == Some(BACKGROUND)));

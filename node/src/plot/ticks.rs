@@ -89,8 +89,19 @@ pub fn log(min: f64, max: f64) -> Ticks {
         }
         e += every;
     }
+    let (mut lo, mut hi) = (10f64.powi(lo_exp), 10f64.powi(hi_exp));
+    // Over a short span, end the axis at the ticks around the data rather than at whole
+    // decades (0.2 to 5 for data from 0.25 to 4), when that leaves two ticks or more.
+    if decades <= 2 {
+        let first = values.iter().rposition(|v| *v <= min * (1.0 + 1e-12)).unwrap_or(0);
+        let last = values.iter().position(|v| *v >= max * (1.0 - 1e-12)).unwrap_or(values.len() - 1);
+        if last > first {
+            values = values[first..=last].to_vec();
+            (lo, hi) = (values[0], values[values.len() - 1]);
+        }
+    }
     let labels = values.iter().map(|v| format_log_tick(*v)).collect();
-    Ticks { lo: 10f64.powi(lo_exp), hi: 10f64.powi(hi_exp), values, labels }
+    Ticks { lo, hi, values, labels }
 }
 
 /// The smallest of 1, 2, 5 times a power of ten that is at least `raw`.
@@ -205,8 +216,10 @@ mod tests {
     #[test]
     fn log_ticks_over_the_privacy_budgets() {
         let t = log(0.25, 8.0);
-        assert_eq!((t.lo, t.hi), (0.1, 10.0));
-        assert_eq!(t.labels, vec!["0.1", "0.2", "0.5", "1", "2", "5", "10"]);
+        assert_eq!((t.lo, t.hi), (0.2, 10.0));
+        assert_eq!(t.labels, vec!["0.2", "0.5", "1", "2", "5", "10"]);
+        let one = log(1.0, 1.0);
+        assert!(one.values.len() >= 2 && one.lo <= 1.0 && one.hi >= 1.0, "{one:?}");
         let wide = log(1e-3, 1e7);
         assert!(wide.values.len() <= 12, "{:?}", wide.labels);
         assert_eq!(wide.labels.first().map(String::as_str), Some("0.001"));
