@@ -99,10 +99,6 @@ pub async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     if args.blocks == 0 {
         bail!("--blocks must be at least 1");
     }
-    // A plot that could not be written is known before the devnet runs.
-    if let Some(p) = &args.plot {
-        crate::plot::check_output(p).context("--plot")?;
-    }
     let opts = DevnetOptions {
         data_dir: args.data_dir,
         blocks: args.blocks,
