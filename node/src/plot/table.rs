@@ -174,6 +174,15 @@ pub fn parse_table(bytes: &[u8]) -> Result<Table, PlotError> {
 
 /// The chart of `table`.
 pub fn table_chart(table: &Table, opts: &TableOptions, default_title: &str) -> Result<Chart, PlotError> {
+    // A table not from `parse_table` may be inconsistent.
+    let rows = table.x.len();
+    if table.header.len() < 2
+        || table.columns.len() + 1 != table.header.len()
+        || table.lines.len() != rows
+        || table.columns.iter().any(|c| c.len() != rows)
+    {
+        return Err(PlotError::Shape("the table's header, rows and columns do not match".into()));
+    }
     let known = |flag: &str, names: &[String]| -> Result<(), PlotError> {
         match names.iter().find(|n| !table.header[1..].contains(n)) {
             Some(name) => Err(PlotError::Shape(format!(
@@ -306,6 +315,14 @@ mod tests {
         std::fs::write(&big, vec![b'1'; MAX_TABLE_BYTES as usize + 1]).expect("write");
         assert!(matches!(read_table(&big), Err(PlotError::TooLarge { .. })));
         assert!(matches!(read_table(&dir.path().join("missing.csv")), Err(PlotError::Io { .. })));
+    }
+
+    #[test]
+    fn an_inconsistent_table_is_refused() {
+        let t = Table { header: vec!["x".into()], x: vec![], lines: vec![], columns: vec![] };
+        assert!(matches!(table_chart(&t, &TableOptions::default(), "t"), Err(PlotError::Shape(_))));
+        let t = Table { header: vec!["x".into(), "a".into()], x: vec!["1".into()], lines: vec![2], columns: vec![vec![]] };
+        assert!(matches!(table_chart(&t, &TableOptions::default(), "t"), Err(PlotError::Shape(_))));
     }
 
     #[test]
