@@ -54,6 +54,10 @@ pub struct RunHistory {
     pub delta: f64,
 }
 
+/// The highest the left axis goes for the loss (ln 10 ≈ 2.3 is a 10-class model's loss
+/// at the start).
+const LOSS_CAP: f64 = 3.0;
+
 /// Heights at which ε is computed at most (evenly spread, first and last included): each
 /// is an accountant run per distinct history (about 20–40 ms with PLD).
 pub const MAX_EPSILON_POINTS: usize = 200;
@@ -124,13 +128,24 @@ pub fn devnet_chart(run: &RunHistory) -> Chart {
         run.heights.iter().map(|m| (m.height as f64, f(m).unwrap_or(f64::NAN))).collect()
     };
     let accuracy = at(|m| m.accuracy);
-    let loss = at(|m| m.loss);
+    let mut loss = at(|m| m.loss);
     let loss_max = loss.iter().map(|(_, l)| *l).filter(|l| l.is_finite()).fold(0.0, f64::max);
-    // Accuracy's [0, 1], stretched in halves only when the loss is above it.
-    let left_top = if loss_max > 1.0 { (loss_max * 2.0).ceil() / 2.0 } else { 1.0 };
+    // Accuracy's [0, 1], stretched in halves when the loss is above it, but never past
+    // LOSS_CAP: a diverging model (an attack that wins) would flatten accuracy to nothing.
+    let left_top = if loss_max > 1.0 { ((loss_max.min(LOSS_CAP)) * 2.0).ceil() / 2.0 } else { 1.0 };
     let mut series = vec![Series::new("test accuracy", accuracy)];
     if loss.iter().any(|(_, l)| l.is_finite()) {
-        series.push(Series::new("test loss (cross-entropy)", loss).dashed());
+        let name = if loss_max > left_top {
+            for p in &mut loss {
+                if p.1 > left_top {
+                    p.1 = f64::NAN;
+                }
+            }
+            format!("test loss (cross-entropy; above {left_top} not drawn)")
+        } else {
+            "test loss (cross-entropy)".to_owned()
+        };
+        series.push(Series::new(name, loss).dashed());
     }
     let eps: Vec<(f64, f64)> = run.epsilon_max.iter().map(|(h, e)| (*h as f64, *e)).collect();
     let sources = if run.sources == 1 { "1 data source".to_owned() } else { format!("{} data sources", run.sources) };
@@ -221,5 +236,13 @@ mod tests {
         let mut lossy = run;
         lossy.heights[0].loss = Some(2.2);
         assert_eq!(devnet_chart(&lossy).y.range, Some((0.0, 2.5)));
+        // A diverging loss does not flatten accuracy: the axis stops at 3, and the loss
+        // above it is left out, as its legend says.
+        lossy.heights[1].loss = Some(45.0);
+        let c = devnet_chart(&lossy);
+        assert_eq!(c.y.range, Some((0.0, LOSS_CAP)));
+        assert!(c.series[1].points[1].1.is_nan());
+        assert_eq!(c.series[1].points[0].1, 2.2);
+        assert_eq!(c.series[1].name, "test loss (cross-entropy; above 3 not drawn)");
     }
 }
