@@ -6,6 +6,11 @@
 #
 #   scripts/robustness.sh                       # the full table (about 100 devnet runs)
 #   RULES="mean median" ATTACKS="sign-flip" scripts/robustness.sh
+#   PLOT=robustness.svg scripts/robustness.sh   # also robustness.csv and a bar chart
+#
+# With PLOT=FILE.svg (or .png) the table is also written as CSV beside it (FILE.csv; a
+# failed run is an empty cell) and drawn by `learnchain plot` as grouped bars, one group
+# per rule and attack; the printed table is the same.
 #
 # Every run is a fresh devnet with the default privacy (ε = 2 at δ = 1e-5, DP-SGD); the
 # adversaries are the last data sources. Uses the release binary of cargo's target dir if present (or
@@ -20,6 +25,12 @@ COUNTS="${COUNTS:-0 1 2 3}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=scripts/release-bin.sh
 source "$ROOT/scripts/release-bin.sh"
+PLOT="${PLOT:-}"
+if [ -n "$PLOT" ]; then
+  case "$PLOT" in *.svg|*.png) ;; *) echo "PLOT=$PLOT: the file name must end in .svg or .png" >&2; exit 1 ;; esac
+  CSV="${PLOT%.*}.csv"
+  : >"$CSV" # fails now, not after the runs, when the directory is missing
+fi
 WORK="$(mktemp -d -t learnchain-robust-XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -41,15 +52,29 @@ echo "test accuracy (%) after $BLOCKS blocks, $SOURCES data sources on $DATASET"
 echo
 echo "$header"
 echo "$rule_line"
+if [ -n "$PLOT" ]; then
+  csv_line="rule / attack"
+  for c in $COUNTS; do csv_line="$csv_line,$c adv."; done
+  echo "$csv_line" >"$CSV"
+fi
 for rule in $RULES; do
   clean="" # the 0-adversary run is the same for every attack
   for attack in $ATTACKS; do
     line="| $rule | $attack |"
+    csv_line="\"$rule / $attack\"" # rules such as multi-krum:3,4 hold commas
     for c in $COUNTS; do
       if [ "$c" = 0 ] && [ -n "$clean" ]; then acc="$clean"; else acc=$(run "$rule" "$attack" "$c"); fi
       [ "$c" = 0 ] && clean="$acc"
       line="$line $acc |"
+      if [ "$acc" = fail ]; then csv_line="$csv_line,"; else csv_line="$csv_line,$acc"; fi
     done
     echo "$line"
+    [ -z "$PLOT" ] || echo "$csv_line" >>"$CSV"
   done
 done
+if [ -n "$PLOT" ]; then
+  "$BIN" plot --input "$CSV" --output "$PLOT" --bars \
+    --title "test accuracy after $BLOCKS blocks, $SOURCES data sources on $DATASET" \
+    --x-label "rule / attack" --y-label "test accuracy (%)"
+  echo "chart: $PLOT (table: $CSV)" >&2
+fi

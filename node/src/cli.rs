@@ -1,5 +1,5 @@
 //! The command line: `learnchain run | devnet | genesis | keys | members | privacy | status |
-//! data | model | predict`.
+//! data | model | predict | plot`.
 
 use std::path::PathBuf;
 
@@ -56,6 +56,47 @@ pub enum Command {
     /// Apply a model file to data: one prediction per example, and accuracy and a
     /// confusion matrix when the data has labels.
     Predict(PredictArgs),
+    /// Draw a CSV table as a chart (SVG or PNG): the first column is x, every other column
+    /// a series. Numbers in the first column make a line chart, names (or --bars) grouped
+    /// bars; an empty cell is a missing value.
+    Plot(PlotArgs),
+}
+
+/// `learnchain plot`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// The CSV table: a header row, then one row per x value (at most 8 MiB; lines
+    /// starting with # are comments).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// The image to write: FILE.svg or FILE.png (replaced if it exists).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Title (default: the input's file name).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// x axis label (default: the first column's header).
+    #[arg(long)]
+    pub x_label: Option<String>,
+    /// Left y axis label (default: the series' header when there is one series).
+    #[arg(long)]
+    pub y_label: Option<String>,
+    /// The series columns to draw, in this order (comma-separated headers; default: every
+    /// column after the first).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// Columns to draw against a second y axis on the right (comma-separated headers).
+    #[arg(long, value_delimiter = ',')]
+    pub right: Vec<String>,
+    /// Right y axis label (default: the --right column names).
+    #[arg(long, requires = "right")]
+    pub y2_label: Option<String>,
+    /// Grouped bars, one group per row, even when the first column is numeric.
+    #[arg(long)]
+    pub bars: bool,
+    /// Logarithmic x axis (a numeric, positive first column).
+    #[arg(long, conflicts_with = "bars")]
+    pub log_x: bool,
 }
 
 /// `learnchain model …`.
@@ -325,6 +366,11 @@ pub struct DevnetArgs {
     /// Write a JSON summary here.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
+    /// Draw test accuracy, test loss and ε spent (the largest of any data source) against
+    /// height into this file, FILE.svg or FILE.png, when the devnet ends (also when it
+    /// times out, with the heights it reached).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     /// Miner nodes.
     #[arg(long, default_value_t = 2)]
     pub miners: usize,

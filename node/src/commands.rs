@@ -10,7 +10,7 @@ use ed25519_dalek::SigningKey;
 use learnchain_identity::MemberSecret;
 use learnchain_identity::keystore::{self, KdfParams};
 
-use crate::cli::{DevnetArgs, GenesisCommand, GenesisNewArgs, KeysCommand, MembersCommand, PrivacyCommand, RunArgs, StatusArgs};
+use crate::cli::{DevnetArgs, GenesisCommand, GenesisNewArgs, KeysCommand, MembersCommand, PlotArgs, PrivacyCommand, RunArgs, StatusArgs};
 use crate::config::NodeConfig;
 use crate::devnet::{self, DevnetOptions};
 use crate::keys;
@@ -104,6 +104,7 @@ pub async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         blocks: args.blocks,
         summary_json: args.summary_json,
+        plot: args.plot,
         miners: args.miners,
         data_sources: args.data_sources,
         dataset: args.dataset,
@@ -140,6 +141,25 @@ pub async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         bail!("nodes did not agree on the head");
     }
     Ok(())
+}
+
+/// `learnchain plot`: a CSV table as a chart.
+pub fn plot(a: PlotArgs) -> anyhow::Result<()> {
+    crate::plot::check_output(&a.output).context("--output")?;
+    let table = crate::plot::table::read_table(&a.input).with_context(|| format!("cannot plot {}", a.input.display()))?;
+    let opts = crate::plot::table::TableOptions {
+        title: a.title,
+        x_label: a.x_label,
+        y_label: a.y_label,
+        y2_label: a.y2_label,
+        columns: a.columns,
+        right: a.right,
+        bars: a.bars,
+        log_x: a.log_x,
+    };
+    let name = a.input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let chart = crate::plot::table::table_chart(&table, &opts, &name).with_context(|| format!("cannot plot {}", a.input.display()))?;
+    crate::plot::write(&chart, &a.output).with_context(|| format!("cannot write {}", a.output.display()))
 }
 
 /// `learnchain status`.

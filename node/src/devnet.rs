@@ -7,6 +7,8 @@
 //! submissions, test accuracy, time), stops mining once the head is `--blocks` higher than
 //! where it started, waits until every node has the same head, asks each node over its
 //! JSON-RPC for its head and model hash, and prints (and optionally writes) a summary.
+//! With `--plot`, it then reads the observer's test metrics at every height of the run and
+//! the data sources' privacy ledgers, and draws them ([`crate::plot::history`]).
 //!
 //! A `--data-dir` that already holds a devnet is resumed: the same genesis and keys, each
 //! node starting from its stored head.
@@ -26,6 +28,7 @@ use crate::adversary::Adversary;
 use crate::config::{DataConfig, NodeConfig, Role};
 use crate::keys;
 use crate::node::Node;
+use crate::plot::history::{HeightMetrics, RunHistory, SourceLedger};
 use crate::privacy::{PrivacyConfig, fixed};
 use crate::service::{HeadSnapshot, wait_agree};
 
@@ -38,6 +41,8 @@ pub struct DevnetOptions {
     pub blocks: u64,
     /// Where to write the summary JSON.
     pub summary_json: Option<PathBuf>,
+    /// Where to draw test accuracy and ε spent against height (`.svg` or `.png`).
+    pub plot: Option<PathBuf>,
     /// Miner nodes.
     pub miners: usize,
     /// Data-source nodes.
@@ -85,6 +90,7 @@ impl Default for DevnetOptions {
             data_dir: None,
             blocks: 20,
             summary_json: None,
+            plot: None,
             miners: 2,
             data_sources: 4,
             dataset: "breast-cancer".into(),
@@ -537,6 +543,9 @@ pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
     if !(opts.delta > 0.0 && opts.delta < 1.0) {
         bail!("--delta must be in (0, 1), got {}", opts.delta);
     }
+    if let Some(p) = &opts.plot {
+        crate::plot::check_output(p).context("--plot")?;
+    }
     let started = Instant::now();
     let dir = match &opts.data_dir {
         Some(d) => d.clone(),
@@ -603,17 +612,94 @@ pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
         boot.push(node.listen_addrs.iter().map(ToString::to_string).collect());
         nodes.push(node);
     }
+    let start_height = nodes.last().map_or(0, |n| n.svc.head().meta.height);
     for m in nodes.iter().filter(|n| n.name.starts_with("miner")) {
         m.set_mining(true);
     }
     let result = drive(&opts, &nodes, &dir, started).await;
+    // What the plot needs is read while the nodes run (also after a timeout), and drawn
+    // once they have stopped.
+    let history = opts.plot.as_ref().map(|_| read_history(&nodes, start_height));
     futures::future::join_all(nodes.into_iter().map(Node::shutdown)).await;
-    let summary = result?;
+    let plotted = match (&opts.plot, history) {
+        (Some(path), Some((heights, ledgers))) => {
+            let run = run_history(&opts, heights, &ledgers);
+            Some(
+                crate::plot::write(&crate::plot::history::devnet_chart(&run), path)
+                    .with_context(|| format!("cannot write the plot {}", path.display())),
+            )
+        }
+        _ => None,
+    };
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            match (plotted, &opts.plot) {
+                (Some(Err(p)), _) => tracing::warn!("{p:#}"),
+                (Some(Ok(())), Some(path)) if opts.verbose => {
+                    println!("plot: test accuracy and ε spent by height, up to the height reached, in {}", path.display());
+                }
+                _ => {}
+            }
+            return Err(e);
+        }
+    };
     if let Some(path) = &opts.summary_json {
         std::fs::write(path, serde_json::to_string_pretty(&summary)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    if let Some(plotted) = plotted {
+        plotted?;
+        if opts.verbose
+            && let Some(path) = &opts.plot
+        {
+            println!("plot: test accuracy and ε spent by height in {}", path.display());
+        }
+    }
     Ok(summary)
+}
+
+/// The observer's test metrics of the canonical model at each height from `start_height`
+/// to its head, and every data source's privacy ledger (its rounds, accountant and `δ`).
+fn read_history(nodes: &[Node], start_height: u64) -> (Vec<HeightMetrics>, Vec<SourceLedger>) {
+    let mut heights = Vec::new();
+    if let Some(observer) = nodes.last() {
+        let metas: Vec<learnchain_chain::BlockMeta> = {
+            let st = observer.svc.lock();
+            let head = st.chain.head().height;
+            (start_height.min(head)..=head)
+                .filter_map(|h| st.chain.canonical_hash(h).ok().flatten().and_then(|hash| st.chain.meta(&hash)))
+                .collect()
+        };
+        for meta in metas {
+            let m = observer.api.metrics_for(&meta).ok();
+            heights.push(HeightMetrics { height: meta.height, accuracy: m.map(|m| m.accuracy), loss: m.map(|m| m.loss) });
+        }
+    }
+    let ledgers = nodes
+        .iter()
+        .filter_map(|n| n.api.privacy.as_ref())
+        .map(|gate| {
+            let gate = crate::privacy::lock(gate);
+            let ledger = gate.ledger();
+            SourceLedger { rounds: ledger.rounds().to_vec(), accountant: ledger.accountant(), delta: ledger.delta() }
+        })
+        .collect();
+    (heights, ledgers)
+}
+
+/// The run to plot: the metrics by height, and the data sources' largest ε spent by height
+/// (at up to [`crate::plot::history::MAX_EPSILON_POINTS`] heights).
+fn run_history(opts: &DevnetOptions, heights: Vec<HeightMetrics>, ledgers: &[SourceLedger]) -> RunHistory {
+    let all: Vec<u64> = heights.iter().map(|m| m.height).collect();
+    let at = crate::plot::history::epsilon_heights(&all);
+    let eps = crate::plot::history::epsilon_max_by_height(ledgers, &at);
+    let epsilon_max = at.into_iter().zip(eps).filter_map(|(h, e)| Some((h, e?))).collect();
+    let mut title = format!("learnchain devnet: {}, {} data sources ({}), {}", opts.dataset, opts.data_sources, opts.partition, opts.aggregation);
+    if opts.adversaries > 0 {
+        title.push_str(&format!(", {} × {}", opts.adversaries, opts.adversary));
+    }
+    RunHistory { title, heights, epsilon_max, sources: ledgers.len(), epsilon_budget: opts.epsilon_budget, delta: opts.delta }
 }
 
 /// Calls `method` (no parameters) on every node's JSON-RPC at once; the answers in node

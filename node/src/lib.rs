@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod model;
 pub mod node;
 pub mod peers;
+pub mod plot;
 pub mod privacy;
 pub mod roles;
 pub mod rpc_api;

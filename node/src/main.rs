@@ -8,7 +8,12 @@ use tracing_subscriber::EnvFilter;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let default = match cli.command {
-        Command::Devnet(_) | Command::Status(_) | Command::Data(_) | Command::Model(_) | Command::Predict(_) => "warn",
+        Command::Devnet(_)
+        | Command::Status(_)
+        | Command::Data(_)
+        | Command::Model(_)
+        | Command::Predict(_)
+        | Command::Plot(_) => "warn",
         _ => "info",
     };
     let filter = EnvFilter::try_from_default_env()
@@ -34,6 +39,7 @@ fn main() -> std::process::ExitCode {
             Command::Data(c) => commands::data_cmd(c),
             Command::Model(c) => commands::model_cmd(c).await,
             Command::Predict(a) => commands::predict(a),
+            Command::Plot(a) => commands::plot(a),
         }
     });
     match result {
