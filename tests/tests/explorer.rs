@@ -31,16 +31,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, bail};
 use learnchain_rpc::{
     AggregateReportView, ApiError, BanView, BlockRef, BlockView, HeadView, MemberView, MembersView,
     MempoolView, MetricsView, ModelView, NodeApi, NodeInfoView, PeerView, PrivacyStatusView,
     RegistrationView, SubmissionAggregationView, SubmissionView,
 };
+use learnchain_rpc::ws_client::WsClient;
 use learnchain_tests::{Kind, Testnet};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
 /// Safety net of every wait.
@@ -329,88 +328,25 @@ impl Cdp {
     }
 }
 
-/// The smallest WebSocket client (RFC 6455) the DevTools protocol needs: text messages,
-/// masked client frames, pings answered, every frame length checked before allocating.
-struct Ws {
-    stream: TcpStream,
-    mask: u32,
-}
-
-/// Largest message accepted from the browser.
-const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+/// The DevTools connection: JSON over [`WsClient`].
+struct Ws(WsClient);
 
 impl Ws {
     async fn connect(url: &str) -> anyhow::Result<Ws> {
         let rest = url.strip_prefix("ws://").with_context(|| format!("not a ws:// address: {url}"))?;
         let (host, path) = rest.split_once('/').context("no path")?;
-        let mut stream = TcpStream::connect(host).await.with_context(|| format!("connecting to {host}"))?;
-        let request = format!(
-            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            ensure!(head.len() < 16 * 1024, "handshake answer too long");
-            head.push(stream.read_u8().await?);
-        }
-        ensure!(head.starts_with(b"HTTP/1.1 101"), "handshake refused: {}", String::from_utf8_lossy(&head));
-        Ok(Ws { stream, mask: 0x1234_5678 })
+        let addr: std::net::SocketAddr = host.parse().with_context(|| format!("not an IP:port: {host}"))?;
+        Ok(Ws(WsClient::connect(addr, &format!("/{path}")).await?))
     }
 
     async fn send(&mut self, text: &str) -> anyhow::Result<()> {
-        self.frame(0x1, text.as_bytes()).await
+        Ok(self.0.send_text(text).await?)
     }
 
-    async fn frame(&mut self, opcode: u8, payload: &[u8]) -> anyhow::Result<()> {
-        self.mask = self.mask.rotate_left(7) ^ 0x9e37_79b9;
-        let mask = self.mask.to_be_bytes();
-        let mut frame = vec![0x80 | opcode];
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n if n < 65536 => {
-                frame.push(0x80 | 126);
-                frame.extend((n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(0x80 | 127);
-                frame.extend((n as u64).to_be_bytes());
-            }
-        }
-        frame.extend(mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.stream.write_all(&frame).await?;
-        Ok(())
-    }
-
-    /// The next text message, as JSON.
+    /// The next message, as JSON.
     async fn recv(&mut self) -> anyhow::Result<Value> {
-        let mut message = Vec::new();
-        loop {
-            let b0 = self.stream.read_u8().await?;
-            let b1 = self.stream.read_u8().await?;
-            ensure!(b1 & 0x80 == 0, "the browser masked a frame");
-            let len = match b1 & 0x7f {
-                126 => u64::from(self.stream.read_u16().await?),
-                127 => self.stream.read_u64().await?,
-                n => u64::from(n),
-            };
-            let len = usize::try_from(len).ok().filter(|&n| n <= MAX_MESSAGE - message.len()).context("message too large")?;
-            let mut payload = vec![0; len];
-            self.stream.read_exact(&mut payload).await?;
-            match b0 & 0x0f {
-                0x0..=0x2 => message.extend(payload),
-                0x8 => bail!("the browser closed the DevTools connection"),
-                0x9 => {
-                    self.frame(0xA, &payload).await?;
-                    continue;
-                }
-                _ => continue,
-            }
-            if b0 & 0x80 != 0 {
-                return serde_json::from_slice(&message).context("a DevTools message that is not JSON");
-            }
-        }
+        let text = self.0.recv_text().await?.context("the browser closed the DevTools connection")?;
+        serde_json::from_str(&text).context("a DevTools message that is not JSON")
     }
 }
 

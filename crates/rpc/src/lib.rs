@@ -36,6 +36,9 @@
 //! [`metrics`] serves the node's Prometheus registry at `GET /metrics` on an address of its
 //! own (`--metrics`).
 //!
+//! [`ws_client`] is a minimal WebSocket client for text messages (head subscriptions from
+//! scripts and tests).
+//!
 //! [`client`] is a dependency-free async HTTP/1.1 JSON-RPC client used by the devnet
 //! driver and end-to-end tests.
 
@@ -48,6 +51,7 @@ pub mod openrpc;
 mod params;
 pub mod server;
 pub mod types;
+pub mod ws_client;
 
 pub use api::{ApiError, BlockRef, NodeApi};
 pub use server::{RpcConfig, RpcError, RpcHandle, RpcServer, start};

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use learnchain_rpc::client::{self, ClientError};
 use learnchain_rpc::methods;
+use learnchain_rpc::ws_client::WsClient;
 use learnchain_rpc::{
     AggregateReportView, ApiError, BlockRef, BlockView, HeadView, MemberView, MembersView,
     MempoolView, MetricsView, ModelView, NodeApi, NodeInfoView, PeerView, BanView, PrivacyStatusView,
@@ -861,74 +862,22 @@ async fn client_times_out_and_reports_connection_errors() {
     assert!(matches!(err, ClientError::Io { .. }), "{err}");
 }
 
-/// The smallest WebSocket client that can talk to the server: text frames only.
-struct Ws {
-    stream: TcpStream,
-}
+/// A head subscription's connection: JSON over [`WsClient`].
+struct Ws(WsClient);
 
 impl Ws {
     async fn connect(addr: SocketAddr) -> Ws {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let handshake = format!(
-            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        stream
-            .write_all(handshake.as_bytes())
-            .await
-            .expect("handshake");
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            head.push(stream.read_u8().await.expect("handshake response"));
-        }
-        let head = String::from_utf8(head).expect("utf-8");
-        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-        Ws { stream }
+        Ws(WsClient::connect(addr, "/").await.expect("websocket handshake"))
     }
 
     async fn send(&mut self, msg: &Value) {
-        let payload = msg.to_string().into_bytes();
-        let mask = [0x12u8, 0x34, 0x56, 0x78];
-        let mut frame = vec![0x81];
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n if n < 65536 => {
-                frame.push(0x80 | 126);
-                frame.extend((n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(0x80 | 127);
-                frame.extend((n as u64).to_be_bytes());
-            }
-        }
-        frame.extend(mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.stream.write_all(&frame).await.expect("send frame");
+        self.0.send_text(&msg.to_string()).await.expect("send frame");
     }
 
     /// The next text message, or `None` when the server closes the connection.
     async fn recv(&mut self) -> Option<Value> {
-        let mut message = Vec::new();
-        loop {
-            let b0 = self.stream.read_u8().await.ok()?;
-            let b1 = self.stream.read_u8().await.ok()?;
-            let len = match b1 & 0x7f {
-                126 => u64::from(self.stream.read_u16().await.ok()?),
-                127 => self.stream.read_u64().await.ok()?,
-                n => u64::from(n),
-            };
-            assert_eq!(b1 & 0x80, 0, "server frames are not masked");
-            let mut payload = vec![0; usize::try_from(len).expect("frame fits")];
-            self.stream.read_exact(&mut payload).await.ok()?;
-            match b0 & 0x0f {
-                0x8 => return None,
-                0x0..=0x2 => message.extend(payload),
-                _ => continue, // ping/pong
-            }
-            if b0 & 0x80 != 0 {
-                return Some(serde_json::from_slice(&message).expect("text frame is JSON"));
-            }
-        }
+        let text = self.0.recv_text().await.ok()??;
+        Some(serde_json::from_str(&text).expect("text frame is JSON"))
     }
 
     async fn recv_timeout(&mut self) -> Option<Value> {
