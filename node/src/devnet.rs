@@ -732,6 +732,9 @@ async fn drive(opts: &DevnetOptions, nodes: &[Node], dir: &Path, started: Instan
         for n in nodes {
             println!("  {:<10} rpc http://{}", n.name, n.rpc_addr.map(|a| a.to_string()).unwrap_or_default());
         }
+        if let Some(addr) = observer.rpc_addr {
+            println!("explorer: http://{addr}/ (open it in a browser to watch the run live)");
+        }
         println!("mining {} blocks (height {} → {})", opts.blocks, start_height, target);
         if let Some(g) = nodes.first().map(|n| n.svc.genesis().clone()) {
             println!(
