@@ -1,6 +1,5 @@
 //! What each subcommand does.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -13,17 +12,9 @@ use learnchain_identity::keystore::{self, KdfParams};
 use crate::cli::{DevnetArgs, GenesisCommand, GenesisNewArgs, KeysCommand, MembersCommand, PlotArgs, PrivacyCommand, RunArgs, StatusArgs};
 use crate::config::NodeConfig;
 use crate::devnet::{self, DevnetOptions};
+pub use crate::config::load_genesis;
 use crate::keys;
 
-/// Reads and validates a genesis file.
-pub fn load_genesis(path: &Path) -> anyhow::Result<Genesis> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read genesis file {}", path.display()))?;
-    if meta.len() > 16 * 1024 * 1024 {
-        bail!("genesis file {} is larger than 16 MiB", path.display());
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read genesis file {}", path.display()))?;
-    Genesis::from_toml_str(&text).with_context(|| format!("genesis file {} is invalid", path.display()))
-}
 
 /// The node config from a file and flags.
 pub fn node_config(args: RunArgs) -> anyhow::Result<NodeConfig> {

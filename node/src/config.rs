@@ -11,6 +11,18 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+pub use crate::data::DataConfig;
+
+/// Reads and validates a genesis file.
+pub fn load_genesis(path: &Path) -> anyhow::Result<learnchain_proto::Genesis> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read genesis file {}", path.display()))?;
+    if meta.len() > 16 * 1024 * 1024 {
+        bail!("genesis file {} is larger than 16 MiB", path.display());
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read genesis file {}", path.display()))?;
+    learnchain_proto::Genesis::from_toml_str(&text).with_context(|| format!("genesis file {} is invalid", path.display()))
+}
+
 /// Largest config file read.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
@@ -43,48 +55,6 @@ impl Role {
     }
 }
 
-/// Where a node's local data comes from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DataConfig {
-    /// `builtin:breast-cancer`, `builtin:digits` or `csv:PATH`.
-    pub source: Option<String>,
-    /// Label column of a CSV file.
-    pub label_column: String,
-    /// Fraction held out as the test split.
-    pub test_fraction: f64,
-    /// Seed of the train/test split (every node of a network must use the same).
-    pub split_seed: u64,
-    /// Which split this node trains on / evaluates: `train` or `test`.
-    pub split: String,
-    /// Number of shards the training split is cut into (1 = all of it).
-    pub shards: usize,
-    /// Which shard this node holds (0-based).
-    pub shard: usize,
-    /// `iid` or `dirichlet:ALPHA`.
-    pub partition: String,
-    /// Seed of the partition.
-    pub partition_seed: u64,
-    /// Evaluate the head model on the test split (for `model_metrics`).
-    pub evaluate: bool,
-}
-
-impl Default for DataConfig {
-    fn default() -> Self {
-        DataConfig {
-            source: None,
-            label_column: "label".into(),
-            test_fraction: 0.2,
-            split_seed: 42,
-            split: "train".into(),
-            shards: 1,
-            shard: 0,
-            partition: "iid".into(),
-            partition_seed: 7,
-            evaluate: true,
-        }
-    }
-}
 
 /// Everything a node needs to start.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -263,17 +233,7 @@ impl NodeConfig {
         if self.has(Role::DataSource) && self.data.source.is_none() {
             bail!("data.source: a data-source needs local data (builtin:NAME or csv:PATH)");
         }
-        let d = &self.data;
-        if !(0.0..1.0).contains(&d.test_fraction) {
-            bail!("data.test_fraction must be in [0, 1), got {}", d.test_fraction);
-        }
-        if d.shards == 0 || d.shard >= d.shards {
-            bail!("data.shard must be below data.shards (got shard {} of {})", d.shard, d.shards);
-        }
-        if d.split != "train" && d.split != "test" {
-            bail!("data.split must be \"train\" or \"test\", got {:?}", d.split);
-        }
-        crate::data::parse_partition(&d.partition)?;
+        self.data.validate()?;
         if self.request_timeout_s == 0 {
             bail!("request_timeout_s must be positive");
         }

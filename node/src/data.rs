@@ -1,4 +1,4 @@
-//! Loading a node's local data as its config describes: a built-in set or a CSV file, the
+//! A node's local data: its `[data]` config ([`DataConfig`]) and loading what it describes: a built-in set or a CSV file, the
 //! shared train/test split, the input scaling, and this node's shard.
 //!
 //! When the genesis carries the model's input transform (`[model.input]`), that is the
@@ -12,7 +12,67 @@ use anyhow::{Context, bail};
 use learnchain_model::data::{self, Dataset, Standardizer};
 use learnchain_proto::model::InputTransform;
 
-use crate::config::DataConfig;
+use serde::{Deserialize, Serialize};
+
+/// Where a node's local data comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// `builtin:breast-cancer`, `builtin:digits` or `csv:PATH`.
+    pub source: Option<String>,
+    /// Label column of a CSV file.
+    pub label_column: String,
+    /// Fraction held out as the test split.
+    pub test_fraction: f64,
+    /// Seed of the train/test split (every node of a network must use the same).
+    pub split_seed: u64,
+    /// Which split this node trains on / evaluates: `train` or `test`.
+    pub split: String,
+    /// Number of shards the training split is cut into (1 = all of it).
+    pub shards: usize,
+    /// Which shard this node holds (0-based).
+    pub shard: usize,
+    /// `iid` or `dirichlet:ALPHA`.
+    pub partition: String,
+    /// Seed of the partition.
+    pub partition_seed: u64,
+    /// Evaluate the head model on the test split (for `model_metrics`).
+    pub evaluate: bool,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            source: None,
+            label_column: "label".into(),
+            test_fraction: 0.2,
+            split_seed: 42,
+            split: "train".into(),
+            shards: 1,
+            shard: 0,
+            partition: "iid".into(),
+            partition_seed: 7,
+            evaluate: true,
+        }
+    }
+}
+
+impl DataConfig {
+    /// Checks what serde cannot: the split fraction, the shard, the split name, the partition.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(0.0..1.0).contains(&self.test_fraction) {
+            bail!("data.test_fraction must be in [0, 1), got {}", self.test_fraction);
+        }
+        if self.shards == 0 || self.shard >= self.shards {
+            bail!("data.shard must be below data.shards (got shard {} of {})", self.shard, self.shards);
+        }
+        if self.split != "train" && self.split != "test" {
+            bail!("data.split must be \"train\" or \"test\", got {:?}", self.split);
+        }
+        parse_partition(&self.partition)?;
+        Ok(())
+    }
+}
 
 /// How the training split is cut into shards.
 #[derive(Clone, Copy, Debug, PartialEq)]

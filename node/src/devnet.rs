@@ -559,7 +559,7 @@ pub async fn run(opts: DevnetOptions) -> anyhow::Result<DevnetSummary> {
         members.push(Hash32(key.public().to_bytes()));
     }
     let genesis = if genesis_path.exists() {
-        let g = crate::commands::load_genesis(&genesis_path)?;
+        let g = crate::config::load_genesis(&genesis_path)?;
         check_budgets_for_resume(&opts, &dir, &g)?;
         g
     } else {

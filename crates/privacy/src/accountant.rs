@@ -88,9 +88,7 @@ use crate::error::{
 };
 use crate::special::{LN_HALF, LogSumExp, log_erfc};
 
-/// Largest RDP order accepted. Integer orders cost `α + 1` terms; this keeps an
-/// evaluation under a few milliseconds.
-pub const MAX_ORDER: f64 = 100_000.0;
+pub use crate::error::MAX_ORDER;
 
 /// Terms of the fractional-order series tried before giving up on an order (the value used
 /// by TensorFlow Privacy and `dp-accounting`).

@@ -64,11 +64,11 @@ pub async fn export(a: ExportArgs) -> anyhow::Result<()> {
 /// (a devnet's layout).
 fn genesis_of(dir: &Path, given: Option<&Path>) -> anyhow::Result<learnchain_proto::Genesis> {
     if let Some(path) = given {
-        return crate::commands::load_genesis(path);
+        return crate::config::load_genesis(path);
     }
     for candidate in [dir.join("genesis.toml"), dir.join("..").join("genesis.toml")] {
         if candidate.exists() {
-            return crate::commands::load_genesis(&candidate);
+            return crate::config::load_genesis(&candidate);
         }
     }
     bail!("no genesis.toml in {} or its parent: give --genesis FILE", dir.display())
