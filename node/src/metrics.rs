@@ -295,15 +295,6 @@ pub(crate) async fn serve(
     }
 }
 
-/// The registry of a node: its metrics and the network's, encoded as OpenMetrics text.
-pub fn encode(registry: &Registry) -> String {
-    let mut text = String::new();
-    // Writing into a String cannot fail; an encoder error would be a bug in a metric.
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, registry) {
-        tracing::warn!(error = %e, "cannot encode the metrics");
-    }
-    text
-}
 
 #[cfg(test)]
 mod tests {
@@ -322,7 +313,8 @@ mod tests {
         m.on_privacy(0.5, 2.0, 3);
         m.on_evaluation(7, 0.9, 0.25);
         m.on_round(Duration::from_secs(2));
-        let text = encode(&registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
         for line in [
             "learnchain_build_info{version=\"",
             "learnchain_chain_head_height 7",

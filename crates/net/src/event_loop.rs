@@ -398,7 +398,7 @@ impl EventLoop {
         let peers: Vec<(Direction, f64)> =
             self.peers.iter().map(|(peer, state)| (state.direction, scores.standing(peer, now).score)).collect();
         drop(scores);
-        self.metrics.set_peers(peers);
+        self.metrics.set_peers(&peers);
     }
 
     /// Closes connections beyond `max_peers − PRUNE_HEADROOM` (see the `discovery` module).

@@ -172,15 +172,11 @@ impl NetMetrics {
             "Connected peers by who dialled (inbound, outbound) and by the peer manager's score band",
             peers.clone(),
         );
-        // Every label set exists from the start, so a band that empties reads 0 rather than
-        // vanishing.
-        for direction in [PeerDirection::inbound, PeerDirection::outbound] {
-            for score_band in ScoreBand::ALL {
-                peers.get_or_create(&PeerLabels { direction, score_band }).set(0);
-            }
-        }
         net.register_collector(Box::new(TransportBytes(traffic)));
-        NetMetrics { libp2p: Some(libp2p), gossip_bytes, gossip_messages, peers }
+        let metrics = NetMetrics { libp2p: Some(libp2p), gossip_bytes, gossip_messages, peers };
+        // Every label set exists from the start, reading 0.
+        metrics.set_peers(&[]);
+        metrics
     }
 
     /// Metrics in no registry: ours count (cheaply) into nothing read, libp2p's are not kept.
@@ -219,24 +215,14 @@ impl NetMetrics {
         self.gossip_messages.get_or_create(&labels).inc();
     }
 
-    /// Sets the peer gauges from the connected peers' (direction, score).
-    pub(crate) fn set_peers(&self, peers: impl IntoIterator<Item = (Direction, f64)>) {
-        let mut counts = [[0i64; 3]; 2];
-        for (direction, score) in peers {
-            let d = match direction {
-                Direction::Inbound => 0,
-                Direction::Outbound => 1,
-            };
-            let b = match ScoreBand::of(score) {
-                ScoreBand::neutral => 0,
-                ScoreBand::penalised => 1,
-                ScoreBand::refused_on_return => 2,
-            };
-            counts[d][b] += 1;
-        }
-        for (d, direction) in [PeerDirection::inbound, PeerDirection::outbound].into_iter().enumerate() {
-            for (b, score_band) in ScoreBand::ALL.into_iter().enumerate() {
-                self.peers.get_or_create(&PeerLabels { direction, score_band }).set(counts[d][b]);
+    /// Sets the peer gauges from the connected peers' (direction, score): every label set,
+    /// so a band that empties reads 0 rather than keeping its last count.
+    pub(crate) fn set_peers(&self, peers: &[(Direction, f64)]) {
+        for direction in [Direction::Inbound, Direction::Outbound] {
+            for score_band in ScoreBand::ALL {
+                let n = peers.iter().filter(|(d, s)| *d == direction && ScoreBand::of(*s) == score_band).count();
+                let labels = PeerLabels { direction: direction.into(), score_band };
+                self.peers.get_or_create(&labels).set(i64::try_from(n).unwrap_or(i64::MAX));
             }
         }
     }
@@ -285,7 +271,7 @@ mod tests {
         metrics.gossip_in(TopicKind::Blocks, 100);
         metrics.gossip_in(TopicKind::Blocks, 50);
         metrics.gossip_out(TopicKind::Submissions, 7);
-        metrics.set_peers([(Direction::Inbound, 0.0), (Direction::Inbound, -12.0), (Direction::Outbound, -3.0)]);
+        metrics.set_peers(&[(Direction::Inbound, 0.0), (Direction::Inbound, -12.0), (Direction::Outbound, -3.0)]);
         let mut text = String::new();
         encode(&mut text, &registry).expect("encode");
         for line in [

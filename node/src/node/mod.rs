@@ -85,8 +85,8 @@ pub struct Node {
     fatal: watch::Receiver<Option<String>>,
     tasks: Vec<(String, JoinHandle<()>)>,
     rpc: Option<learnchain_rpc::RpcHandle>,
-    /// The node's metrics and the network's (see [`crate::metrics`]), when served.
-    registry: Option<Arc<prometheus_client::registry::Registry>>,
+    /// The `--metrics` endpoint, serving the node's metrics and the network's (see
+    /// [`crate::metrics`]).
     metrics_server: Option<learnchain_rpc::metrics::MetricsHandle>,
 }
 
@@ -239,16 +239,16 @@ impl Node {
         };
         // Metrics are kept (libp2p's and gossipsub's cost work per message) only when served.
         let metrics_addr = config.metrics_addr()?;
-        let (net, mut events, event_loop, registry) = if metrics_addr.is_some() {
+        let mut registry = metrics_addr.map(|addr| {
             let mut registry = prometheus_client::registry::Registry::with_prefix("learnchain");
             svc.metrics().register(&mut registry);
-            let (net, events, event_loop) =
-                learnchain_net::new_with_metrics(net_config, &mut registry).context("cannot start networking")?;
-            (net, events, event_loop, Some(Arc::new(registry)))
-        } else {
-            let (net, events, event_loop) = learnchain_net::new(net_config).context("cannot start networking")?;
-            (net, events, event_loop, None)
-        };
+            (addr, registry)
+        });
+        let (net, mut events, event_loop) = match registry.as_mut() {
+            Some((_, registry)) => learnchain_net::new_with_metrics(net_config, registry),
+            None => learnchain_net::new(net_config),
+        }
+        .context("cannot start networking")?;
         let peer_id = net.local_peer_id();
         let (shutdown, _) = watch::channel(false);
         let (mining, _) = watch::channel(true);
@@ -318,9 +318,9 @@ impl Node {
             }
             None => (None, None),
         };
-        let metrics_server = match (metrics_addr, &registry) {
-            (Some(addr), Some(registry)) => Some(crate::metrics::serve(addr, registry.clone()).await?),
-            _ => None,
+        let metrics_server = match registry {
+            Some((addr, registry)) => Some(crate::metrics::serve(addr, Arc::new(registry)).await?),
+            None => None,
         };
 
         // Head forwarder: chain heads → RPC subscriptions; evaluation on observers.
@@ -447,15 +447,8 @@ impl Node {
             fatal,
             tasks,
             rpc,
-            registry,
             metrics_server,
         })
-    }
-
-    /// The node's metrics and the network's, as `GET /metrics` serves them (OpenMetrics
-    /// text); `None` when the node does not serve metrics.
-    pub fn metrics_text(&self) -> Option<String> {
-        self.registry.as_deref().map(crate::metrics::encode)
     }
 
     /// The address of the metrics endpoint, if `--metrics` asked for one.
