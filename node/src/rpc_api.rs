@@ -193,8 +193,10 @@ impl NodeRpc {
     ///
     /// A height not evaluated yet is reached by walking down the chain one block at a time
     /// (each step takes the chain lock for one block's aggregate only), from the head or
-    /// from where the last walk stopped if that is above it on the same branch, and every
-    /// height passed on the way is evaluated too. So a client asking for the last N heights
+    /// from where the last walk stopped if that is at or above its height, and every height
+    /// passed on the way is evaluated too (each result is cached by block hash, so it holds
+    /// whichever branch it was on). A walk that reaches the height on another branch than
+    /// `meta`'s unwinds to `meta` at once ([`Chain::model_at`](learnchain_chain::Chain::model_at)). So a client asking for the last N heights
     /// (the explorer's chart) costs N steps in all, in whichever order it asks, and never
     /// holds the chain for long.
     pub fn metrics_for(&self, meta: &BlockMeta) -> Result<Metrics, ApiError> {
